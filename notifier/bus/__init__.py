@@ -1,0 +1,1 @@
+"""The bus: envelopes, transports, the relay, publishing and signatures."""

@@ -1,0 +1,87 @@
+"""Publishing: envelopes built, optionally signed, and handed to a transport."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from ..config import Config
+from .envelope import EnvelopeBuilder, canonical_json
+from .transport import PublisherTransport, open_publisher
+
+
+def guess_modname(skip_prefix: str = "notifier") -> str:
+    """The top-level package name of the first caller outside ``skip_prefix``.
+
+    A script run directly is named after its file, as fedmsg does.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        top = name.partition(".")[0]
+        if top and top != skip_prefix and not name.startswith(("importlib", "runpy")):
+            if top == "__main__":
+                path = frame.f_globals.get("__file__") or ""
+                stem = path.rsplit("/", 1)[-1].rpartition(".")[0]
+                return stem or "__main__"
+            return top
+        frame = frame.f_back
+    return "__main__"
+
+
+class Publisher:
+    """Publishes messages on the bus. Safe to share between threads.
+
+    It connects to ``[bus] relay_inbound``, or binds ``[bus] publish_endpoint``
+    when that is set. Nothing is dropped silently: when no subscriber is there
+    within ``timeout`` seconds, :meth:`publish` raises
+    :class:`~notifier.errors.NoRelayError`.
+    """
+
+    def __init__(self, config: Config, *, timeout: float | None = None,
+                 transport: PublisherTransport | None = None):
+        self.config = config
+        bus = config.bus
+        self.timeout = bus.publish_timeout if timeout is None else timeout
+        self.bind = bus.publish_endpoint is not None
+        self.address = bus.publish_endpoint or bus.relay_inbound
+        self._builder = EnvelopeBuilder(config.topic_prefix, config.environment)
+        self._signer = None
+        if config.sign_messages:
+            from .signing import Signer
+
+            self._signer = Signer.from_config(config)
+        self._lock = threading.Lock()
+        self._transport = transport or open_publisher(
+            self.address, bind=self.bind, timeout=self.timeout,
+            high_water_mark=bus.high_water_mark)
+
+    def publish(self, topic: str | None = None, msg: Any = None,
+                modname: str | None = None) -> None:
+        """Publish ``msg`` on ``{prefix}.{environment}.{modname}.{topic}``.
+
+        ``modname`` defaults to the calling package's top-level name.
+        """
+        if modname is None:
+            modname = guess_modname()
+        topic = topic or ""
+        msg = {} if msg is None else msg
+        if self._signer is None:
+            frames = self._builder.encode(modname, topic, msg)
+        else:
+            envelope = self._signer.sign(self._builder.build(modname, topic, msg))
+            frames = (envelope["topic"].encode("utf-8"), canonical_json(envelope).encode("ascii"))
+        with self._lock:
+            self._transport.send(*frames)
+
+    def close(self) -> None:
+        """Flush what is queued (up to the timeout) and disconnect."""
+        with self._lock:
+            self._transport.close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,123 @@
+"""The transport interface: how frames get onto and off the bus.
+
+Callers (the publisher, ``notifier-tail``, ``notifier serve``) speak only to
+:class:`PublisherTransport` and :class:`SubscriberTransport`, obtained from
+:func:`open_publisher` and :func:`open_subscriber`. The transport is chosen by
+the address's scheme from :data:`TRANSPORTS`; ZeroMQ serves ``tcp`` and
+``ipc``. An AMQP transport (RabbitMQ, wire-compatible with fedora-messaging)
+registers under ``amqp``/``amqps`` without touching callers.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ..errors import TransportError
+
+
+class PublisherTransport(abc.ABC):
+    """Sends ``(topic, envelope)`` pairs. Implementations need not be thread-safe."""
+
+    @abc.abstractmethod
+    def send(self, topic: bytes, envelope: bytes) -> None:
+        """Hand one message to the bus, or raise :class:`~notifier.errors.PublishError`."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush what can be flushed and release the connection."""
+
+    def __enter__(self) -> PublisherTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SubscriberTransport(abc.ABC):
+    """Receives ``(topic, envelope)`` pairs, raw, as they came off the wire."""
+
+    @abc.abstractmethod
+    def recv(self, timeout: float | None = None) -> tuple[bytes, bytes] | None:
+        """Return the next message, or ``None`` if ``timeout`` seconds pass first.
+
+        A message without exactly two frames raises :class:`MalformedFrames`,
+        so a caller can count it and go on to the next.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> SubscriberTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class MalformedFrames(TransportError):
+    """A message arrived with the wrong number of frames."""
+
+    def __init__(self, frames: Sequence[bytes]):
+        super().__init__(f"expected 2 frames (topic, envelope), got {len(frames)}")
+        self.frames = list(frames)
+
+
+class Transport(abc.ABC):
+    """A family of addresses, such as ZeroMQ's ``tcp://`` and ``ipc://``."""
+
+    schemes: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def publisher(self, address: str, *, bind: bool, timeout: float,
+                  high_water_mark: int) -> PublisherTransport:
+        """A publisher connected to (or, with ``bind``, listening on) ``address``."""
+
+    @abc.abstractmethod
+    def subscriber(self, addresses: Sequence[str], topics: Sequence[str],
+                   high_water_mark: int) -> SubscriberTransport:
+        """A subscriber connected to every one of ``addresses``."""
+
+
+def _zmq() -> Transport:
+    from .zmq_transport import ZmqTransport
+
+    return ZmqTransport()
+
+
+#: scheme -> factory of the transport that serves it
+TRANSPORTS = {"tcp": _zmq, "ipc": _zmq}
+
+
+def transport_for(address: str) -> Transport:
+    """The transport serving ``address``, chosen by its scheme."""
+    scheme, sep, _ = address.partition("://")
+    if not sep:
+        raise TransportError(f"{address!r} is not an address like tcp://127.0.0.1:9940")
+    try:
+        factory = TRANSPORTS[scheme]
+    except KeyError:
+        known = ", ".join(sorted(TRANSPORTS))
+        raise TransportError(f"{address!r}: no transport for scheme {scheme!r} "
+                             f"(known: {known})") from None
+    return factory()
+
+
+def open_publisher(address: str, *, bind: bool = False, timeout: float = 5.0,
+                   high_water_mark: int = 0) -> PublisherTransport:
+    """Open a publisher on ``address`` with the transport its scheme names."""
+    return transport_for(address).publisher(address, bind=bind, timeout=timeout,
+                                            high_water_mark=high_water_mark)
+
+
+def open_subscriber(addresses: Sequence[str], topics: Sequence[str] = ("",),
+                    high_water_mark: int = 0) -> SubscriberTransport:
+    """Open one subscriber on every address in ``addresses`` (all of one transport)."""
+    if not addresses:
+        raise TransportError("no endpoint to subscribe to: [bus] endpoints is empty")
+    transports = {type(transport_for(a)) for a in addresses}
+    if len(transports) > 1:
+        raise TransportError(f"endpoints mix transports: {', '.join(addresses)}")
+    return transport_for(addresses[0]).subscriber(addresses, topics, high_water_mark)

@@ -1,0 +1,36 @@
+"""``notifier relay``: the embedded ZeroMQ relay."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+from ..bus.relay import Relay
+from ..config import Config
+from .common import NotifierCommand, config_option, setup_logging
+
+
+@click.command(cls=NotifierCommand)
+@config_option
+@click.option("-v", "--verbose", count=True, help="Log more.")
+def relay(config: Config, verbose: int) -> None:
+    """Forward messages from publishers to subscribers.
+
+    Binds [bus] relay_inbound (publishers such as notifier-logger and
+    fedmsg-logger connect there) and [bus] endpoints[0] (notifier-tail and
+    notifier serve connect there), exactly as written. Stops on SIGINT or SIGTERM.
+    """
+    setup_logging(verbose)
+    if not config.bus.endpoints:
+        raise click.UsageError("[bus] endpoints is empty: the relay needs somewhere to publish")
+    r = Relay(config.bus.relay_inbound, config.bus.endpoints[0], config.bus.high_water_mark)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    thread = r.start_thread()
+    while not stop.wait(0.5) and thread.is_alive():
+        pass
+    r.stop()
+    thread.join(5)

@@ -1,0 +1,300 @@
+"""Configuration: TOML files, validated against typed dataclasses.
+
+Which file is read, first match wins:
+
+1. the ``--config PATH`` flag of a command;
+2. the ``NOTIFIER_CONFIG`` environment variable;
+3. ``/etc/notifier/notifier.toml`` overlaid by ``~/.config/notifier/notifier.toml``
+   (either may be missing);
+4. built-in defaults, which work on one machine.
+
+Every key is declared once, below, as a dataclass field with its type and
+default. An unknown key or a value of the wrong type is a :class:`ConfigError`
+naming the key and the file. Relative paths in path-valued keys are resolved
+against the directory of the file that set them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/notifier/notifier.toml")
+ENV_VAR = "NOTIFIER_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """Return the number of seconds in a duration such as ``30s``, ``15m``, ``7d``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h, 7d or 2w")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _path(**kw: Any) -> Any:
+    return field(metadata={"path": True}, **kw)
+
+
+def _duration(default: str) -> Any:
+    return field(default=default, metadata={"check": parse_duration})
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """``[bus]``: where the ZeroMQ sockets live."""
+
+    relay_inbound: str = "tcp://127.0.0.1:9941"
+    endpoints: tuple[str, ...] = ("tcp://127.0.0.1:9940",)
+    # When set, notifier.publish binds here (fedmsg's passive mode) instead of
+    # connecting to relay_inbound.
+    publish_endpoint: str | None = None
+    # 0 means no limit: ZeroMQ never drops on a full queue.
+    high_water_mark: int = 0
+    # Seconds a publisher waits for a subscriber before it gives up.
+    publish_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class CryptoConfig:
+    """``[crypto]``: X.509 material for signing and validating messages."""
+
+    certificate: str | None = _path(default=None)
+    private_key: str | None = _path(default=None)
+    ca_cert: str | None = _path(default=None)
+    crl: str | None = _path(default=None)
+
+
+@dataclass(frozen=True)
+class MetaMapping:
+    """One ``[[meta.mappings]]`` entry: how to describe a site's own topic.
+
+    Each ``*_path`` is a dotted path into the message body, for example
+    ``"build.owner"``; list-valued fields accept several paths.
+    """
+
+    topic: str
+    app: str | None = None
+    summary: str | None = None
+    summary_path: str | None = None
+    link_path: str | None = None
+    icon: str | None = None
+    agent_path: str | None = None
+    usernames_paths: tuple[str, ...] = ()
+    packages_paths: tuple[str, ...] = ()
+    groups_paths: tuple[str, ...] = ()
+    severity: str | None = None
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """``[meta]``: sources of message metadata."""
+
+    mappings: tuple[MetaMapping, ...] = ()
+    # Each source can be switched off, for example to keep a slow one away.
+    use_fedora_messaging: bool = True
+    use_fedmsg_meta: bool = True
+
+
+@dataclass(frozen=True)
+class FasjsonConfig:
+    """``[fasjson]``: an optional source of user profiles."""
+
+    url: str | None = None
+    auth: str = "gssapi"
+    cache_ttl: str = _duration("1h")
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    """``[history]``: how long received messages are kept."""
+
+    retention: str = _duration("30d")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. Build it with :func:`load_config`."""
+
+    topic_prefix: str = "org.fedoraproject"
+    environment: str = "dev"
+    sign_messages: bool = False
+    validate_signatures: bool = False
+    # Empty means a SQLite file under $XDG_DATA_HOME/notifier/.
+    database_url: str | None = None
+    bus: BusConfig = BusConfig()
+    crypto: CryptoConfig = CryptoConfig()
+    meta: MetaConfig = MetaConfig()
+    fasjson: FasjsonConfig = FasjsonConfig()
+    history: HistoryConfig = HistoryConfig()
+    # The files this configuration was read from, first to last.
+    sources: tuple[str, ...] = field(default=(), metadata={"internal": True})
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the user's data dir."""
+        if self.database_url:
+            return self.database_url
+        data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+        return f"sqlite:///{Path(data_home) / 'notifier' / 'notifier.db'}"
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                environ: typing.Mapping[str, str] | None = None) -> Config:
+    """Load the configuration, following the order in the module docstring."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get(ENV_VAR):
+        path = environ[ENV_VAR]
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        files = [path]
+    else:
+        home = environ.get("HOME") or os.path.expanduser("~")
+        user = Path(environ.get("XDG_CONFIG_HOME") or Path(home) / ".config")
+        files = [p for p in (SYSTEM_CONFIG, user / "notifier" / "notifier.toml") if p.is_file()]
+    merged: dict[str, Any] = {}
+    for file in files:
+        _merge(merged, _check_table(_read(file), Config, str(file), ""))
+    merged["sources"] = tuple(str(f) for f in files)
+    return _build(Config, merged)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> Config:
+    """Validate ``data`` as if it were a config file named ``source``."""
+    checked = _check_table(data, Config, source, "")
+    checked["sources"] = (source,)
+    return _build(Config, checked)
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+
+
+def _check_table(raw: dict[str, Any], cls: type, source: str, prefix: str) -> dict[str, Any]:
+    """Check one table's keys and types; return it converted, nested tables as dicts."""
+    fields = _fields(cls)
+    hints = _hints(cls)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            near = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean '{prefix}{near[0]}'?)" if near else ""
+            where = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
+            raise ConfigError(f"{source}: unknown key '{name}' in {where}{hint}")
+        out[key] = _convert(value, hints[key], fields[key], source, name)
+    missing = [n for n, f in fields.items()
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and n not in raw]
+    if missing:
+        raise ConfigError(f"{source}: '{prefix}' is missing required key '{prefix}{missing[0]}'")
+    return out
+
+
+def _describe(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        return "an array of tables" if dataclasses.is_dataclass(inner) else \
+            f"an array of {_describe(inner)}s"
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None))
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, fld: dataclasses.Field[Any] | None, source: str,
+             name: str) -> Any:
+    def wrong() -> ConfigError:
+        return ConfigError(f"{source}: '{name}' must be {_describe(tp)}, "
+                           f"not {type(value).__name__} {value!r}")
+
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        # Only "X | None" is used; TOML has no null, so the value is an X.
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(value, inner, fld, source, name)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise wrong()
+        return _check_table(value, tp, source, f"{name}.")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise wrong()
+        inner = typing.get_args(tp)[0]
+        items = [_convert(v, inner, fld, source, f"{name}[{i}]") for i, v in enumerate(value)]
+        if dataclasses.is_dataclass(inner):
+            items = [_build(inner, item) for item in items]
+        return tuple(items)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise wrong()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong()
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong()
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise wrong()
+        if fld is not None and "check" in fld.metadata:
+            try:
+                fld.metadata["check"](value)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: '{name}': {exc}") from exc
+        if fld is not None and fld.metadata.get("path"):
+            value = str((Path(source).parent / os.path.expanduser(value)).resolve()) \
+                if not source.startswith("<") else os.path.expanduser(value)
+        return value
+    raise TypeError(f"config field {name} has unsupported type {tp!r}")  # a bug in this module
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    hints = _hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            value = _build(tp, value)
+        kwargs[key] = value
+    return cls(**kwargs)

@@ -1,0 +1,75 @@
+"""Every error notifier raises on purpose derives from :class:`NotifierError`.
+
+The tree::
+
+    NotifierError
+    ├── ConfigError            a config file is unreadable, has an unknown key or a wrong type
+    ├── InputError             bad input on the command line or in a file (names where)
+    ├── BusError
+    │   ├── PublishError       a message could not be handed to the bus
+    │   │   └── NoRelayError   nobody subscribed within the timeout (names the address)
+    │   └── TransportError     the transport failed (bad address, socket error)
+    ├── SignatureError         signing failed, or a signature, chain or CRL did not validate
+    ├── StorageError           the database could not be opened, migrated or written
+    ├── RuleError              a rule is invalid (names the file, the rule and the field)
+    └── DeliveryError          a backend could not deliver a notification
+        ├── TemporaryDeliveryError   worth retrying later
+        └── PermanentDeliveryError   retrying will not help (unknown nick, SMTP 5xx)
+
+Library errors are translated where they enter the project, with
+``raise ... from exc``, so the original cause stays attached.
+"""
+
+from __future__ import annotations
+
+
+class NotifierError(Exception):
+    """Root of every error notifier raises on purpose."""
+
+
+class ConfigError(NotifierError):
+    """A configuration file is unreadable or invalid."""
+
+
+class InputError(NotifierError):
+    """Input given on the command line or in a file is invalid."""
+
+
+class BusError(NotifierError):
+    """Something went wrong on the message bus."""
+
+
+class PublishError(BusError):
+    """A message could not be handed to the bus."""
+
+
+class NoRelayError(PublishError):
+    """Nobody subscribed to our publisher within the timeout."""
+
+
+class TransportError(BusError):
+    """The transport failed: a bad address or a socket error."""
+
+
+class SignatureError(NotifierError):
+    """Signing failed, or a message did not validate."""
+
+
+class StorageError(NotifierError):
+    """The database could not be opened, migrated or written."""
+
+
+class RuleError(NotifierError):
+    """A rule is invalid."""
+
+
+class DeliveryError(NotifierError):
+    """A backend could not deliver a notification."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Delivery failed in a way that may succeed later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Delivery failed in a way that retrying will not fix."""

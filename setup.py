@@ -1,0 +1,74 @@
+"""Packaging for notifier.
+
+The top-level ``backends/`` and ``templates/`` folders install inside the
+package, as ``notifier.backends`` and ``notifier.templates``, so nothing with
+a generic name lands at the top of site-packages.
+"""
+
+from setuptools import setup
+
+EXTRAS = {
+    "postgres": ["psycopg[binary]>=3.1"],
+    "dbus": ["dbus-python>=1.3"],
+    "fasjson": ["fasjson-client>=1.0"],
+    "irc": ["irc>=20.0"],
+    "amqp": ["fedora-messaging>=3.4"],
+    "meta": ["fedmsg_meta_fedora_infrastructure"],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+EXTRAS["test"] = [
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6.100",
+    "ruff>=0.6",
+    # Real peers the tests talk to.
+    "fedmsg==1.1.7",
+    "pyOpenSSL<24.3",  # fedmsg's x509 signing only imports with this
+    "aiosmtpd>=1.4",
+    "miniircd>=2.3",
+    "python-dbusmock>=0.32",
+    "feedparser>=6.0",
+]
+
+setup(
+    name="notifier",
+    version="0.1.0",
+    description="Notification fan-out for a fedmsg-style message bus",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="GPL-3.0-or-later",
+    python_requires=">=3.11",
+    packages=[
+        "notifier",
+        "notifier.bus",
+        "notifier.cli",
+        "notifier.backends",
+        "notifier.templates",
+    ],
+    package_dir={
+        "notifier": "notifier",
+        "notifier.backends": "backends",
+        "notifier.templates": "templates",
+    },
+    package_data={"notifier.templates": ["*", "*/*", "*/*/*"]},
+    include_package_data=False,
+    install_requires=[
+        "pyzmq>=25",
+        "click>=8.1",
+        "cryptography>=41",
+        "jinja2>=3.1",
+        "orjson>=3.9",
+    ],
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "notifier = notifier.cli.main:main",
+            "notifier-logger = notifier.cli.logger:main",
+            "notifier-tail = notifier.cli.tail:main",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Operating System :: POSIX :: Linux",
+    ],
+)
