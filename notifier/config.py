@@ -125,6 +125,71 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class EmailConfig:
+    """``[email]``: SMTP, or a local Maildir when ``smtp_host`` is not set."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = None
+    from_address: str = "notifier@localhost"
+    # Where mail goes with no smtp_host. Empty: $XDG_DATA_HOME/notifier/Maildir.
+    maildir: str | None = _path(default=None)
+    # List-Id header value.
+    list_id: str = "notifications.notifier.localhost"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class IrcConfig:
+    """``[irc]``: the bot that sends private messages."""
+
+    host: str | None = None
+    port: int = 6667
+    tls: bool = False
+    nick: str = "notifier"
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    # Lines per second, with bursts of up to ``burst`` lines.
+    rate: float = 2.0
+    burst: int = 5
+
+
+@dataclass(frozen=True)
+class DbusConfig:
+    """``[dbus]``: desktop notifications on this session bus."""
+
+    # The one user whose desktop destination goes to this session bus.
+    user: str | None = None
+    # Milliseconds; -1 lets the notification server decide.
+    expire_timeout: int = -1
+    app_name: str = "notifier"
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """``[http]``: feeds, the live stream, unsubscribe links, health and metrics."""
+
+    listen: str = "127.0.0.1:8080"
+    # Public address used in links; empty means http://{listen}.
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """``[delivery]``: the outbox."""
+
+    max_attempts: int = 8
+    # First retry after about this many seconds, doubling each time, with jitter.
+    retry_base: float = 5.0
+    retry_max: float = 3600.0
+    # Items kept per user in the RSS/Atom feed.
+    feed_items: int = 100
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. Build it with :func:`load_config`."""
 
@@ -139,6 +204,15 @@ class Config:
     meta: MetaConfig = MetaConfig()
     fasjson: FasjsonConfig = FasjsonConfig()
     history: HistoryConfig = HistoryConfig()
+    email: EmailConfig = EmailConfig()
+    irc: IrcConfig = IrcConfig()
+    dbus: DbusConfig = DbusConfig()
+    http: HttpConfig = HttpConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    # A site's template directory, searched before the built-in templates.
+    templates_dir: str | None = _path(default=None)
+    # Bigger messages are rejected (and counted) by notifier serve.
+    max_message_bytes: int = 1048576
     # The files this configuration was read from, first to last.
     sources: tuple[str, ...] = field(default=(), metadata={"internal": True})
 
@@ -146,8 +220,13 @@ class Config:
         """The database URL, defaulting to a SQLite file in the user's data dir."""
         if self.database_url:
             return self.database_url
-        data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-        return f"sqlite:///{Path(data_home) / 'notifier' / 'notifier.db'}"
+        return f"sqlite:///{data_dir() / 'notifier.db'}"
+
+
+def data_dir() -> Path:
+    """``$XDG_DATA_HOME/notifier`` (default ``~/.local/share/notifier``), not created."""
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(data_home) / "notifier"
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
