@@ -58,6 +58,10 @@ setup(
         "cryptography>=41",
         "jinja2>=3.1",
         "orjson>=3.9",
+        "SQLAlchemy>=2.0",
+        "alembic>=1.12",
+        "feedgen>=1.0",
+        "prometheus_client>=0.17",
     ],
     extras_require=EXTRAS,
     entry_points={
