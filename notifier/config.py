@@ -65,6 +65,9 @@ class BusConfig:
     high_water_mark: int = 0
     # Seconds a publisher waits for a subscriber before it gives up.
     publish_timeout: float = 5.0
+    # notifier serve runs the relay itself; turn off when a separate relay (or
+    # several serve workers sharing one) is used.
+    embedded_relay: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,303 @@
+"""The durable outbox: every notification is a row before anything is sent.
+
+Messages enter the history and their notifications enter the outbox in one
+transaction (:meth:`Outbox.record`), so after a crash every message that
+reached the history still has all of its notifications. Workers
+:meth:`claim` due rows for one destination; a claim is a lease, so a row taken
+by a process that died is taken again once the lease runs out.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..backends.base import Notification
+from ..storage import Store
+from ..storage.history import message_id, message_time
+from ..storage.schema import messages
+from .tables import digest_state, outbox, settings
+
+DUE_STATES = ("pending", "failed")
+ALL_STATES = ("pending", "failed", "sent", "dead", "held", "digested")
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox row, with its notification decoded."""
+
+    id: int
+    user: str
+    msg_id: str
+    destination: str
+    state: str
+    attempts: int
+    next_attempt: float
+    created_at: float
+    sent_at: float | None
+    last_error: str | None
+    notification: Notification
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "user": self.user, "msg_id": self.msg_id,
+                "destination": self.destination, "state": self.state,
+                "attempts": self.attempts, "next_attempt": self.next_attempt,
+                "created_at": self.created_at, "sent_at": self.sent_at,
+                "last_error": self.last_error}
+
+
+def backoff(attempts: int, base: float, cap: float, rng: Callable[[], float] = random.random
+            ) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential, capped, with full jitter on half."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return delay / 2 + rng() * delay / 2
+
+
+class Outbox:
+    """Outbox operations on a :class:`~notifier.storage.Store`'s database."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.clock = clock
+        dialect = store.engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._skip_locked = dialect == "postgresql"
+
+    # -- writing -----------------------------------------------------------
+
+    def record(self, envelopes: list[dict[str, Any]],
+               notifications: Iterable[tuple[Notification, str]]) -> tuple[int, int]:
+        """Store ``envelopes`` in the history and ``notifications`` in the outbox, atomically.
+
+        ``notifications`` pairs each notification with its first state
+        (``pending``, ``held`` for a digest, or ``sent`` for one delivered by
+        being stored, such as the live stream's). Returns how many messages
+        and notifications were new; duplicates are skipped.
+        """
+        now = self.clock()
+        history: dict[str, dict[str, Any]] = {}
+        for envelope in envelopes:
+            msg_id = message_id(envelope)
+            stamp = message_time(envelope)
+            history.setdefault(msg_id, {"msg_id": msg_id,
+                                        "topic": str(envelope.get("topic") or ""),
+                                        "timestamp": now if stamp is None else stamp,
+                                        "envelope": envelope})
+        rows = [{"user": n.user, "msg_id": n.msg_id, "destination": n.destination,
+                 "state": state, "attempts": 0, "next_attempt": now, "created_at": now,
+                 "sent_at": now if state == "sent" else None, "notification": n.to_dict()}
+                for n, state in notifications]
+        new_messages = new_notifications = 0
+        with self.store._transaction("record messages and notifications") as conn:
+            if history:
+                stmt = self._insert(messages).on_conflict_do_nothing(
+                    index_elements=["msg_id"]).returning(messages.c.id)
+                for chunk in _chunks(list(history.values())):
+                    new_messages += len(conn.execute(stmt, chunk).all())
+            if rows:
+                stmt = self._insert(outbox).on_conflict_do_nothing(
+                    index_elements=["user", "msg_id", "destination"]).returning(outbox.c.id)
+                for chunk in _chunks(rows):
+                    new_notifications += len(conn.execute(stmt, chunk).all())
+        return new_messages, new_notifications
+
+    # -- workers -----------------------------------------------------------
+
+    def claim(self, destination: str, limit: int = 100, lease: float = 120.0,
+              user: str | None = None) -> list[OutboxRow]:
+        """Take up to ``limit`` due rows of ``destination`` for ``lease`` seconds."""
+        now = self.clock()
+        cond = and_(outbox.c.destination == destination, outbox.c.state.in_(DUE_STATES),
+                    outbox.c.next_attempt <= now,
+                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+        if user is not None:
+            cond = and_(cond, outbox.c.user == user)
+        pick = select(outbox.c.id).where(cond).order_by(outbox.c.id).limit(limit)
+        if self._skip_locked:
+            pick = pick.with_for_update(skip_locked=True)
+        with self.store._transaction("claim notifications") as conn:
+            ids = [r.id for r in conn.execute(pick)]
+            if not ids:
+                return []
+            conn.execute(update(outbox).where(outbox.c.id.in_(ids))
+                         .values(claimed_until=now + lease))
+            result = conn.execute(select(outbox).where(outbox.c.id.in_(ids))
+                                  .order_by(outbox.c.id))
+            return [_row(r) for r in result]
+
+    def mark_sent(self, ids: list[int]) -> None:
+        """Record successful deliveries."""
+        if not ids:
+            return
+        now = self.clock()
+        with self.store._transaction("mark notifications sent") as conn:
+            for chunk in _chunks(ids):
+                conn.execute(update(outbox).where(outbox.c.id.in_(chunk)).values(
+                    state="sent", sent_at=now, claimed_until=None, last_error=None))
+
+    def mark_failed(self, row: OutboxRow, error: str, *, permanent: bool, max_attempts: int,
+                    base: float, cap: float) -> str:
+        """Record a failed attempt; return the new state (``failed`` or ``dead``)."""
+        attempts = row.attempts + 1
+        dead = permanent or attempts >= max_attempts
+        state = "dead" if dead else "failed"
+        next_attempt = self.clock() + (0 if dead else backoff(attempts, base, cap))
+        with self.store._transaction("mark a notification failed") as conn:
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                state=state, attempts=attempts, next_attempt=next_attempt,
+                claimed_until=None, last_error=error[:2000]))
+        return state
+
+    def release_claims(self) -> int:
+        """Forget every claim (a single service starting up owns all rows)."""
+        with self.store._transaction("release claims") as conn:
+            return conn.execute(update(outbox).where(outbox.c.claimed_until.is_not(None))
+                                .values(claimed_until=None)).rowcount
+
+    def next_due(self, destination: str) -> float | None:
+        """When the earliest pending or failed row of ``destination`` becomes due."""
+        with self.store._transaction("read the outbox", write=False) as conn:
+            return conn.execute(select(func.min(outbox.c.next_attempt)).where(
+                outbox.c.destination == destination,
+                outbox.c.state.in_(DUE_STATES))).scalar()
+
+    # -- digests -----------------------------------------------------------
+
+    def held_groups(self) -> list[tuple[str, str, int, float]]:
+        """``(user, destination, count, oldest created_at)`` of rows held for digests."""
+        with self.store._transaction("read held notifications", write=False) as conn:
+            q = (select(outbox.c.user, outbox.c.destination, func.count(),
+                        func.min(outbox.c.created_at))
+                 .where(outbox.c.state == "held")
+                 .group_by(outbox.c.user, outbox.c.destination))
+            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
+
+    def last_window(self, user: str, destination: str) -> int | None:
+        with self.store._transaction("read the digest state", write=False) as conn:
+            return conn.execute(select(digest_state.c.last_window).where(
+                digest_state.c.user == user, digest_state.c.destination == destination)).scalar()
+
+    def held(self, user: str, destination: str, limit: int) -> list[OutboxRow]:
+        """The oldest ``limit`` rows held for ``user``'s digest on ``destination``."""
+        with self.store._transaction("read held notifications", write=False) as conn:
+            q = (select(outbox).where(outbox.c.user == user,
+                                      outbox.c.destination == destination,
+                                      outbox.c.state == "held")
+                 .order_by(outbox.c.id).limit(limit))
+            return [_row(r) for r in conn.execute(q)]
+
+    def commit_digest(self, digest: Notification, items: list[OutboxRow], window: int) -> bool:
+        """Queue ``digest`` and mark ``items`` as digested, in one transaction.
+
+        Returns False (changing nothing) if any item was digested meanwhile, so
+        no item can go out in two digests.
+        """
+        now = self.clock()
+        ids = [i.id for i in items]
+        try:
+            with self.store._transaction("queue a digest") as conn:
+                changed = conn.execute(update(outbox).where(outbox.c.id.in_(ids),
+                                                            outbox.c.state == "held")
+                                       .values(state="digested", sent_at=now)).rowcount
+                if changed != len(ids):
+                    raise _Conflict
+                self._queue_digest(conn, digest, now, window)
+        except _Conflict:
+            return False
+        return True
+
+    def _queue_digest(self, conn: Any, digest: Notification, now: float, window: int) -> None:
+        conn.execute(self._insert(outbox).values(
+            user=digest.user, msg_id=digest.msg_id, destination=digest.destination,
+            state="pending", attempts=0, next_attempt=now, created_at=now,
+            notification=digest.to_dict()))
+        upsert = self._insert(digest_state).values(
+            user=digest.user, destination=digest.destination, last_sent=now, last_window=window)
+        conn.execute(upsert.on_conflict_do_update(
+            index_elements=["user", "destination"],
+            set_={"last_sent": now, "last_window": window}))
+
+    # -- reading and administration -----------------------------------------
+
+    def rows(self, states: Iterable[str] | None = None, user: str | None = None,
+             destination: str | None = None, after_id: int = 0, limit: int | None = None
+             ) -> list[OutboxRow]:
+        """Rows in id order, filtered."""
+        q = select(outbox).where(outbox.c.id > after_id).order_by(outbox.c.id)
+        if states is not None:
+            q = q.where(outbox.c.state.in_(list(states)))
+        if user is not None:
+            q = q.where(outbox.c.user == user)
+        if destination is not None:
+            q = q.where(outbox.c.destination == destination)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.store._transaction("read the outbox", write=False) as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def retry(self, ids: Iterable[int] | None = None, states: Iterable[str] = ("dead",)) -> int:
+        """Make rows due again now, with their attempts reset; return how many."""
+        q = update(outbox).where(outbox.c.state.in_(list(states)))
+        if ids is not None:
+            q = q.where(outbox.c.id.in_(list(ids)))
+        with self.store._transaction("retry notifications") as conn:
+            return conn.execute(q.values(state="pending", attempts=0, next_attempt=self.clock(),
+                                         claimed_until=None)).rowcount
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Rows per ``(destination, state)``."""
+        with self.store._transaction("count the outbox", write=False) as conn:
+            q = select(outbox.c.destination, outbox.c.state, func.count()).group_by(
+                outbox.c.destination, outbox.c.state)
+            return {(d, s): n for d, s, n in conn.execute(q)}
+
+    def oldest_due(self) -> float | None:
+        """``created_at`` of the oldest row still waiting to be sent."""
+        with self.store._transaction("read the outbox", write=False) as conn:
+            return conn.execute(select(func.min(outbox.c.created_at)).where(
+                outbox.c.state.in_(DUE_STATES))).scalar()
+
+    def prune(self, older_than: float) -> int:
+        """Delete finished rows (sent, digested, dead) created before ``older_than`` ago."""
+        cutoff = self.clock() - older_than
+        with self.store._transaction("prune the outbox") as conn:
+            return conn.execute(delete(outbox).where(
+                outbox.c.state.in_(("sent", "digested", "dead")),
+                outbox.c.created_at < cutoff)).rowcount
+
+    def secret(self) -> bytes:
+        """This installation's secret for signed links, made on first use."""
+        with self.store._transaction("read the installation secret") as conn:
+            value = conn.execute(select(settings.c.value).where(
+                settings.c.key == "link_secret")).scalar()
+            if value is None:
+                value = secrets.token_hex(32)
+                conn.execute(self._insert(settings).values(key="link_secret", value=value)
+                             .on_conflict_do_nothing(index_elements=["key"]))
+                value = conn.execute(select(settings.c.value).where(
+                    settings.c.key == "link_secret")).scalar()
+        return bytes.fromhex(value)
+
+
+class _Conflict(Exception):
+    """Rolls back a digest whose items changed under it."""
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _row(r: Any) -> OutboxRow:
+    return OutboxRow(id=r.id, user=r.user, msg_id=r.msg_id, destination=r.destination,
+                     state=r.state, attempts=r.attempts, next_attempt=r.next_attempt,
+                     created_at=r.created_at, sent_at=r.sent_at, last_error=r.last_error,
+                     notification=Notification.from_dict(r.notification))

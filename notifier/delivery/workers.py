@@ -1,0 +1,123 @@
+"""Backend workers: one thread per destination, sending what the outbox has due."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from ..backends.base import Backend
+from ..config import Config
+from ..errors import DeliveryError, NotifierError, PermanentDeliveryError
+from .outbox import Outbox, OutboxRow
+
+log = logging.getLogger(__name__)
+
+#: the longest a worker sleeps before looking at the outbox again
+IDLE_POLL = 1.0
+#: how often successful sends are written back, at most
+FLUSH_EVERY = 0.05
+
+
+class BackendWorker:
+    """Sends due notifications of one destination through one backend.
+
+    ``wake()`` is called when new rows may be due; otherwise the worker
+    sleeps until the next retry is due, or :data:`IDLE_POLL` seconds.
+    ``on_result(destination, outcome)`` is told ``sent``, ``failed`` or ``dead``.
+    """
+
+    def __init__(self, config: Config, outbox: Outbox, backend: Backend, *,
+                 user: str | None = None,
+                 on_result: Callable[[str, str, int], None] | None = None,
+                 batch: int = 100):
+        self.config = config
+        self.outbox = outbox
+        self.backend = backend
+        self.destination = backend.name
+        self.user = user
+        self.batch = batch
+        self.on_result = on_result or (lambda destination, outcome, n: None)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.idle = threading.Event()
+
+    def start(self) -> None:
+        self.backend.setup()
+        self._thread = threading.Thread(target=self._run, name=f"worker-{self.destination}",
+                                        daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the send in progress, then stop and close the backend."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.backend.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except NotifierError as exc:
+                # The database is unreachable or the like: say so, and try again shortly.
+                log.error("%s worker: %s", self.destination, exc)
+                worked = False
+                self._stop.wait(IDLE_POLL)
+            if worked:
+                continue
+            self.idle.set()
+            due = self.outbox.next_due(self.destination)
+            wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - time.time()))
+            self._wake.wait(wait)
+            self._wake.clear()
+            self.idle.clear()
+
+    def run_once(self) -> bool:
+        """Send one batch of due notifications; return whether there was any."""
+        rows = self.outbox.claim(self.destination, self.batch, user=self.user)
+        if not rows:
+            return False
+        sent: list[int] = []
+        flushed = time.monotonic()
+        for row in rows:
+            if self._stop.is_set():
+                break  # the claims expire; what was not sent is sent after a restart
+            if self._send(row) == "sent":
+                sent.append(row.id)
+            # Record successes often, so a crash repeats as few sends as possible,
+            # but in groups, so fast backends are not held up by the database.
+            if sent and time.monotonic() - flushed >= FLUSH_EVERY:
+                self._flush(sent)
+                sent, flushed = [], time.monotonic()
+        self._flush(sent)
+        return True
+
+    def _flush(self, sent: list[int]) -> None:
+        if sent:
+            self.outbox.mark_sent(sent)
+            self.on_result(self.destination, "sent", len(sent))
+
+    def _send(self, row: OutboxRow) -> str:
+        try:
+            self.backend.send(row.notification)
+        except DeliveryError as exc:
+            permanent = isinstance(exc, PermanentDeliveryError)
+            delivery = self.config.delivery
+            state = self.outbox.mark_failed(row, str(exc), permanent=permanent,
+                                            max_attempts=delivery.max_attempts,
+                                            base=delivery.retry_base, cap=delivery.retry_max)
+            log.log(logging.ERROR if state == "dead" else logging.WARNING,
+                    "%s to %s (%s) %s: %s", self.destination, row.user, row.msg_id,
+                    "is dead" if state == "dead" else f"failed, attempt {row.attempts + 1}",
+                    exc)
+            self.on_result(self.destination, state, 1)
+            return state
+        return "sent"
+

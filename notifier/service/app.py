@@ -1,0 +1,336 @@
+"""The running service: every stage wired together, started and drained in order.
+
+Threads:
+
+* ``relay``: the embedded ZeroMQ relay (unless ``[bus] embedded_relay = false``);
+* ``ingest``: receives from ``[bus] endpoints``, checks each message, and hands
+  batches to the pipeline (describe, match, render, record);
+* ``worker-<destination>``: one per backend, sending what the outbox has due;
+* ``digests``: queues digests when they are due;
+* ``changes``: applies rule, owner and user changes made by other processes
+  to the matcher, incrementally;
+* ``http``: feeds, the live stream, unsubscribe, ``/healthz`` and ``/metrics``.
+
+On :meth:`Service.stop` the ingest loop stops taking messages, processes what
+it already received, then the workers finish their current send and stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from ..backends.base import Backend
+from ..backends.registry import backend_class
+from ..bus.envelope import decode_envelope
+from ..bus.transport import MalformedFrames, SubscriberTransport, open_subscriber
+from ..config import Config, parse_duration
+from ..delivery.digests import DigestScheduler
+from ..delivery.outbox import Outbox
+from ..delivery.pipeline import Pipeline
+from ..delivery.workers import BackendWorker
+from ..errors import NotifierError, SignatureError
+from .changes import ChangeWatcher
+from .http import Endpoints, make_server
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 500
+BATCH_WAIT = 0.02  # seconds a batch may wait to fill up
+
+
+class Service:
+    """``notifier serve``. Build it, :meth:`start` it, :meth:`stop` it."""
+
+    def __init__(self, config: Config, *, backends: dict[str, Backend] | None = None):
+        from ..meta import Describer
+        from ..render import Renderer, verify_unsubscribe_token
+        from ..rules.matcher import Matcher
+        from ..storage import Store
+
+        self.config = config
+        self.store = Store.from_config(config)
+        self.outbox = Outbox(self.store)
+        self.secret = self.outbox.secret()
+        self._verify_unsubscribe = verify_unsubscribe_token
+        self.describer = Describer(config)
+        self.matcher = Matcher.from_store(self.store)
+        self.renderer = Renderer(config, secret=self.secret)
+        self.users = UserCache(config, self.store)
+        self.pipeline = Pipeline(config, self.outbox, self.describer, self.matcher,
+                                 self.renderer, self.users.get)
+        self.metrics = Metrics(outbox_depth=self._outbox_depth, lag=self._lag)
+        self.changes = ChangeWatcher(self.store, self.matcher, self.users)
+        self.stopping = threading.Event()
+        self._new_rows = threading.Condition()
+        self.workers = [BackendWorker(config, self.outbox, backend,
+                                      user=config.dbus.user if name == "desktop" else None,
+                                      on_result=self.metrics.outcome)
+                        for name, backend in (backends or self._backends()).items()]
+        self._by_destination = {w.destination: w for w in self.workers}
+        self.digests = DigestScheduler(self.outbox, self.renderer, self.users.get,
+                                       on_queued=self._wake)
+        self.relay = None
+        if config.bus.embedded_relay:
+            from ..bus.relay import Relay
+
+            self.relay = Relay(config.bus.relay_inbound, config.bus.endpoints[0],
+                               config.bus.high_water_mark)
+        self.subscriber: SubscriberTransport = open_subscriber(
+            config.bus.endpoints, ("",), config.bus.high_water_mark)
+        self.validator = None
+        if config.validate_signatures:
+            from ..bus.signing import Validator
+
+            self.validator = Validator.from_config(config)
+        self.http = make_server(config.http.listen, Endpoints(
+            health=self._health, metrics=self.metrics.render, user=self.users.get,
+            feed=self._feed, stream_rows=self._stream_rows, wait_for_rows=self._wait_rows,
+            check_unsubscribe=self._check_unsubscribe, unsubscribe=self._unsubscribe,
+            stopping=self.stopping))
+        self._threads: list[threading.Thread] = []
+        self._feeds: Any = None
+
+    # -- set-up --------------------------------------------------------------
+
+    def _backends(self) -> dict[str, Backend]:
+        names = ["email", "rss"]
+        if self.config.irc.host:
+            names.append("irc")
+        if self.config.dbus.user:
+            names.append("desktop")
+        return {name: backend_class(name)(self.config) for name in names}
+
+    def base_url(self) -> str:
+        return (self.config.http.base_url or f"http://{self.config.http.listen}").rstrip("/")
+
+    def start(self) -> None:
+        """Start every thread; log where everything listens."""
+        if self.config.bus.embedded_relay:
+            # One machine owns every row: what a killed run had claimed is due again now.
+            released = self.outbox.release_claims()
+            if released:
+                log.info("took back %d notifications claimed before a restart", released)
+        if self.relay is not None:
+            self._threads.append(self.relay.start_thread())
+        for worker in self.workers:
+            worker.start()
+        self.digests.start()
+        self.changes.start()
+        for target, name in ((self._ingest, "ingest"), (self.http.serve_forever, "http"),
+                             (self._housekeeping, "housekeeping")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        bus = self.config.bus
+        if self.relay is not None:
+            log.info("relay: publishers connect to %s, subscribers to %s",
+                     bus.relay_inbound, bus.endpoints[0])
+        log.info("listening to the bus at %s", ", ".join(bus.endpoints))
+        log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
+                 self.base_url(), self.config.http.listen)
+        log.info("database: %s", self.store.display_url)
+        log.info("backends: %s", ", ".join(w.destination for w in self.workers))
+
+    def stop(self) -> None:
+        """Drain what is in flight, then stop everything."""
+        log.info("stopping: draining what is in flight")
+        self.stopping.set()
+        with self._new_rows:
+            self._new_rows.notify_all()
+        for thread in self._threads:
+            if thread.name == "ingest":
+                thread.join(30)
+        self.digests.stop()
+        self.changes.stop()
+        for worker in self.workers:
+            worker.stop()
+        self.http.shutdown()
+        self.http.server_close()
+        if self.relay is not None:
+            self.relay.stop()
+        self.subscriber.close()
+        self.store.close()
+        log.info("stopped")
+
+    # -- ingest --------------------------------------------------------------
+
+    def _ingest(self) -> None:
+        batch: list[dict[str, Any]] = []
+        deadline = 0.0
+        while True:
+            stopping = self.stopping.is_set()
+            # When stopping, take what the socket already holds, then finish.
+            timeout = 0 if stopping else (max(0.0, deadline - time.monotonic())
+                                           if batch else 0.5)
+            envelope = self._receive(timeout)
+            if envelope is not None:
+                if not batch:
+                    deadline = time.monotonic() + BATCH_WAIT
+                batch.append(envelope)
+                if len(batch) < BATCH_MAX:
+                    continue
+            elif envelope is None and not batch and stopping:
+                return
+            if batch and (len(batch) >= BATCH_MAX or time.monotonic() >= deadline or stopping
+                          or envelope is None):
+                self._process(batch)
+                batch = []
+
+    def _receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next acceptable envelope, or None when ``timeout`` passes with none."""
+        try:
+            frames = self.subscriber.recv(timeout)
+        except MalformedFrames as exc:
+            self._reject("frames", str(exc))
+            return None
+        if frames is None:
+            return None
+        self.metrics.received.inc()
+        self.metrics.last_message.set(time.time())
+        topic, payload = frames
+        if len(payload) > self.config.max_message_bytes:
+            self._reject("too-big", f"{len(payload)} bytes on {topic[:200]!r}, "
+                                    f"over max_message_bytes {self.config.max_message_bytes}")
+            return None
+        try:
+            envelope = decode_envelope(topic, payload)
+        except ValueError as exc:
+            self._reject("json", f"on {topic[:200]!r}: {exc}")
+            return None
+        if self.validator is not None:
+            try:
+                self.validator.validate(envelope)
+            except SignatureError as exc:
+                self._reject("signature", f"{envelope.get('msg_id')}: {exc}")
+                return None
+        return envelope
+
+    def _reject(self, reason: str, detail: str) -> None:
+        self.metrics.rejected.labels(reason=reason).inc()
+        log.warning("rejected a message (%s): %s", reason, detail)
+
+    def _process(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            result = self.pipeline.process(batch)
+        except NotifierError as exc:
+            # The database is down: nothing was recorded. Say so loudly; the
+            # batch cannot be kept without a database, and the bus does not replay.
+            log.error("could not record %d messages: %s", len(batch), exc)
+            self.metrics.rejected.labels(reason="storage").inc(len(batch))
+            return
+        self.metrics.matched.inc(result.matched)
+        for destination, n in result.per_destination.items():
+            self.metrics.notifications.labels(destination=destination).inc(n)
+            self._wake(destination)
+        with self._new_rows:
+            self._new_rows.notify_all()
+
+    def _wake(self, destination: str) -> None:
+        worker = self._by_destination.get(destination)
+        if worker is not None:
+            worker.wake()
+
+    # -- housekeeping ----------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        retention = parse_duration(self.config.history.retention)
+        while not self.stopping.wait(3600):
+            try:
+                pruned = self.store.prune_history(retention)
+                finished = self.outbox.prune(retention)
+                log.info("pruned %d messages and %d finished notifications older than %s",
+                         pruned, finished, self.config.history.retention)
+            except NotifierError as exc:
+                log.error("housekeeping: %s", exc)
+
+    # -- HTTP ------------------------------------------------------------------
+
+    def _health(self) -> dict[str, Any]:
+        return {"status": "ok", "uptime": round(time.time() - self.metrics.started, 1),
+                "workers": {w.destination: w.backend.__class__.__name__ for w in self.workers}}
+
+    def _outbox_depth(self) -> float:
+        counts = self.outbox.counts()
+        return float(sum(n for (_, state), n in counts.items() if state in ("pending", "failed")))
+
+    def _lag(self) -> float:
+        oldest = self.outbox.oldest_due()
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+
+    def _feed(self, user: dict[str, Any], fmt: str, headers: dict[str, str]
+              ) -> tuple[int, dict[str, str], bytes]:
+        from ..backends.feedstore import FeedStore
+        from ..backends.rss import conditional_response, feed_validators, render_feed
+
+        if self._feeds is None:
+            self._feeds = FeedStore.from_config(self.config)
+        items = self._feeds.items(user["name"], self.config.delivery.feed_items)
+        etag, last_modified = feed_validators(items, fmt)  # type: ignore[arg-type]
+        out = {"ETag": etag, "Cache-Control": "private, max-age=60"}
+        if last_modified:
+            out["Last-Modified"] = last_modified
+        if conditional_response(headers, etag, last_modified):
+            return 304, out, b""
+        url = f"{self.base_url()}/feeds/{user['name']}.{fmt}?token={user['feed_token']}"
+        return 200, out, render_feed(user["name"], items, fmt, url)  # type: ignore[arg-type]
+
+    def _stream_rows(self, user: str, after: int) -> list[tuple[int, dict[str, Any]]]:
+        rows = self.outbox.rows(user=user, destination="desktop", after_id=after, limit=200)
+        return [(row.id, _stream_payload(row.notification)) for row in rows
+                if row.state not in ("held",)]
+
+    def _wait_rows(self, timeout: float) -> None:
+        with self._new_rows:
+            self._new_rows.wait(timeout)
+
+    def _check_unsubscribe(self, token: str) -> tuple[str, str]:
+        return self._verify_unsubscribe(self.secret, token)
+
+    def _unsubscribe(self, token: str) -> tuple[str, str]:
+        user, rule = self._verify_unsubscribe(self.secret, token)
+        self.store.set_rule_disabled(user, rule, True)
+        self.changes.poll()
+        log.info("%s disabled rule %r through an unsubscribe link", user, rule)
+        return user, rule
+
+
+def _stream_payload(notification: Any) -> dict[str, Any]:
+    content = notification.content
+    return {"msg_id": notification.msg_id, "topic": notification.topic,
+            "app": notification.app, "summary": content.get("summary", ""),
+            "body": content.get("body", ""), "link": notification.link,
+            "icon": notification.icon, "severity": notification.severity,
+            "timestamp": notification.timestamp, "rules": list(notification.rules)}
+
+
+class UserCache:
+    """User records by name, read from the database once and kept until they change."""
+
+    def __init__(self, config: Config, store: Any):
+        from ..users.directory import UserDirectory
+
+        self._directory = UserDirectory(config, store)
+        self._lock = threading.Lock()
+        self._users: dict[str, dict[str, Any] | None] = {}
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._users[name]
+        except KeyError:
+            pass
+        user = self._directory.get(name)
+        with self._lock:
+            self._users[name] = user
+        return user
+
+    def forget(self, name: str | None = None) -> None:
+        """Drop one cached user (or all), so the next lookup reads it again."""
+        with self._lock:
+            if name is None:
+                self._users.clear()
+            else:
+                self._users.pop(name, None)
