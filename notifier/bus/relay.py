@@ -77,9 +77,10 @@ class Relay:
             ctrl.setsockopt(zmq.LINGER, 0)
             ctrl.connect(self._control_address)
             ctrl.send(b"TERMINATE")
+            # Closing at once (linger 0) could discard TERMINATE before the proxy reads it.
+            self._stopped.wait(timeout)
         finally:
             ctrl.close()
-        self._stopped.wait(timeout)
 
     def start_thread(self) -> threading.Thread:
         """Run the relay in a daemon thread and return it."""

@@ -31,6 +31,7 @@ import datetime
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,21 +227,27 @@ def _stamp(*paths: str | None) -> tuple[Any, ...]:
 class Validator:
     """Checks signed envelopes against a CA bundle and, optionally, a CRL.
 
-    Both files are read here, and read again when a check fails after either
-    has changed on disk (a rotated CA or a new CRL). The CRL's own signature
-    must verify against a CA in the bundle. A certificate that passed is
-    remembered, so validating many messages from one sender costs one RSA
-    verification each.
+    Both files are read here, and read again when either has changed on
+    disk (a rotated CA or a new CRL): looked at every ``recheck_interval``
+    seconds, and whenever a certificate fails. A file that changed but cannot
+    be read fails the message that noticed it; the old contents stay in use
+    until the file can be read. The CRL's own signature must verify against a
+    CA in the bundle. A certificate that passed is remembered (until the
+    files change or its validity ends), so validating many messages from one
+    sender costs one RSA verification each.
 
     ``clock`` returns the current time (UTC, timezone-aware); tests pass a
     fixed one.
     """
 
     def __init__(self, ca_cert: str, crl: str | None = None, *,
-                 clock: Callable[[], datetime.datetime] = _utcnow):
+                 clock: Callable[[], datetime.datetime] = _utcnow,
+                 recheck_interval: float = 5.0):
         self.ca_cert = ca_cert
         self.crl = crl
         self._clock = clock
+        self._recheck_interval = recheck_interval
+        self._next_recheck = time.monotonic() + recheck_interval
         self._lock = threading.Lock()
         self._trust = self._load()
 
@@ -349,6 +356,9 @@ class Validator:
     def _verified(self, certificate: str) -> x509.Certificate:
         """The sender's certificate, once its chain, dates and revocation check out."""
         trust = self._trust
+        if time.monotonic() >= self._next_recheck:
+            self._next_recheck = time.monotonic() + self._recheck_interval
+            trust = self._reload_if_changed(trust) or trust
         now = self._clock()
         hit = trust.verified.get(certificate)
         if hit is not None and hit[1] <= now <= hit[2]:
