@@ -5,7 +5,7 @@ package, as ``notifier.backends`` and ``notifier.templates``, so nothing with
 a generic name lands at the top of site-packages.
 """
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 EXTRAS = {
     "postgres": ["psycopg[binary]>=3.1"],
@@ -39,9 +39,7 @@ setup(
     license="GPL-3.0-or-later",
     python_requires=">=3.11",
     packages=[
-        "notifier",
-        "notifier.bus",
-        "notifier.cli",
+        *find_packages(include=["notifier", "notifier.*"]),
         "notifier.backends",
         "notifier.templates",
     ],
@@ -50,7 +48,10 @@ setup(
         "notifier.backends": "backends",
         "notifier.templates": "templates",
     },
-    package_data={"notifier.templates": ["*", "*/*", "*/*/*"]},
+    package_data={
+        "notifier.templates": ["*", "*/*", "*/*/*"],
+        "notifier.storage": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
+    },
     include_package_data=False,
     install_requires=[
         "pyzmq>=25",

@@ -1,25 +1,17 @@
-"""Message metadata: what a bus message is about (placeholder until the sources land)."""
+"""Message metadata: what a bus message is about, and whom it concerns.
+
+>>> from notifier.meta import Describer
+>>> Describer(config).describe(envelope)["summary"]
+
+:class:`Describer` merges several sources (config mappings, fedora-messaging
+schemas, fedmsg.meta processors, a generic fallback); :func:`normalize`
+turns the accepted message forms into a fedmsg envelope.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from .base import FIELDS, SEVERITIES
+from .describer import Describer
+from .normalize import derived_msg_id, normalize
 
-from ..config import Config
-
-
-class Describer:
-    """Describes messages: summary, link, app, usernames, packages, severity."""
-
-    def __init__(self, config: Config):
-        self.config = config
-
-    def describe(self, message: dict[str, Any]) -> dict[str, Any]:
-        topic = str(message.get("topic", ""))
-        body = message.get("msg", message.get("body"))
-        if isinstance(body, dict) and isinstance(body.get("log"), str):
-            summary = body["log"]
-        else:
-            summary = json.dumps(body, ensure_ascii=False, sort_keys=True)[:200]
-        return {"msg_id": message.get("msg_id"), "topic": topic, "summary": summary,
-                "link": None}
+__all__ = ["FIELDS", "SEVERITIES", "Describer", "derived_msg_id", "normalize"]

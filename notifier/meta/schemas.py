@@ -1,0 +1,141 @@
+"""fedora-messaging schema classes as a source of metadata.
+
+Applications publish their message classes on the ``fedora.messages``
+entry point (``bodhi-messages``, ``copr-messaging``, ...). When such a
+package is installed, its class describes its own messages best.
+
+The class is chosen by the ``fedora_messaging_schema`` header when the
+message has one and it names an installed class; otherwise by the topic:
+a class whose ``topic`` attribute equals the message's topic, or its end
+after a prefix (class topic ``bodhi.update.comment`` matches
+``org.fedoraproject.prod.bodhi.update.comment``). The base ``Message``
+class is never used: all it knows is the topic.
+
+The instance is built from the body, topic and headers, with the
+message's own id, without touching fedora-messaging's configuration; its
+body is not validated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from .base import Found, severity_name
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "fedora.messages"
+SCHEMA_HEADER = "fedora_messaging_schema"
+_CACHE_SIZE = 4096
+
+# Our field -> the Message property that holds it.
+_PROPERTIES = (("app", "app_name"), ("link", "url"), ("icon", "app_icon"),
+               ("agent", "agent_name"), ("usernames", "usernames"), ("packages", "packages"),
+               ("groups", "groups"))
+
+
+# fedora-messaging registers its own base class; it describes nothing.
+_BASE_ENTRY_POINT = "fedora_messaging.message:Message"
+
+
+def schemas_installed() -> bool:
+    """Whether any schema besides the base class is registered (without importing any)."""
+    return any(entry.value.replace(" ", "") != _BASE_ENTRY_POINT
+               for entry in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def installed_schemas() -> dict[str, type]:
+    """The classes registered on ``fedora.messages``, by schema name.
+
+    A class that fails to import is left out, with a warning.
+    """
+    classes = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            classes[entry.name] = entry.load()
+        except Exception as exc:  # any import-time failure of a third-party package
+            log.warning("fedora-messaging schema %s (%s) cannot be loaded, so it is not used: "
+                        "%s", entry.name, entry.value, exc)
+    return classes
+
+
+class SchemaSource:
+    """Describes messages with their fedora-messaging schema class.
+
+    ``schemas`` maps schema names (as in the ``fedora_messaging_schema``
+    header) to classes; by default, the installed ones. Raises ImportError
+    when fedora-messaging is not installed.
+    """
+
+    name = "fedora-messaging"
+
+    def __init__(self, schemas: Mapping[str, type] | None = None):
+        import pika
+        from fedora_messaging.message import Message
+
+        self._properties = pika.BasicProperties
+        self._base = Message
+        if schemas is None:
+            schemas = installed_schemas()
+        self._by_name = {name: cls for name, cls in schemas.items()
+                         if isinstance(cls, type) and issubclass(cls, Message)}
+        self._by_topic: dict[str, type] = {}
+        for cls in self._by_name.values():
+            topic = cls.__dict__.get("topic")
+            if cls is not Message and isinstance(topic, str) and topic:
+                self._by_topic.setdefault(topic.strip("."), cls)
+        self._topic_cache: dict[str, type | None] = {}
+
+    def __bool__(self) -> bool:
+        return any(cls is not self._base for cls in self._by_name.values())
+
+    def schema_for(self, topic: str, headers: Mapping[str, Any] | None) -> type | None:
+        """The class for a message on ``topic`` with ``headers``, or None."""
+        name = headers.get(SCHEMA_HEADER) if headers else None
+        if isinstance(name, str) and name in self._by_name:
+            cls = self._by_name[name]
+            return None if cls is self._base else cls
+        try:
+            return self._topic_cache[topic]
+        except KeyError:
+            found = self._match_topic(topic)
+            if len(self._topic_cache) < _CACHE_SIZE:
+                self._topic_cache[topic] = found
+            return found
+
+    def _match_topic(self, topic: str) -> type | None:
+        if not self._by_topic:
+            return None
+        parts = topic.split(".")
+        for start in range(len(parts)):
+            cls = self._by_topic.get(".".join(parts[start:]))
+            if cls is not None:
+                return cls
+        return None
+
+    def describe(self, envelope: dict[str, Any]) -> Found | None:
+        headers = envelope.get("headers")
+        if not isinstance(headers, dict):
+            headers = None
+        cls = self.schema_for(envelope["topic"], headers)
+        if cls is None:
+            return None
+        severity = headers.get("fedora_messaging_severity") if headers else None
+        message = cls(body=envelope["msg"], topic=envelope["topic"],
+                      properties=self._properties(headers=dict(headers or {}),
+                                                  message_id=envelope["msg_id"]),
+                      severity=severity if isinstance(severity, int) else None)
+        fields: dict[str, Any] = {"severity": severity_name(message.severity)}
+        # The class must at least summarise the message; anything else it
+        # cannot say is left for the next source.
+        if getattr(cls, "summary", None) is not getattr(self._base, "summary", None):
+            fields["summary"] = message.summary
+        for field, prop in _PROPERTIES:
+            try:
+                fields[field] = getattr(message, prop)
+            except Exception as exc:  # a schema property failing on an unexpected body
+                log.debug("%s.%s failed on %s: %s", cls.__name__, prop, envelope["msg_id"], exc)
+        return Found(fields, understood=True)
