@@ -1,0 +1,1 @@
+"""Command-line interfaces: notifier, notifier-logger, notifier-tail."""
