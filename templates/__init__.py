@@ -1,0 +1,1 @@
+"""Built-in notification templates (installed as ``notifier.templates``); see README.md here."""
