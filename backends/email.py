@@ -152,6 +152,9 @@ def _international(*addresses: str) -> bool:
 def _as_bytes(message: EmailMessage, *, smtp: bool, international: bool) -> bytes:
     """The message as bytes: CRLF lines for SMTP, LF for a Maildir; raw UTF-8 when needed."""
     policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
+    # Fold only past RFC 5322's hard limit: folding at 78 turns a long URL (such as
+    # List-Unsubscribe's) into encoded words, which mail clients do not follow.
+    policy = policy.clone(max_line_length=998)
     if not smtp:
         policy = policy.clone(linesep="\n")
     return message.as_bytes(policy=policy)

@@ -76,3 +76,5 @@ def setup_logging(verbose: int = 0) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic announces its dialect on every start; only its warnings matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

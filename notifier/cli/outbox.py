@@ -30,18 +30,25 @@ def _open(config: Config) -> Any:
 
 @outbox.command("list")
 @config_option
-@click.option("--dead", "states", flag_value="dead", help="Only dead notifications.")
-@click.option("--state", "states", type=click.Choice(
+@click.option("--dead", is_flag=True, help="Only dead notifications.")
+@click.option("--state", type=click.Choice(
     ["pending", "failed", "sent", "dead", "held", "digested"]), help="Only this state.")
-@click.option("--all", "states", flag_value="all", help="Every state, sent ones included.")
+@click.option("--all", "every", is_flag=True, help="Every state, sent ones included.")
 @click.option("--user", help="Only this user's.")
 @click.option("--destination", help="Only this destination (email, irc, rss, desktop).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def list_(config: Config, states: str | None, user: str | None, destination: str | None,
-          as_json: bool) -> None:
+def list_(config: Config, dead: bool, state: str | None, every: bool, user: str | None,
+          destination: str | None, as_json: bool) -> None:
     """List notifications; by default those not yet delivered (pending, failed, held, dead)."""
-    wanted = {None: ("pending", "failed", "held", "dead"), "all": None}.get(
-        states, (states,))
+    if sum((dead, state is not None, every)) > 1:
+        raise click.UsageError("give at most one of --dead, --state and --all")
+    wanted: tuple[str, ...] | None = ("pending", "failed", "held", "dead")
+    if dead:
+        wanted = ("dead",)
+    elif state:
+        wanted = (state,)
+    elif every:
+        wanted = None
     rows = _open(config).rows(states=wanted, user=user, destination=destination)
     for row in rows:
         if as_json:

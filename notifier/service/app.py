@@ -126,9 +126,6 @@ class Service:
             thread.start()
             self._threads.append(thread)
         bus = self.config.bus
-        if self.relay is not None:
-            log.info("relay: publishers connect to %s, subscribers to %s",
-                     bus.relay_inbound, bus.endpoints[0])
         log.info("listening to the bus at %s", ", ".join(bus.endpoints))
         log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
                  self.base_url(), self.config.http.listen)

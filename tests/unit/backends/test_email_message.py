@@ -138,3 +138,13 @@ def test_where_names_the_server_or_the_maildir(tmp_path: Path) -> None:
     local = EmailBackend(config_from_dict({"email": {"maildir": str(tmp_path / "M")}}))
     assert smtp.where == "SMTP server mail.example.org:587"
     assert local.where == f"Maildir {tmp_path / 'M'}"
+
+
+def test_long_unsubscribe_url_stays_a_plain_url_on_the_wire() -> None:
+    url = "<http://127.0.0.1:8080/unsubscribe/" + "A" * 60 + "." + "b" * 43 + ">"
+    data = _as_bytes(build_message(make(headers={"List-Unsubscribe": url}), SETTINGS),
+                     smtp=True, international=False)
+    raw = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert "=?utf-8?" not in raw
+    assert f"List-Unsubscribe: {url}" in raw.replace("\r\n ", " ")
+    assert reparse(data)["List-Unsubscribe"] == url
