@@ -166,6 +166,8 @@ class DbusConfig:
 
     # The one user whose desktop destination goes to this session bus.
     user: str | None = None
+    # The session bus; empty means $DBUS_SESSION_BUS_ADDRESS.
+    address: str | None = None
     # Milliseconds; -1 lets the notification server decide.
     expire_timeout: int = -1
     app_name: str = "notifier"

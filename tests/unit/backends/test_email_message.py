@@ -145,6 +145,5 @@ def test_long_unsubscribe_url_stays_a_plain_url_on_the_wire() -> None:
     data = _as_bytes(build_message(make(headers={"List-Unsubscribe": url}), SETTINGS),
                      smtp=True, international=False)
     raw = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
-    assert "=?utf-8?" not in raw
-    assert f"List-Unsubscribe: {url}" in raw.replace("\r\n ", " ")
+    assert f"List-Unsubscribe: {url}\r\n" in raw  # one line, no encoded words
     assert reparse(data)["List-Unsubscribe"] == url
