@@ -5,8 +5,9 @@ stage gives it on every destination (the message's first package); items
 without one are grouped under package ``None``. Apps are told apart
 case-insensitively.
 Apps, packages within an app and items within a package are ordered by
-their newest item, newest first; ties go by ``msg_id`` so the order is
-stable.
+their newest item, newest first. Items come in the order they were held,
+oldest first; items of the same second keep that order, reversed, so the
+one held last still shows first.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def group_items(items: Iterable[Notification]) -> list[dict[str, Any]]:
     ``package``, ``timestamp``, ``severity`` and ``msg_id``.
     """
     apps: dict[str, dict[str, Any]] = {}
-    for item in sorted(items, key=lambda n: (-n.timestamp, n.msg_id)):
+    for item in sorted(reversed(list(items)), key=lambda n: -n.timestamp):
         package = item.headers.get(PACKAGE_HEADER) or None
         app = apps.setdefault(app_key(item.app), {"app": item.app, "count": 0, "packages": {}})
         group = app["packages"].setdefault(package, {"package": package, "count": 0,
