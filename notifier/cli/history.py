@@ -1,0 +1,153 @@
+"""``notifier history``: the stored messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from typing import IO, Any
+
+import click
+
+from ..config import Config, parse_duration
+from ..storage import Store
+from ..storage.engine import json_loads
+from .common import NotifierGroup, config_option
+
+#: lines parsed before they are written, each batch in one transaction
+BATCH = 5000
+#: bytes read between progress bar updates
+_BAR_STEP = 1 << 18
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+@click.group(cls=NotifierGroup)
+def history() -> None:
+    """Import, list and prune the message history.
+
+    notifier serve stores every message it receives; messages older than
+    [history] retention (default 30d) are pruned.
+    """
+
+
+def _read_lines(fh: IO[bytes], bar: Any) -> Iterator[tuple[int, Any, str | None]]:
+    """``(line number, envelope or None, problem or None)`` for each non-blank line."""
+    pending = 0
+    for number, raw in enumerate(fh, 1):
+        if bar is not None:
+            pending += len(raw)
+            if pending >= _BAR_STEP:
+                bar.update(pending)
+                pending = 0
+        if not raw.strip():
+            continue
+        try:
+            envelope = json_loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield number, None, f"not valid JSON: {exc}"
+            continue
+        if not isinstance(envelope, dict):
+            yield number, None, f"expected a JSON object, not {type(envelope).__name__}"
+        elif not isinstance(envelope.get("topic"), str) or not envelope["topic"]:
+            yield number, None, "no 'topic' string"
+        else:
+            yield number, envelope, None
+    if bar is not None and pending:
+        bar.update(pending)
+
+
+@history.command("import")
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@config_option
+def import_(file: str, config: Config) -> None:
+    """Add the messages in FILE ('-' for stdin), one JSON object per line.
+
+    Each line is stored exactly as given. Accepted shapes: fedmsg envelopes
+    ({"topic", "msg", "msg_id", "timestamp", ...}), fedora-messaging record
+    lines ({"topic", "headers", "id", "body"}) and bare {"topic", "msg"}.
+    The key is "msg_id", else "id", else a hash of the line's content, so a
+    message already stored is skipped and importing a file twice is harmless.
+    The time is "timestamp", else the "sent-at" header, else now.
+
+    Lines that are not a JSON object with a "topic" are reported as FILE:LINE
+    and skipped; the rest is imported, and the exit status is then 1. Lines
+    are written in batches of 5000, each batch committed on its own.
+    """
+    shown = "<stdin>" if file == "-" else file
+    try:
+        fh: IO[bytes] = sys.stdin.buffer if file == "-" else open(file, "rb")
+    except OSError as exc:
+        raise click.ClickException(f"{shown}: cannot read: {exc.strerror}") from exc
+    size = os.fstat(fh.fileno()).st_size if file != "-" else 0
+    show_bar = sys.stderr.isatty() and size > 0
+    started = time.monotonic()
+    read = inserted = bad = 0
+    with Store.from_config(config) as store, fh:
+        bar_cm: Any = (click.progressbar(length=size, label=f"Importing {shown}",
+                                         file=sys.stderr, show_pos=False)
+                       if show_bar else nullcontext(None))
+        with bar_cm as bar:
+            batch: list[dict[str, Any]] = []
+            for number, envelope, problem in _read_lines(fh, bar):
+                if problem is not None:
+                    bad += 1
+                    click.echo(f"{shown}:{number}: {problem}; skipped", err=True)
+                    continue
+                read += 1
+                batch.append(envelope)
+                if len(batch) >= BATCH:
+                    inserted += store.store_messages(batch)
+                    batch = []
+            if batch:
+                inserted += store.store_messages(batch)
+    elapsed = time.monotonic() - started
+    click.echo(f"{shown}: {read} messages read, {inserted} new, {read - inserted} already "
+               f"stored, {bad} bad lines skipped ({elapsed:.1f} s)")
+    if bad:
+        raise click.ClickException(f"{shown}: {bad} bad line{'s' if bad > 1 else ''} skipped")
+
+
+@history.command("list")
+@click.option("--since", metavar="DURATION", callback=_duration,
+              help="Only messages newer than this, e.g. 30m, 12h, 7d.")
+@click.option("--topic", "topic_glob", metavar="GLOB",
+              help="Only topics matching this shell-style pattern, e.g. '*.git.receive'.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One envelope per line, exactly as stored.")
+@config_option
+def list_(since: int | None, topic_glob: str | None, as_json: bool, config: Config) -> None:
+    """Print stored messages, oldest first.
+
+    Each line has the message time (local time zone), topic and message id.
+    """
+    start = None if since is None else time.time() - since
+    with Store.from_config(config) as store:
+        for row in store.message_rows(since=start, topic_glob=topic_glob):
+            if as_json:
+                click.echo(json.dumps(row.envelope, ensure_ascii=False, separators=(",", ":")))
+            else:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.timestamp))
+                click.echo(f"{stamp} {row.topic} {row.msg_id}")
+
+
+@history.command()
+@click.option("--older-than", metavar="DURATION", callback=_duration,
+              help="Age past which messages go. Default: [history] retention.")
+@config_option
+def prune(older_than: int | None, config: Config) -> None:
+    """Delete stored messages older than the retention period."""
+    age = older_than if older_than is not None else parse_duration(config.history.retention)
+    with Store.from_config(config) as store:
+        removed = store.prune_history(age)
+    click.echo(f"{removed} messages older than {age} s removed")
