@@ -26,6 +26,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .errors import ConfigError
 
@@ -180,6 +181,15 @@ class HttpConfig:
     listen: str = "127.0.0.1:8080"
     # Public address used in links; empty means http://{listen}.
     base_url: str | None = None
+
+    def public_url(self) -> str:
+        """Where users reach the service: ``base_url``, else ``http://{listen}``."""
+        return (self.base_url or f"http://{self.listen}").rstrip("/")
+
+    def feed_url(self, user: str, token: str, fmt: str = "atom") -> str:
+        """The address of ``user``'s feed (``atom`` or ``rss``)."""
+        return f"{self.public_url()}/feeds/{quote(user, safe='')}.{fmt}" \
+               f"?token={quote(token, safe='')}"
 
 
 @dataclass(frozen=True)

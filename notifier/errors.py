@@ -11,6 +11,7 @@ The tree::
     │   └── TransportError     the transport failed (bad address, socket error)
     ├── SignatureError         signing failed, or a signature, chain or CRL did not validate
     ├── StorageError           the database could not be opened, migrated or written
+    ├── DirectoryError         the user directory (FASJSON) could not be asked
     ├── RuleError              a rule is invalid (names the file, the rule and the field)
     └── DeliveryError          a backend could not deliver a notification
         ├── TemporaryDeliveryError   worth retrying later
@@ -57,6 +58,10 @@ class SignatureError(NotifierError):
 
 class StorageError(NotifierError):
     """The database could not be opened, migrated or written."""
+
+
+class DirectoryError(NotifierError):
+    """The user directory (FASJSON) could not be asked."""
 
 
 class RuleError(NotifierError):

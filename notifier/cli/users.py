@@ -14,7 +14,8 @@ from ..users import UserDirectory
 from ..users.records import read_json_file
 from .common import NotifierGroup, config_option
 
-_SHOWN = ("name", "emails", "ircnicks", "groups", "delivery", "feed_token", "source")
+_SHOWN = ("name", "emails", "ircnicks", "groups", "delivery", "feed_token", "feed_url",
+          "source")
 
 
 @click.group(cls=NotifierGroup)
@@ -80,6 +81,8 @@ def show(name: str, as_json: bool, config: Config) -> None:
             near = difflib.get_close_matches(name, [u["name"] for u in store.list_users()], n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise click.ClickException(f"no user {name!r}{hint}")
+    token = record.get("feed_token")
+    record["feed_url"] = config.http.feed_url(record["name"], token) if token else None
     if as_json:
         click.echo(_dump(record))
         return

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from markupsafe import escape
 
@@ -58,10 +58,6 @@ USER_DEFAULTS: dict[str, Any] = {
 }
 DIGEST_TOPIC = "notifier.digest"
 _MARKUP = frozenset({"html", "pango"})
-
-
-def _base_url(config: Config) -> str:
-    return (config.http.base_url or f"http://{config.http.listen}").rstrip("/")
 
 
 def _http_url(value: Any) -> str | None:
@@ -115,7 +111,7 @@ class Renderer:
         if not isinstance(secret, bytes) or not secret:
             raise ConfigError("the unsubscribe secret must be non-empty bytes")
         self.config = config
-        self.base_url = _base_url(config)
+        self.base_url = config.http.public_url()
         self.templates = TemplateSet(config.templates_dir)
         self.headers = EmailHeaders(config.email.list_id, self.base_url, secret)
         self._backends = dict(backends or {})
@@ -233,8 +229,7 @@ class Renderer:
         token = user.get("feed_token")
         if not token:
             return None
-        name, token = quote(user["name"], safe=""), quote(str(token), safe="")
-        return f"{self.base_url}/feeds/{name}.atom?token={token}"
+        return self.config.http.feed_url(user["name"], str(token))
 
     @staticmethod
     def _user(user: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from ..delivery.digests import DigestScheduler
 from ..delivery.outbox import Outbox
 from ..delivery.pipeline import Pipeline
 from ..delivery.workers import BackendWorker
-from ..errors import NotifierError, SignatureError
+from ..errors import DirectoryError, NotifierError, SignatureError
 from .changes import ChangeWatcher
 from .http import Endpoints, make_server
 from .metrics import Metrics
@@ -104,9 +104,6 @@ class Service:
             names.append("desktop")
         return {name: backend_class(name)(self.config) for name in names}
 
-    def base_url(self) -> str:
-        return (self.config.http.base_url or f"http://{self.config.http.listen}").rstrip("/")
-
     def start(self) -> None:
         """Start every thread; log where everything listens."""
         if self.config.bus.embedded_relay:
@@ -128,7 +125,7 @@ class Service:
         bus = self.config.bus
         log.info("listening to the bus at %s", ", ".join(bus.endpoints))
         log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
-                 self.base_url(), self.config.http.listen)
+                 self.config.http.public_url(), self.config.http.listen)
         log.info("database: %s", self.store.display_url)
         log.info("backends: %s", ", ".join(w.destination for w in self.workers))
 
@@ -239,6 +236,7 @@ class Service:
             try:
                 pruned = self.store.prune_history(retention)
                 finished = self.outbox.prune(retention)
+                self.changes.prune()
                 log.info("pruned %d messages and %d finished notifications older than %s",
                          pruned, finished, self.config.history.retention)
             except NotifierError as exc:
@@ -272,7 +270,7 @@ class Service:
             out["Last-Modified"] = last_modified
         if conditional_response(headers, etag, last_modified):
             return 304, out, b""
-        url = f"{self.base_url()}/feeds/{user['name']}.{fmt}?token={user['feed_token']}"
+        url = self.config.http.feed_url(user["name"], user["feed_token"], fmt)
         return 200, out, render_feed(user["name"], items, fmt, url)  # type: ignore[arg-type]
 
     def _stream_rows(self, user: str, after: int) -> list[tuple[int, dict[str, Any]]]:
@@ -315,13 +313,21 @@ class UserCache:
         self._users: dict[str, dict[str, Any] | None] = {}
 
     def get(self, name: str) -> dict[str, Any] | None:
+        """The user ``name``; None when nobody has that name, or FASJSON cannot be asked."""
         try:
             return self._users[name]
         except KeyError:
             pass
-        user = self._directory.get(name)
-        with self._lock:
-            self._users[name] = user
+        try:
+            user = self._directory.get(name)
+        except DirectoryError as exc:
+            log.error("user %r: %s", name, exc)
+            return None
+        # Local records change only through the change log; FASJSON profiles
+        # expire on their own TTL, which the directory applies.
+        if user is None or user.get("source") != "fasjson":
+            with self._lock:
+                self._users[name] = user
         return user
 
     def forget(self, name: str | None = None) -> None:

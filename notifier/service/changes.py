@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from ..delivery.tables import changes
 from ..errors import NotifierError, RuleError
@@ -71,6 +72,13 @@ class ChangeWatcher:
                 self.matcher.remove_owner(row.key1, row.key2, row.key3)
         elif row.kind == "user":
             self.users.forget(row.key1)
+
+    def prune(self) -> int:
+        """Delete the changes this service has applied (other services may lag: keep a day)."""
+        cutoff = time.time() - 86400
+        with self.store._transaction("prune the change log") as conn:
+            return conn.execute(delete(changes).where(changes.c.seq <= self.seen,
+                                                      changes.c.at < cutoff)).rowcount
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="changes", daemon=True)

@@ -12,17 +12,13 @@ import re
 import threading
 from typing import Any
 
-from ..errors import ConfigError, NotifierError
+from ..errors import ConfigError, DirectoryError
 
 AUTH_MODES = ("gssapi", "none")
 #: seconds to wait for one FASJSON answer
 TIMEOUT = 10.0
 
 _IRC_URI = re.compile(r"^irc:/{1,2}(?:[^/]*/)?([^/?#]+)$")
-
-
-class DirectoryError(NotifierError):
-    """The user directory (FASJSON) could not be reached or gave a bad answer."""
 
 
 def irc_nick(entry: str) -> str | None:

@@ -102,6 +102,7 @@ def test_users_add_list_show_remove(conf: Path) -> None:
     shown = json.loads(notifier(conf, "users", "show", "alice", "--json").stdout)
     token = shown.pop("feed_token")
     assert len(token) >= 43
+    assert shown.pop("feed_url") == f"http://127.0.0.1:8080/feeds/alice.atom?token={token}"
     assert shown == {"name": "alice", "emails": ["a@example.org", "alice@example.com"],
                      "ircnicks": ["al"], "groups": ["packager"], "delivery": None,
                      "source": "local"}

@@ -218,7 +218,7 @@ def test_users_show_falls_back_to_fasjson(config: Config, fasjson: FakeFasjson,
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "name": "alice", "emails": ["alice@example.org"], "ircnicks": ["alice_"],
-        "groups": [], "delivery": None, "feed_token": None, "source": "fasjson"}
+        "groups": [], "delivery": None, "feed_token": None, "feed_url": None, "source": "fasjson"}
     # In-process from here on: importing fasjson-client takes seconds.
     missing = CliRunner().invoke(cli, ["users", "show", "nobody", "--config", str(path)])
     assert missing.exit_code == 1
