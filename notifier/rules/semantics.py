@@ -1,0 +1,90 @@
+"""What a rule means, written out literally for one rule and one message.
+
+These functions are the definition the indexed matcher must agree with; the
+reference matcher applies them to every rule, and the indexed matcher uses
+:func:`track_reason` only to explain a match it already found.
+
+A message here is a described record (see ``notifier describe``): a dict with
+``topic``, ``app``, ``usernames``, ``agent``, ``packages`` and ``severity``.
+Topic globs use :func:`fnmatch.fnmatchcase`: case-sensitive, ``*`` and ``?``
+also match dots, ``[...]`` is a character class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+from .model import Rule
+
+#: package -> names of its owners (users, or groups)
+Owners = Mapping[str, Collection[str]]
+
+
+def track_reason(rule: Rule, record: Mapping[str, Any], user_owners: Owners,
+                 group_owners: Owners) -> str | None:
+    """Why the rule's track matches the message, or ``None`` when it does not."""
+    kind = rule.kind
+    packages = record.get("packages") or ()
+    if kind == "artifacts-owned":
+        for package in packages:
+            owners = user_owners.get(package, ())
+            for user in rule.owners:
+                if user in owners:
+                    return f"package '{package}' is owned by {user}"
+        return None
+    if kind == "artifacts-group-owned":
+        for package in packages:
+            owners = group_owners.get(package, ())
+            for group in rule.targets:
+                if group in owners:
+                    return f"package '{package}' is owned by group '{group}'"
+        return None
+    if kind == "artifacts-followed":
+        for package in packages:
+            if package in rule.targets:
+                return f"package '{package}' is followed"
+        return None
+    if kind == "related-events":
+        if rule.user in (record.get("usernames") or ()):
+            return f"{rule.user} is one of the message's users"
+        return None
+    if kind == "users-followed":
+        agent = record.get("agent")
+        if agent is not None and agent in rule.targets:
+            return f"agent '{agent}' is followed"
+        return None
+    if kind == "topics":
+        topic = record.get("topic") or ""
+        for pattern in rule.targets:
+            if fnmatchcase(topic, pattern):
+                return f"topic matches '{pattern}'"
+        return None
+    raise ValueError(f"unknown track kind {kind!r}")  # parse_rule lets none through
+
+
+def filters_pass(rule: Rule, record: Mapping[str, Any]) -> bool:
+    """Whether the message meets every filter of the rule."""
+    f = rule.filters
+    app = (record.get("app") or "").lower()
+    if f.applications and app not in f.applications:
+        return False
+    if app in f.excluded_applications:
+        return False
+    if (record.get("severity") or "info") not in f.severities:
+        return False
+    if not f.my_actions and record.get("agent") == rule.user:
+        return False
+    return not (f.topic is not None and not fnmatchcase(record.get("topic") or "", f.topic))
+
+
+def rule_matches(rule: Rule, record: Mapping[str, Any], user_owners: Owners,
+                 group_owners: Owners) -> str | None:
+    """Why the rule matches the message, or ``None``; a disabled rule never matches."""
+    if rule.disabled:
+        return None
+    reason = track_reason(rule, record, user_owners, group_owners)
+    if reason is None or not filters_pass(rule, record):
+        return None
+    return reason
