@@ -91,14 +91,14 @@ class Pipeline:
             recipients = self.matcher.match(described)
             if recipients:
                 result.matched += 1
-            for recipient in recipients:
-                user = self.users(recipient.user)
+            for name, rules, destinations, _ in recipients:
+                user = self.users(name)
                 if user is None:
                     result.skipped["unknown-user"] = result.skipped.get("unknown-user", 0) + 1
-                    log.warning("rule of unknown user %r matched %s", recipient.user,
+                    log.warning("rule of unknown user %r matched %s", name,
                                 described.get("msg_id"))
                     continue
-                for destination in recipient.destinations:
+                for destination in destinations:
                     address = address_for(user, destination)
                     if not address:
                         result.skipped["no-address"] = result.skipped.get("no-address", 0) + 1
@@ -106,7 +106,7 @@ class Pipeline:
                                     user["name"], destination, described.get("msg_id"))
                         continue
                     notification = self.renderer.render(
-                        destination, described, envelope, user, list(recipient.rules), address)
+                        destination, described, envelope, user, list(rules), address)
                     notifications.append((notification, self.first_state(user, destination)))
                     result.per_destination[destination] = \
                         result.per_destination.get(destination, 0) + 1

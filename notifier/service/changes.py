@@ -38,21 +38,23 @@ class ChangeWatcher:
 
     def poll(self) -> int:
         """Apply every change since the last poll; return how many."""
-        from ..rules.validation import parse_rule
+        from ..rules.validation import backend_names, parse_rule
 
         with self._lock:
             with self.store._transaction("read the change log", write=False) as conn:
                 rows = conn.execute(select(changes).where(changes.c.seq > self.seen)
                                     .order_by(changes.c.seq).limit(10000)).all()
+            # Listing the backends reads entry points: once a poll, not once a rule.
+            destinations = backend_names() if rows else []
             for row in rows:
                 try:
-                    self._apply(row, parse_rule)
+                    self._apply(row, parse_rule, destinations)
                 except (NotifierError, ValueError) as exc:
                     log.error("could not apply change %s: %s", row.seq, exc)
                 self.seen = row.seq
             return len(rows)
 
-    def _apply(self, row: Any, parse_rule: Any) -> None:
+    def _apply(self, row: Any, parse_rule: Any, destinations: list[str]) -> None:
         if row.kind == "rule":
             user, name = row.key1, row.key2
             document = self.store.get_rule(user, name) if row.op == "upsert" else None
@@ -60,7 +62,8 @@ class ChangeWatcher:
                 self.matcher.remove_rule(user, name)
                 return
             try:
-                rule = parse_rule(document, source="database", ignore_unknown=True)
+                rule = parse_rule(document, source="database", destinations=destinations,
+                                  ignore_unknown=True)
             except RuleError:
                 self.matcher.remove_rule(user, name)
                 raise

@@ -57,9 +57,9 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20) -> ServeProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen([str(BIN / "notifier"), "serve", "--config",
-                                      str(self.config)], stdout=log, stderr=log)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen([str(BIN / "notifier"), "serve", "--config",
+                                          str(self.config)], stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

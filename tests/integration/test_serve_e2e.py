@@ -208,3 +208,60 @@ def test_kill_9_and_restart_lose_nothing(world: World) -> None:
     missing = {f"[git] {s}" for s in stored} - set(seen)
     assert not missing, f"lost after kill -9: {sorted(missing)}"
     assert world.serve.stop() == 0
+
+
+def test_running_service_follows_changes_rejects_junk_and_honours_unsubscribe(
+        world: World) -> None:
+    import re
+    import urllib.request
+
+    import zmq
+
+    world.serve.start()
+    # dave has no rule yet; one imported while the service runs applies at once.
+    world.log("before dave's rule")
+    assert sorted(m.address for m in emails(world.smtp, 1)) == ["alice@example.org"]
+    rule = [{"user": "dave", "name": "all git", "track": {"kind": "topics", "patterns": [GIT]},
+             "destinations": ["email"]}]
+    world.cli("rules", "import", "-", input=json.dumps(rule))
+    deadline = time.monotonic() + 10
+    got: list[Any] = []
+    while time.monotonic() < deadline and "dave@example.org" not in {m.address for m in got}:
+        world.log("after dave's rule")
+        got += emails(world.smtp, 2, timeout=2)
+    assert "dave@example.org" in {m.address for m in got}
+
+    # Junk on the bus is counted and skipped; the next good message still arrives.
+    inbound = world.serve.config.read_text().split('relay_inbound = "')[1].split('"')[0]
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.connect(inbound)
+    time.sleep(0.3)  # a raw PUB socket has no way to know the relay subscribed
+    pub.send_multipart([b"org.fedoraproject.dev.git.x", b"{not json"])
+    pub.send_multipart([b"one frame only"])
+    pub.send_multipart([b"org.fedoraproject.dev.git.x", b'{"msg": "' + b"x" * 1_100_000 + b'"}'])
+    pub.close()
+    ctx.term()
+    world.smtp.received(0.5)
+    world.log("after the junk")
+    texts = {m.text.splitlines()[0] for m in emails(world.smtp, 2)}
+    assert "[git] after the junk" in texts
+    assert world.serve.metric("notifier_messages_rejected_total") == 3
+    for reason in ("json", "frames", "too-big"):
+        assert f'reason="{reason}"' in world.serve.get("/metrics")[2].decode()
+
+    # One-click unsubscribe (RFC 8058) from alice's mail disables her rule.
+    world.log("last for alice")
+    mail = next(m for m in emails(world.smtp, 2) if m.address == "alice@example.org")
+    url = re.sub(r"[<>]", "", mail.raw.message["List-Unsubscribe"])
+    request = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    shown = json.loads(world.cli("rules", "show", "alice", "git").stdout)
+    assert shown["disabled"] is True
+    time.sleep(1.5)  # the change log is read every second
+    world.log("alice unsubscribed")
+    after = emails(world.smtp, 2, timeout=5)
+    assert "alice@example.org" not in {m.address for m in after}
+    assert {m.address for m in after} - {"bob@example.org"} == {"dave@example.org"}  # bob: digest
+    assert world.serve.stop() == 0
