@@ -1,6 +1,7 @@
 """The backend interface: ``setup()``, ``send(notification)``, ``close()``.
 
-A backend delivers content that is already rendered; it never looks at the
+``send_batch(notifications)`` is optional: it sends one by one unless a
+backend can do better. A backend delivers content that is already rendered; it never looks at the
 raw bus message. What it can carry is declared in class attributes, which the
 render stage reads (as Apprise's ``body_maxlen``):
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..config import Config
+from ..errors import DeliveryError
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,23 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def send(self, notification: Notification) -> None:
         """Deliver one notification, or raise a :class:`~notifier.errors.DeliveryError`."""
+
+    def send_batch(self, notifications: list[Notification]) -> list[DeliveryError | None]:
+        """Deliver several; return, for each, None when delivered or the error it got.
+
+        The default sends one by one. A backend that can deliver a batch more
+        cheaply (one transaction, say) overrides it; it must still report
+        each notification's own outcome.
+        """
+        outcomes: list[DeliveryError | None] = []
+        for notification in notifications:
+            try:
+                self.send(notification)
+            except DeliveryError as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release connections."""
