@@ -144,6 +144,8 @@ class EmailConfig:
     # List-Id header value.
     list_id: str = "notifications.notifier.localhost"
     timeout: float = 30.0
+    # SMTP connections used side by side by notifier serve.
+    connections: int = 2
 
 
 @dataclass(frozen=True)

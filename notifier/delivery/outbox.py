@@ -259,6 +259,12 @@ class Outbox:
                 outbox.c.destination, outbox.c.state)
             return {(d, s): n for d, s, n in conn.execute(q)}
 
+    def depth(self) -> int:
+        """How many notifications wait to be sent (pending or failed)."""
+        with self.store._transaction("count the outbox", write=False) as conn:
+            return conn.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.state.in_(DUE_STATES))).scalar() or 0
+
     def oldest_due(self) -> float | None:
         """``created_at`` of the oldest row still waiting to be sent."""
         with self.store._transaction("read the outbox", write=False) as conn:

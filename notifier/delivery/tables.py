@@ -26,6 +26,8 @@ outbox = Table(
     UniqueConstraint("user", "msg_id", "destination"),
     Index(None, "destination", "state", "next_attempt"),
     Index(None, "user", "destination", "id"),
+    # Digests, the depth gauge and the lag gauge look rows up by state alone.
+    Index(None, "state", "created_at"),
 )
 
 digest_state = Table(

@@ -39,7 +39,7 @@ from .metrics import Metrics
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
-BATCH_WAIT = 0.02  # seconds a batch may wait to fill up
+NOTHING = object()  # what _receive returns when nothing arrived
 
 
 class Service:
@@ -60,17 +60,17 @@ class Service:
         self.matcher = Matcher.from_store(self.store)
         self.renderer = Renderer(config, secret=self.secret)
         self.users = UserCache(config, self.store)
+        self.users.preload(self.store.list_users())
         self.pipeline = Pipeline(config, self.outbox, self.describer, self.matcher,
                                  self.renderer, self.users.get)
         self.metrics = Metrics(outbox_depth=self._outbox_depth, lag=self._lag)
         self.changes = ChangeWatcher(self.store, self.matcher, self.users)
         self.stopping = threading.Event()
         self._new_rows = threading.Condition()
-        self.workers = [BackendWorker(config, self.outbox, backend,
-                                      user=config.dbus.user if name == "desktop" else None,
-                                      on_result=self.metrics.outcome)
-                        for name, backend in (backends or self._backends()).items()]
-        self._by_destination = {w.destination: w for w in self.workers}
+        self.workers = self._workers(backends)
+        self._by_destination: dict[str, list[BackendWorker]] = {}
+        for worker in self.workers:
+            self._by_destination.setdefault(worker.destination, []).append(worker)
         self.digests = DigestScheduler(self.outbox, self.renderer, self.users.get,
                                        on_queued=self._wake)
         self.relay = None
@@ -96,13 +96,32 @@ class Service:
 
     # -- set-up --------------------------------------------------------------
 
-    def _backends(self) -> dict[str, Backend]:
-        names = ["email", "rss"]
-        if self.config.irc.host:
-            names.append("irc")
-        if self.config.dbus.user:
-            names.append("desktop")
-        return {name: backend_class(name)(self.config) for name in names}
+    def _workers(self, backends: dict[str, Backend] | None) -> list[BackendWorker]:
+        """One worker per backend connection: several for SMTP, one for the others."""
+        config = self.config
+        if backends is None:
+            names = ["email", "rss"]
+            if config.irc.host:
+                names.append("irc")
+            if config.dbus.user:
+                names.append("desktop")
+            backends = {name: backend_class(name)(config) for name in names}
+        workers = []
+        for name, backend in backends.items():
+            copies = [backend]
+            if name == "email" and config.email.smtp_host:
+                copies += [backend_class(name)(config)
+                           for _ in range(config.email.connections - 1)]
+            for n, copy in enumerate(copies):
+                workers.append(BackendWorker(
+                    config, self.outbox, copy,
+                    user=config.dbus.user if name == "desktop" else None,
+                    on_result=self.metrics.outcome,
+                    # A feed stores a chunk in one transaction; a mail goes one at a time,
+                    # so a small claim shares the rows between connections.
+                    batch=400 if name == "rss" else 20, chunk=200 if name == "rss" else 5,
+                    name=f"worker-{name}" + (f"-{n + 1}" if len(copies) > 1 else "")))
+        return workers
 
     def start(self) -> None:
         """Start every thread; log where everything listens."""
@@ -127,7 +146,8 @@ class Service:
         log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
                  self.config.http.public_url(), self.config.http.listen)
         log.info("database: %s", self.store.display_url)
-        log.info("backends: %s", ", ".join(w.destination for w in self.workers))
+        log.info("backends: %s", ", ".join(
+            f"{d} (x{len(ws)})" if len(ws) > 1 else d for d, ws in self._by_destination.items()))
 
     def stop(self) -> None:
         """Drain what is in flight, then stop everything."""
@@ -153,36 +173,33 @@ class Service:
     # -- ingest --------------------------------------------------------------
 
     def _ingest(self) -> None:
+        # A batch is whatever the socket already holds when the first message
+        # is taken: no waiting to fill it, so a lone message goes through at once.
         batch: list[dict[str, Any]] = []
-        deadline = 0.0
         while True:
             stopping = self.stopping.is_set()
             # When stopping, take what the socket already holds, then finish.
-            timeout = 0 if stopping else (max(0.0, deadline - time.monotonic())
-                                           if batch else 0.5)
-            envelope = self._receive(timeout)
-            if envelope is not None:
-                if not batch:
-                    deadline = time.monotonic() + BATCH_WAIT
-                batch.append(envelope)
+            got = self._receive(0 if (batch or stopping) else 0.5)
+            if got is not NOTHING:
+                if got is not None:
+                    batch.append(got)
                 if len(batch) < BATCH_MAX:
                     continue
-            elif envelope is None and not batch and stopping:
-                return
-            if batch and (len(batch) >= BATCH_MAX or time.monotonic() >= deadline or stopping
-                          or envelope is None):
+            if batch:
                 self._process(batch)
                 batch = []
+            elif stopping:
+                return
 
-    def _receive(self, timeout: float) -> dict[str, Any] | None:
-        """The next acceptable envelope, or None when ``timeout`` passes with none."""
+    def _receive(self, timeout: float) -> Any:
+        """The next envelope; None for one rejected; NOTHING when ``timeout`` passes first."""
         try:
             frames = self.subscriber.recv(timeout)
         except MalformedFrames as exc:
             self._reject("frames", str(exc))
             return None
         if frames is None:
-            return None
+            return NOTHING
         self.metrics.received.inc()
         self.metrics.last_message.set(time.time())
         topic, payload = frames
@@ -224,8 +241,7 @@ class Service:
             self._new_rows.notify_all()
 
     def _wake(self, destination: str) -> None:
-        worker = self._by_destination.get(destination)
-        if worker is not None:
+        for worker in self._by_destination.get(destination, ()):
             worker.wake()
 
     # -- housekeeping ----------------------------------------------------------
@@ -246,11 +262,10 @@ class Service:
 
     def _health(self) -> dict[str, Any]:
         return {"status": "ok", "uptime": round(time.time() - self.metrics.started, 1),
-                "workers": {w.destination: w.backend.__class__.__name__ for w in self.workers}}
+                "workers": sorted(w.name for w in self.workers)}
 
     def _outbox_depth(self) -> float:
-        counts = self.outbox.counts()
-        return float(sum(n for (_, state), n in counts.items() if state in ("pending", "failed")))
+        return float(self.outbox.depth())
 
     def _lag(self) -> float:
         oldest = self.outbox.oldest_due()
@@ -329,6 +344,12 @@ class UserCache:
             with self._lock:
                 self._users[name] = user
         return user
+
+    def preload(self, records: list[dict[str, Any]]) -> None:
+        """Cache these local records, so the first messages need no lookups."""
+        with self._lock:
+            for record in records:
+                self._users[record["name"]] = {**record, "source": "local"}
 
     def forget(self, name: str | None = None) -> None:
         """Drop one cached user (or all), so the next lookup reads it again."""
