@@ -5,8 +5,10 @@ PostgreSQL), so the process that delivers (``notifier serve``) and the one
 that answers feed requests over HTTP see the same items. It is created by
 the Alembic migration ``0002`` in ``notifier/storage/migrations/versions``.
 
-Each user keeps at most ``[delivery] feed_items`` items: adding one deletes
-the oldest beyond that, in the same transaction. Items are ordered by their
+Each user keeps at most ``[delivery] feed_items`` items: adding deletes the
+oldest beyond that, in the same transaction. :meth:`FeedStore.add_many`
+stores a whole batch in one transaction and trims each user in it once,
+which is what the delivery worker uses. Items are ordered by their
 row id, which grows with every insert, so "newest" means "stored last" even
 when the messages' own timestamps arrive out of order. Storing the same
 ``(user, msg_id)`` twice keeps the first copy: a retried delivery does not
@@ -16,7 +18,7 @@ show twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     select,
 )
@@ -77,6 +80,20 @@ class FeedItem:
     stored_at: float
 
 
+@dataclass(frozen=True)
+class NewFeedItem:
+    """One item to store for ``user``; ``published`` None (or 0) means "when stored"."""
+
+    user: str
+    msg_id: str
+    title: str
+    content: str
+    link: str | None = None
+    topic: str = ""
+    app: str = ""
+    published: float | None = None
+
+
 class FeedStore:
     """Adds and reads feed items; safe to share between threads.
 
@@ -112,20 +129,49 @@ class FeedStore:
     def add(self, user: str, msg_id: str, title: str, content: str, *, link: str | None = None,
             topic: str = "", app: str = "", published: float | None = None) -> bool:
         """Store one item for ``user``; False when it was stored before (nothing changes)."""
+        return self.add_many([NewFeedItem(user, msg_id, title, content, link=link, topic=topic,
+                                          app=app, published=published)])[0]
+
+    def add_many(self, items: Iterable[NewFeedItem]) -> list[bool]:
+        """Store ``items`` in one transaction; for each, whether it was new.
+
+        An item whose ``(user, msg_id)`` is stored already, or comes earlier
+        in ``items``, is skipped (False). Afterwards every user who got a new
+        item keeps only the newest ``keep``, with one DELETE per user. Either
+        everything is stored or, on a database error, nothing is.
+        """
+        batch = list(items)
+        if not batch:
+            return []
         now = self._clock()
-        row = {"username": user, "msg_id": msg_id, "title": title, "content": content,
-               "link": link, "topic": topic, "app": app,
-               "published": published if published else now, "stored_at": now}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in batch:
+            rows.setdefault((item.user, item.msg_id), {
+                "username": item.user, "msg_id": item.msg_id, "title": item.title,
+                "content": item.content, "link": item.link, "topic": item.topic,
+                "app": item.app, "published": item.published or now, "stored_at": now})
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
-                    added = conn.execute(self._insert(conn).values(**row)).rowcount == 1
-                    if added:
-                        self._trim(conn, user)
+                    # RETURNING names the rows ON CONFLICT DO NOTHING kept (SQLite 3.35+).
+                    inserted = {tuple(row) for row in conn.execute(
+                        self._insert(conn).returning(feed_items.c.username,
+                                                     feed_items.c.msg_id),
+                        list(rows.values()))}
+                    users = sorted({user for user, _ in inserted})
+                    if users:
+                        conn.execute(self._trim_statement(),
+                                     [{"trim_user": user} for user in users])
         except SQLAlchemyError as exc:
-            raise self._error(f"store feed item {msg_id} for {user!r}", exc) from exc
-        return added
+            raise self._error(_describe(batch), exc) from exc
+        # The first occurrence of a (user, msg_id) is the one that was inserted.
+        outcomes = []
+        for item in batch:
+            key = (item.user, item.msg_id)
+            outcomes.append(key in inserted)
+            inserted.discard(key)
+        return outcomes
 
     def items(self, user: str, limit: int | None = None) -> list[FeedItem]:
         """``user``'s items, newest first: at most ``limit``, else the ``keep`` newest."""
@@ -145,13 +191,17 @@ class FeedStore:
         return dialect_insert(feed_items).on_conflict_do_nothing(
             index_elements=["username", "msg_id"])
 
-    def _trim(self, conn: Connection, user: str) -> None:
-        oldest_kept = conn.execute(
-            select(feed_items.c.id).where(feed_items.c.username == user)
-            .order_by(feed_items.c.id.desc()).offset(self.keep - 1).limit(1)).scalar()
-        if oldest_kept is not None:
-            conn.execute(delete(feed_items).where(feed_items.c.username == user,
-                                                  feed_items.c.id < oldest_kept))
+    def _trim_statement(self) -> Any:
+        # Everything of the user older than their keep-th newest item; when they have fewer,
+        # the subquery is NULL, "id < NULL" holds for no row and nothing goes. The subquery
+        # reads the table under a name of its own, so it can never refer to the row being
+        # deleted.
+        newer = feed_items.alias("newer")
+        oldest_kept = (select(newer.c.id).where(newer.c.username == bindparam("trim_user"))
+                       .order_by(newer.c.id.desc()).limit(1).offset(self.keep - 1)
+                       .scalar_subquery())
+        return delete(feed_items).where(feed_items.c.username == bindparam("trim_user"),
+                                        feed_items.c.id < oldest_kept)
 
     def _error(self, action: str, exc: SQLAlchemyError) -> StorageError:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -160,6 +210,15 @@ class FeedStore:
         if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
             hint = " (is the schema up to date? run 'notifier db upgrade')"
         return StorageError(f"{self.display_url}: cannot {action}: {detail}{hint}")
+
+
+def _describe(batch: list[NewFeedItem]) -> str:
+    if len(batch) == 1:
+        return f"store feed item {batch[0].msg_id} for {batch[0].user!r}"
+    users = sorted({item.user for item in batch})
+    shown = ", ".join(repr(user) for user in users[:5])
+    more = f" and {len(users) - 5} more" if len(users) > 5 else ""
+    return f"store {len(batch)} feed items for {shown}{more}"
 
 
 def _item(row: Any) -> FeedItem:

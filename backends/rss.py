@@ -2,7 +2,8 @@
 
 :class:`RssBackend` only stores: ``send()`` adds the rendered ``title`` and
 ``content`` (HTML) to the user's items in the database
-(:mod:`notifier.backends.feedstore`). Whoever serves the feed over HTTP reads
+(:mod:`notifier.backends.feedstore`); ``send_batch()`` stores a whole batch in
+one transaction. Whoever serves the feed over HTTP reads
 them back and calls :func:`render_feed`, with :func:`feed_validators` and
 :func:`conditional_response` to answer ``304 Not Modified``::
 
@@ -34,9 +35,15 @@ from feedgen.feed import FeedGenerator
 
 from .. import __version__
 from ..config import Config
-from ..errors import ConfigError, PermanentDeliveryError, StorageError, TemporaryDeliveryError
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    StorageError,
+    TemporaryDeliveryError,
+)
 from .base import Backend, Notification
-from .feedstore import FeedItem, FeedStore
+from .feedstore import FeedItem, FeedStore, NewFeedItem
 
 FeedFormat = Literal["atom", "rss"]
 FORMATS: tuple[FeedFormat, ...] = ("atom", "rss")
@@ -71,23 +78,40 @@ class RssBackend(Backend):
 
         Sending the same message to the same user again changes nothing.
         """
-        rendered: dict[str, str] = {}
-        for key in ("title", "content"):
-            value = notification.content.get(key)
-            if not isinstance(value, str):
-                raise PermanentDeliveryError(
-                    f"feed of {notification.user!r}: notification {notification.msg_id} "
-                    f"has no rendered '{key}'")
-            rendered[key] = value
+        outcome = self.send_batch([notification])[0]
+        if outcome is not None:
+            raise outcome
+
+    def send_batch(self, notifications: list[Notification]) -> list[DeliveryError | None]:
+        """Add the notifications to their users' feeds in one transaction.
+
+        One without a rendered ``title`` or ``content`` gets its own
+        :class:`~notifier.errors.PermanentDeliveryError`; the others are
+        stored. When the database fails, nothing is stored and each of them
+        gets a :class:`~notifier.errors.TemporaryDeliveryError` caused by the
+        :class:`~notifier.errors.StorageError`.
+        """
+        outcomes: list[DeliveryError | None] = [None] * len(notifications)
+        pending: list[tuple[int, NewFeedItem]] = []
+        for index, notification in enumerate(notifications):
+            try:
+                pending.append((index, _feed_item(notification)))
+            except PermanentDeliveryError as exc:
+                outcomes[index] = exc
+        if not pending:
+            return outcomes
         try:
-            self._open().add(notification.user, notification.msg_id, rendered["title"],
-                             rendered["content"],
-                             link=notification.link, topic=notification.topic,
-                             app=notification.app, published=notification.timestamp or None)
+            self._open().add_many(item for _, item in pending)
         except StorageError as exc:
-            raise TemporaryDeliveryError(
-                f"feed of {notification.user!r}: cannot store notification "
-                f"{notification.msg_id}: {exc}") from exc
+            for index, _ in pending:
+                notification = notifications[index]
+                error = TemporaryDeliveryError(
+                    f"feed of {notification.user!r}: cannot store notification "
+                    f"{notification.msg_id}: {exc}")
+                # what "raise error from exc" records, for each notification of the batch
+                error.__cause__ = exc
+                outcomes[index] = error
+        return outcomes
 
     def close(self) -> None:
         """Release database connections. Safe to call more than once."""
@@ -99,6 +123,21 @@ class RssBackend(Backend):
         if self._store is None:
             self._store = FeedStore.from_config(self.config)
         return self._store
+
+
+def _feed_item(notification: Notification) -> NewFeedItem:
+    """What is stored for ``notification``; PermanentDeliveryError when it was not rendered."""
+    rendered: dict[str, str] = {}
+    for key in ("title", "content"):
+        value = notification.content.get(key)
+        if not isinstance(value, str):
+            raise PermanentDeliveryError(
+                f"feed of {notification.user!r}: notification {notification.msg_id} "
+                f"has no rendered '{key}'")
+        rendered[key] = value
+    return NewFeedItem(notification.user, notification.msg_id, rendered["title"],
+                       rendered["content"], link=notification.link, topic=notification.topic,
+                       app=notification.app, published=notification.timestamp or None)
 
 
 # -- feeds ------------------------------------------------------------------

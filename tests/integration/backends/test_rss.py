@@ -1,8 +1,9 @@
 """The RSS/Atom backend against a real database file, other processes and feedparser.
 
 The shared behaviour is in contract.py; these tests cover what only feeds
-have: trimming to ``[delivery] feed_items``, idempotent stores, several
-processes on one database, the HTTP validators on live data, the migration.
+have: trimming to ``[delivery] feed_items``, idempotent stores, batches stored
+in one transaction (on SQLite and PostgreSQL), several processes on one
+database, the HTTP validators on live data, the migration.
 """
 
 from __future__ import annotations
@@ -10,21 +11,30 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, event, text
 
 from notifier.backends.base import Notification
-from notifier.backends.feedstore import FeedStore
+from notifier.backends.feedstore import FeedStore, NewFeedItem
 from notifier.backends.rss import RssBackend, conditional_response, feed_validators
 from notifier.config import Config, config_from_dict
-from notifier.errors import ConfigError, StorageError, TemporaryDeliveryError
+from notifier.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    StorageError,
+    TemporaryDeliveryError,
+)
 from notifier.storage.schema import metadata
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, require_service
 
-from .peers_rss import AtomPeer, entry_text, parse_feed
+from .peers_rss import PG_URL, AtomPeer, entry_text, parse_feed
 
 
 def config_for(tmp_path: Path, feed_items: int = 100) -> Config:
@@ -42,6 +52,34 @@ def note(user: str, i: int, msg_id: str | None = None) -> Notification:
 
 def titles(store: FeedStore, user: str) -> list[str]:
     return [item.title for item in store.items(user)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLite file, or a PostgreSQL schema of the test's own that is dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'feeds.db'}"
+        return
+    require_service("PostgreSQL", 5432)
+    schema = f"feeds_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    finally:
+        engine.dispose()
+
+
+def config_at(url: str, feed_items: int) -> Config:
+    return config_from_dict({"database_url": url, "delivery": {"feed_items": feed_items}},
+                            "notifier.toml")
+
+
+def new(user: str, i: int, title: str = "") -> NewFeedItem:
+    return NewFeedItem(user, f"2025-{user}-{i}", title or f"{user} #{i}", f"<p>{i}</p>")
 
 
 def test_each_user_keeps_the_newest_feed_items(tmp_path: Path) -> None:
@@ -151,3 +189,137 @@ def test_unreachable_database_is_temporary(tmp_path: Path) -> None:
 def test_feed_items_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"notifier.toml.*feed_items"):
         RssBackend(config_for(tmp_path, feed_items=0)).setup()
+
+
+# -- batches -------------------------------------------------------------------
+
+def test_add_many_skips_what_is_stored_and_repeats_in_the_batch(database_url: str) -> None:
+    store = FeedStore.from_config(config_at(database_url, 10))
+    try:
+        assert store.add("alice", "2025-alice-1", "alice #1", "<p>1</p>") is True
+        added = store.add_many([new("alice", 1, "again"), new("alice", 2), new("bob", 1),
+                                new("alice", 2, "repeated"), new("alice", 3)])
+        assert added == [False, True, True, False, True]
+        assert titles(store, "alice") == ["alice #3", "alice #2", "alice #1"]
+        assert titles(store, "bob") == ["bob #1"]
+        assert store.add_many([new("alice", 3), new("bob", 1)]) == [False, False]
+        assert store.add_many([]) == []
+        assert titles(store, "alice") == ["alice #3", "alice #2", "alice #1"]
+    finally:
+        store.close()
+
+
+def test_add_many_trims_each_user_of_the_batch(database_url: str) -> None:
+    store = FeedStore.from_config(config_at(database_url, 3))
+    try:
+        store.add_many([new("carol", i) for i in range(3)] + [new("dave", i) for i in range(3)])
+        batch = ([new("alice", i) for i in range(5)] + [new("bob", 0), new("bob", 1)]
+                 + [new("carol", 3), new("carol", 4)])
+        # interleaved, as a batch of claimed rows comes
+        store.add_many(sorted(batch, key=lambda item: item.msg_id[-1]))
+        assert titles(store, "alice") == ["alice #4", "alice #3", "alice #2"]
+        assert titles(store, "bob") == ["bob #1", "bob #0"]
+        assert titles(store, "carol") == ["carol #4", "carol #3", "carol #2"]
+        assert titles(store, "dave") == ["dave #2", "dave #1", "dave #0"]
+        with store.engine.connect() as conn:
+            counts = dict(conn.execute(text(
+                "SELECT username, COUNT(*) FROM feed_items GROUP BY username")).all())
+        assert counts == {"alice": 3, "bob": 2, "carol": 3, "dave": 3}
+    finally:
+        store.close()
+
+
+def test_a_batch_is_one_transaction_with_one_delete_per_user(tmp_path: Path) -> None:
+    store = FeedStore.from_config(config_for(tmp_path, feed_items=2))
+    statements: list[tuple[str, int]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        statements.append((statement.split()[0].upper(),
+                           len(parameters) if executemany else 1))
+
+    def commit(conn: Any) -> None:
+        statements.append(("COMMIT", 1))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    event.listen(store.engine, "commit", commit)
+    try:
+        store.add_many([new(user, i) for i in range(50) for user in ("alice", "bob", "carol")]
+                       + [new("alice", 0)])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+        event.remove(store.engine, "commit", commit)
+    assert titles(store, "bob") == ["bob #49", "bob #48"]
+    store.close()
+    assert [kind for kind, _ in statements] == ["BEGIN", "INSERT", "DELETE", "COMMIT"]
+    assert [runs for kind, runs in statements if kind == "DELETE"] == [3]
+
+
+def test_a_failed_batch_stores_nothing(tmp_path: Path) -> None:
+    store = FeedStore.from_config(config_for(tmp_path))
+    broken = NewFeedItem("bob", "2025-bob-1", "bob #1", None)  # type: ignore[arg-type]
+    with pytest.raises(StorageError, match=r"feeds\.db: cannot store 2 feed items for "
+                                           r"'alice', 'bob': .*NOT NULL"):
+        store.add_many([new("alice", 1), broken])
+    assert titles(store, "alice") == []
+    store.close()
+
+
+def test_send_batch_reports_each_notification(database_url: str) -> None:
+    config = config_at(database_url, 2)
+    untitled = Notification(user="bob", destination="rss", address="bob", msg_id="2025-bob-x",
+                            topic="org.example.build", app="koji",
+                            content={"content": "<p>no title</p>"})
+    batch = [note("alice", 0), untitled, note("alice", 1), note("bob", 0), note("alice", 2),
+             note("alice", 1)]
+    with RssBackend(config) as backend:
+        outcomes = backend.send_batch(batch)
+    assert [type(o).__name__ for o in outcomes] == [
+        "NoneType", "PermanentDeliveryError", "NoneType", "NoneType", "NoneType", "NoneType"]
+    assert "'bob'" in str(outcomes[1]) and "2025-bob-x" in str(outcomes[1])
+    assert "'title'" in str(outcomes[1])
+    store = FeedStore.from_config(config)
+    try:
+        assert titles(store, "alice") == ["alice #2", "alice #1"]
+        assert titles(store, "bob") == ["bob #0"]
+        item = store.items("bob")[0]
+        assert (item.link, item.topic, item.app, item.published) == (
+            "https://koji.example.org/0", "org.example.build", "koji", 1_700_000_000.0)
+    finally:
+        store.close()
+
+
+def test_send_batch_of_nothing_but_bad_notifications_needs_no_database() -> None:
+    # the database is unreachable: it must not be asked
+    config = config_from_dict(
+        {"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"})
+    bad = Notification(user="alice", destination="rss", address="alice", msg_id="m",
+                       topic="t", app="a", content={"title": "only a title"})
+    backend = RssBackend(config)
+    try:
+        outcomes = backend.send_batch([bad, bad])
+    finally:
+        backend.close()
+    assert all(isinstance(o, PermanentDeliveryError) for o in outcomes)
+    assert "'content'" in str(outcomes[0])
+    assert backend.send_batch([]) == []
+
+
+def test_database_error_fails_the_whole_batch_temporarily(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    bad = Notification(user="carol", destination="rss", address="carol", msg_id="2025-c",
+                       topic="t", app="a", content={})
+    with RssBackend(config) as backend:
+        backend.send(note("alice", 0))
+        store = FeedStore.from_config(config)
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE feed_items"))
+        store.close()
+        outcomes = backend.send_batch([note("alice", 1), bad, note("bob", 1)])
+    assert isinstance(outcomes[1], PermanentDeliveryError)
+    for outcome, who in ((outcomes[0], "'alice'"), (outcomes[2], "'bob'")):
+        assert isinstance(outcome, TemporaryDeliveryError)
+        assert who in str(outcome) and "no such table" in str(outcome)
+        assert "notifier db upgrade" in str(outcome)
+        assert isinstance(outcome.__cause__, StorageError)
+    assert outcomes[0].__cause__ is outcomes[2].__cause__
