@@ -24,7 +24,8 @@ How failures are classified:
 * a Maildir that cannot be written is a
   :class:`~notifier.errors.TemporaryDeliveryError`;
 * a notification that cannot become a valid message (missing ``subject``
-  or ``text``, a header with a line break) is a
+  or ``text``, a header with a line break or an invalid name, a rendered
+  ``Content-*`` or ``MIME-Version`` header, which only the backend sets) is a
   :class:`~notifier.errors.PermanentDeliveryError`.
 
 Every message names the SMTP server (or the Maildir) and the recipient.
@@ -36,16 +37,18 @@ meant for one thread.
 
 from __future__ import annotations
 
+import binascii
+import email.errors
 import email.policy
 import hashlib
 import mailbox
 import os
+import re
 import smtplib
 import ssl
 import time
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -98,7 +101,7 @@ class EmailBackend(Backend):
 
 
 def build_message(notification: Notification, settings: EmailConfig,
-                  where: str = "email") -> EmailMessage:
+                  where: str = "email") -> Mail:
     """The mail for ``notification``: text and, when rendered, HTML alternatives.
 
     ``From`` is ``settings.from_address``, ``To`` the notification's address,
@@ -106,7 +109,7 @@ def build_message(notification: Notification, settings: EmailConfig,
     has none). The rendered ``headers`` follow and replace any of these. A
     ``Message-ID`` derived from the notification's key is added when the
     headers have none, so a retried mail keeps its id; ``List-Id`` falls
-    back to ``settings.list_id``.
+    back to ``settings.list_id``. Both bodies are UTF-8 in quoted-printable.
     """
     content = notification.content
     for key in ("subject", "text"):
@@ -115,30 +118,199 @@ def build_message(notification: Notification, settings: EmailConfig,
                 f"{where}: email for {notification.address} (message {notification.msg_id}) "
                 f"has no rendered '{key}'")
     when = datetime.fromtimestamp(notification.timestamp or time.time(), UTC)
-    message = EmailMessage(policy=email.policy.default)
     try:
-        message["From"] = settings.from_address
-        message["To"] = notification.address
-        message["Subject"] = content["subject"]
-        message["Date"] = format_datetime(when)
+        headers = _Headers()
+        headers.set("From", settings.from_address)
+        headers.set("To", notification.address)
+        headers.set("Subject", content["subject"])
+        headers.set("Date", format_datetime(when))
         for name, value in notification.headers.items():
-            if name in message:
-                del message[name]
-            message[name] = value
-        if "Message-ID" not in message:
+            if name.lower() in _MIME_HEADERS:
+                raise ValueError(f"header {name!r} is set by the email backend itself")
+            headers.set(name, value)
+        if "message-id" not in headers:
             digest = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
             domain = settings.from_address.rpartition("@")[2] or "localhost"
-            message["Message-ID"] = f"<{digest}@{domain}>"
-        if "List-Id" not in message:
-            message["List-Id"] = f"<{settings.list_id}>"
-        message.set_content(content["text"], cte="quoted-printable")
-        if isinstance(content.get("html"), str) and content["html"]:
-            message.add_alternative(content["html"], subtype="html", cte="quoted-printable")
+            headers.set("Message-ID", f"<{digest}@{domain}>")
+        if "list-id" not in headers:
+            headers.set("List-Id", f"<{settings.list_id}>")
+        text = _quoted_printable(content["text"])
+        html = content.get("html")
+        html_body = _quoted_printable(html) if isinstance(html, str) and html else None
     except (ValueError, TypeError) as exc:
         raise PermanentDeliveryError(
             f"{where}: cannot build the email for {notification.address} "
             f"(message {notification.msg_id}): {exc}") from exc
-    return message
+    return Mail(headers.items, text, html_body, _boundary())
+
+
+class Mail:
+    """A built mail: its headers in order, and its parts already quoted-printable.
+
+    The headers are kept as given; they are encoded (RFC 2047 encoded words,
+    or raw UTF-8 for an SMTPUTF8 transaction) only by :meth:`as_bytes`,
+    because that depends on the addresses of the transaction.
+    """
+
+    __slots__ = ("headers", "text", "html", "boundary")
+
+    def __init__(self, headers: tuple[tuple[str, str], ...], text: bytes, html: bytes | None,
+                 boundary: str):
+        #: ``(name, value)`` pairs, in the order they are written
+        self.headers = headers
+        #: the plain-text part, quoted-printable UTF-8 with LF line ends
+        self.text = text
+        #: the HTML part, like ``text``; None for a text-only mail
+        self.html = html
+        #: the multipart boundary, which quoted-printable data cannot contain
+        self.boundary = boundary
+
+    def __contains__(self, name: str) -> bool:
+        lowered = name.lower()
+        return any(have.lower() == lowered for have, _ in self.headers)
+
+    def __getitem__(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or None, as in ``email.message``."""
+        values = self.get_all(name)
+        return values[0] if values else None
+
+    def get_all(self, name: str) -> list[str] | None:
+        """Every value of header ``name`` (any case), or None when there is none."""
+        lowered = name.lower()
+        values = [value for have, value in self.headers if have.lower() == lowered]
+        return values or None
+
+    def as_bytes(self, *, smtp: bool = False, international: bool = False) -> bytes:
+        """The mail on the wire: CRLF line ends for SMTP, LF for a Maildir.
+
+        With ``international`` (an SMTPUTF8 transaction) non-ASCII header
+        values go out as raw UTF-8, otherwise as encoded words. Raises
+        ValueError, TypeError or :class:`email.errors.MessageError` for a
+        header value the email package cannot encode.
+        """
+        out = [_header_line(name, value, international) for name, value in self.headers]
+        if self.html is None:
+            out.append(_TEXT_PART_HEADERS + b"MIME-Version: 1.0\n\n")
+            out.append(self.text)
+        else:
+            delimiter = b"\n--" + self.boundary.encode("ascii")
+            out.append(b"MIME-Version: 1.0\nContent-Type: multipart/alternative; "
+                       b'boundary="' + self.boundary.encode("ascii") + b'"\n')
+            out += (delimiter, b"\n", _TEXT_PART_HEADERS, b"\n", self.text,
+                    delimiter, b"\n", _HTML_PART_HEADERS, b"\n", self.html,
+                    delimiter, b"--\n")
+        data = b"".join(out)
+        return data.replace(b"\n", b"\r\n") if smtp else data
+
+
+#: headers the MIME structure needs; the backend writes them, rendered headers may not
+_MIME_HEADERS = frozenset({"mime-version", "content-type", "content-transfer-encoding",
+                           "content-disposition", "content-id", "content-description"})
+_TEXT_PART_HEADERS = (b'Content-Type: text/plain; charset="utf-8"\n'
+                      b"Content-Transfer-Encoding: quoted-printable\n")
+_HTML_PART_HEADERS = (b'Content-Type: text/html; charset="utf-8"\n'
+                      b"Content-Transfer-Encoding: quoted-printable\n")
+
+#: RFC 5322's limit on a line, CRLF not counted. Headers are folded only past it:
+#: folding at 78 turns a long URL (such as List-Unsubscribe's) into encoded words,
+#: which mail clients do not follow.
+_MAX_LINE = 998
+_POLICY_ASCII = email.policy.SMTP.clone(linesep="\n", max_line_length=_MAX_LINE)
+_POLICY_UTF8 = email.policy.SMTPUTF8.clone(linesep="\n", max_line_length=_MAX_LINE)
+
+#: header names (lowercase) the email package parses as structured values (addresses,
+#: dates, ids, MIME parameters) rather than as plain text; see HeaderRegistry
+_STRUCTURED = frozenset({
+    "from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to", "resent-cc",
+    "resent-bcc", "resent-sender", "date", "resent-date", "orig-date", "message-id",
+    "mime-version", "content-type", "content-disposition", "content-transfer-encoding"})
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
+_ADDR_SPEC = rf"{_DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+#: structured values the email package writes back exactly as given: a bare address,
+#: a display name of plain words before an address, a message id
+_VERBATIM = {
+    "from": re.compile(rf"{_ADDR_SPEC}|{_ATEXT}+(?: {_ATEXT}+)* <{_ADDR_SPEC}>"),
+    "to": re.compile(rf"{_ADDR_SPEC}|{_ATEXT}+(?: {_ATEXT}+)* <{_ADDR_SPEC}>"),
+    "message-id": re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>"),
+}
+#: what str.splitlines() breaks at; none of these may appear in a header value
+_LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+#: RFC 5322 field name: printable ASCII but the colon
+_FIELD_NAME = re.compile(r"[!-9;-~]+")
+
+
+class _Headers:
+    """Header lines in order, where setting a name replaces (and moves) any earlier one."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, tuple[str, str]] = {}
+
+    def __contains__(self, lowered: str) -> bool:
+        return lowered in self._by_name
+
+    @property
+    def items(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self._by_name.values())
+
+    def set(self, name: str, value: str) -> None:
+        """Add ``name`` last, dropping an earlier one; refuse what could start a header."""
+        if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if not isinstance(value, str):
+            raise TypeError(f"header {name!r} is not text: {value!r}")
+        if _LINE_BREAK.search(value):
+            raise ValueError(f"header {name!r} contains a line break: {value!r}")
+        lowered = name.lower()
+        self._by_name.pop(lowered, None)
+        self._by_name[lowered] = (name, value)
+
+
+def _header_line(name: str, value: str, international: bool) -> bytes:
+    """One header, folded and encoded as the email package does, and quickly when plain.
+
+    A value that is printable (and ASCII unless ``international``), fits on
+    one line and, for a structured header, is in a form the email package
+    would write back unchanged, is written as it is. Anything else goes
+    through the email package's header registry and folding.
+    """
+    lowered = name.lower()
+    if (len(name) + 2 + len(value) <= _MAX_LINE and value.isprintable()
+            and (international or value.isascii())):
+        if lowered not in _STRUCTURED:
+            return f"{name}: {value}\n".encode() if value else f"{name}:\n".encode()
+        if lowered == "date" and _canonical_date(value):
+            return f"{name}: {value}\n".encode()
+        pattern = _VERBATIM.get(lowered)
+        if pattern is not None and pattern.fullmatch(value):
+            return f"{name}: {value}\n".encode()
+    policy = _POLICY_UTF8 if international else _POLICY_ASCII
+    return policy.fold_binary(name, policy.header_factory(name, value))
+
+
+def _canonical_date(value: str) -> bool:
+    """Whether ``value`` is a date exactly as the email package writes it back."""
+    try:
+        return format_datetime(parsedate_to_datetime(value)) == value
+    except (ValueError, TypeError):
+        return False
+
+
+def _quoted_printable(text: str) -> bytes:
+    """``text`` as UTF-8 in quoted-printable, with LF line ends and a final one.
+
+    Line ends are normalised as the email package does for text content;
+    long lines get soft breaks, so no line passes 76 characters.
+    """
+    return binascii.b2a_qp(b"\n".join(text.encode("utf-8").splitlines()) + b"\n")
+
+
+def _boundary() -> str:
+    # "=_" never occurs in quoted-printable data ("=" is followed by two hex digits or a
+    # line end there), so this boundary cannot clash with either body.
+    return f"=_{os.urandom(12).hex()}"
 
 
 def _source(config: Config) -> str:
@@ -149,15 +321,9 @@ def _international(*addresses: str) -> bool:
     return not all(address.isascii() for address in addresses)
 
 
-def _as_bytes(message: EmailMessage, *, smtp: bool, international: bool) -> bytes:
+def _as_bytes(message: Mail, *, smtp: bool, international: bool) -> bytes:
     """The message as bytes: CRLF lines for SMTP, LF for a Maildir; raw UTF-8 when needed."""
-    policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
-    # Fold only past RFC 5322's hard limit: folding at 78 turns a long URL (such as
-    # List-Unsubscribe's) into encoded words, which mail clients do not follow.
-    policy = policy.clone(max_line_length=998)
-    if not smtp:
-        policy = policy.clone(linesep="\n")
-    return message.as_bytes(policy=policy)
+    return message.as_bytes(smtp=smtp, international=international)
 
 
 class _Stale(Exception):
@@ -181,11 +347,11 @@ class SmtpTransport:
         if self.settings.password and not self.settings.username:
             raise ConfigError(f"{self.source}: [email] 'password' is set but 'username' is not")
 
-    def deliver(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def deliver(self, message: Mail, sender: str, recipient: str) -> None:
         international = _international(sender, recipient)
         try:
             data = _as_bytes(message, smtp=True, international=international)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, email.errors.MessageError) as exc:
             raise PermanentDeliveryError(
                 f"{self.where}: cannot encode the email for {recipient}: {exc}") from exc
         options = ("SMTPUTF8", "BODY=8BITMIME") if international else ()
@@ -342,10 +508,10 @@ class MaildirTransport:
     def setup(self) -> None:
         self._open("")
 
-    def deliver(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def deliver(self, message: Mail, sender: str, recipient: str) -> None:
         try:
             data = _as_bytes(message, smtp=False, international=_international(recipient))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, email.errors.MessageError) as exc:
             raise PermanentDeliveryError(
                 f"{self.where}: cannot encode the email for {recipient}: {exc}") from exc
         box = self._open(recipient)

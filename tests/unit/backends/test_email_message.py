@@ -5,6 +5,11 @@ from __future__ import annotations
 import dataclasses
 import email.policy
 from email import message_from_bytes
+from email.headerregistry import (
+    HeaderRegistry,
+    UniqueUnstructuredHeader,
+    UnstructuredHeader,
+)
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -12,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from notifier.backends.base import Notification
-from notifier.backends.email import EmailBackend, _as_bytes, build_message
+from notifier.backends.email import _STRUCTURED, EmailBackend, _as_bytes, build_message
 from notifier.config import EmailConfig, config_from_dict
 from notifier.errors import ConfigError, PermanentDeliveryError
 
@@ -105,7 +110,8 @@ def test_rendered_headers_replace_the_backend_ones() -> None:
 
 
 def test_text_only_when_no_html_was_rendered() -> None:
-    message = build_message(make(content={"subject": "s", "text": "plain body"}), SETTINGS)
+    message = reparse(build_message(make(content={"subject": "s", "text": "plain body"}),
+                                    SETTINGS).as_bytes())
     assert message.get_content_type() == "text/plain"
     assert message.get_content() == "plain body\n"
 
@@ -147,3 +153,197 @@ def test_long_unsubscribe_url_stays_a_plain_url_on_the_wire() -> None:
     raw = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
     assert f"List-Unsubscribe: {url}\r\n" in raw  # one line, no encoded words
     assert reparse(data)["List-Unsubscribe"] == url
+
+
+# -- the mail as mail readers see it ---------------------------------------------------
+
+LONG_URL = "<https://notifier.example.org/unsubscribe/" + "A" * 60 + "." + "b" * 43 + ">"
+
+
+def wire(notification: Notification, *, smtp: bool = True, international: bool = False
+         ) -> bytes:
+    return _as_bytes(build_message(notification, SETTINGS), smtp=smtp,
+                     international=international)
+
+
+def raw_field(data: bytes, name: str) -> bytes:
+    """Header ``name`` as it is on the wire, with its folded lines, without the last CRLF."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    start = next(i for i, line in enumerate(head) if line.startswith(name.encode() + b":"))
+    end = start + 1
+    while end < len(head) and head[end][:1] in (b" ", b"\t"):
+        end += 1
+    return b"\r\n".join(head[start:end])
+
+
+@pytest.mark.parametrize("smtp", [True, False], ids=["smtp", "maildir"])
+def test_tricky_notifications_parse_back_to_what_was_rendered(smtp: bool) -> None:
+    headers = {**HEADERS, "List-Unsubscribe": LONG_URL}
+    script = "<p>hi</p><script>alert('x')</script>\n<p>=3D 100% – done</p>"
+    cases = [
+        ({"subject": "Zoë’s build ✓ finished", "text": "Täxt ✓\n", "html": script},
+         "multipart/alternative"),
+        ({"subject": "Plain ASCII subject", "text": "only text", "html": ""}, "text/plain"),
+    ]
+    for content, content_type in cases:
+        data = wire(make(content=content, headers=headers), smtp=smtp)
+        assert data.isascii()
+        assert (b"\r\n" in data) is smtp and (b"\r" in data) is smtp
+        message = reparse(data)
+        assert message["Subject"] == content["subject"]
+        assert message["From"] == "notifier@example.org"
+        assert message["To"] == "alice@example.org"
+        assert message["Date"] == "Tue, 14 Nov 2023 22:13:20 +0000"
+        assert message["MIME-Version"] == "1.0"
+        for name, value in headers.items():
+            assert message.get_all(name) == [value], name
+        assert raw_field(data if smtp else data.replace(b"\n", b"\r\n"),
+                         "List-Unsubscribe") == f"List-Unsubscribe: {LONG_URL}".encode()
+        assert message.get_content_type() == content_type
+        text = message.get_body(("plain",))
+        assert isinstance(text, EmailMessage)
+        # Parsed as it is on the wire, CRLF included; an SMTP server stores LF lines.
+        newline = "\r\n" if smtp else "\n"
+        assert text.get_content() == content["text"].rstrip("\n") + newline
+        html = message.get_body(("html",))
+        if content["html"]:
+            assert isinstance(html, EmailMessage)
+            assert html.get_content_charset() == "utf-8"
+            assert html.get_content() == script.replace("\n", newline) + newline
+        else:
+            assert html is None
+
+
+def test_international_mail_keeps_utf8_headers_raw() -> None:
+    data = wire(make(address="zoë@example.org"), international=True)
+    assert "Subject: Zoë’s build ✓ finished\r\n".encode() in data
+    message = reparse(data)
+    assert message["To"] == "zoë@example.org"
+    assert message["Subject"] == "Zoë’s build ✓ finished"
+
+
+# What the email package itself writes for one header (what this backend wrote before
+# it built mails by hand), so both can be compared byte for byte.
+def stdlib_field(name: str, value: str, international: bool) -> bytes:
+    reference = EmailMessage(policy=email.policy.default)
+    reference[name] = value
+    policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
+    return reference.as_bytes(policy=policy.clone(max_line_length=998)).rstrip(b"\r\n")
+
+
+@pytest.mark.parametrize(("name", "value", "international"), [
+    ("Subject", "Zoë’s build ✓ finished", False),
+    ("Subject", "Zoë’s build ✓ finished", True),
+    ("Subject", "  spaces  around and  inside  ", False),
+    ("Subject", "=?utf-8?q?caf=C3=A9?= looks encoded", False),
+    ("Subject", "tab\there", False),
+    ("Subject", "zero\u200bwidth", False),
+    ("Subject", "ü" + " ümlaut" * 200, False),
+    ("Subject", "", False),
+    ("X-Notifier-Rule", "word " * 250, False),
+    ("X-Notifier-Rule", "x" * 1200, False),
+    ("List-Unsubscribe", "<" + "u" * (998 - len("List-Unsubscribe: ") - 2) + ">", False),
+    ("List-Unsubscribe", "<" + "u" * (999 - len("List-Unsubscribe: ") - 2) + ">", False),
+    ("To", "bob@example.org", False),
+    ("To", "Bob Example <bob@example.org>", False),
+    ("To", '"Example, Bob" <bob@example.org>', False),
+    ("To", "Zoë Example <zoe@example.org>", False),
+    ("To", "zoë@example.org", True),
+    ("To", "bob@example.org (comment)", False),
+    ("From", "Notifier  <notifier@example.org>", False),
+    ("Date", "Mon, 01 Jan 2024 00:00:00 +0000", False),
+    ("Date", "1 Jan 2024 00:00 GMT", False),
+    ("Date", "Mon, 14 Nov 2023 22:13:20 +0000", False),  # the wrong weekday
+    ("Date", "Tue, 14 Nov 2023 22:13:20 -0000", False),
+    ("Message-ID", "<a.b-c@notifier.example.org>", False),
+    ("Message-ID", "not an id", False),
+    ("X-Notifier-Package", "pýthon-ünïcode", False),
+])
+def test_headers_are_written_as_the_email_package_writes_them(
+        name: str, value: str, international: bool) -> None:
+    address = "zoë@example.org" if international else "alice@example.org"
+    data = wire(make(headers={name: value}, address=address), international=international)
+    expected = stdlib_field(name, value, international)
+    assert raw_field(data, name) == expected
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    parsed = reparse(data)
+    assert parsed[name] == reparse(expected + b"\r\n\r\n")[name]
+
+
+def test_structured_header_names_match_the_email_package() -> None:
+    registry = HeaderRegistry().registry
+    assert _STRUCTURED == {name for name, kind in registry.items()
+                           if kind not in (UnstructuredHeader, UniqueUnstructuredHeader)}
+
+
+@pytest.mark.parametrize("text", [
+    "windows\r\nline ends\rand old Mac ones\r\n",
+    "trailing space \ntrailing tab\t\n.\n..\nFrom here\n",
+    "no final newline",
+    "",
+    "x" * 75 + "\n" + "y" * 76 + "\n" + "z" * 77 + "\n" + "✓" * 500,
+    "= =3D =_ --=_boundary\n--=_0123456789abcdef\n\x00\x01 control\n",
+])
+def test_bodies_come_back_as_the_email_package_gives_them(text: str) -> None:
+    data = wire(make(content={"subject": "s", "text": text, "html": f"<pre>{text}</pre>"}),
+                smtp=False)
+    message = reparse(data)
+    reference = EmailMessage(policy=email.policy.default)
+    reference.set_content(text, cte="quoted-printable")
+    expected = reparse(reference.as_bytes()).get_content()
+    plain, html = message.iter_parts()
+    assert plain.get_content() == expected
+    assert html.get_content() == reparse(_reference_html(text)).get_content()
+    assert all(len(line) <= 76 for line in data.split(b"\n\n", 1)[1].split(b"\n"))
+
+
+def _reference_html(text: str) -> bytes:
+    reference = EmailMessage(policy=email.policy.default)
+    reference.set_content(f"<pre>{text}</pre>", subtype="html", cte="quoted-printable")
+    return reference.as_bytes()
+
+
+def test_boundary_cannot_occur_in_the_bodies() -> None:
+    text = "--=_ =_ ==_\n" * 20
+    mail = build_message(make(content={"subject": "s", "text": text, "html": text}), SETTINGS)
+    assert mail.boundary.startswith("=_")
+    assert b"=_" not in mail.text and b"=_" not in (mail.html or b"")
+    again = build_message(make(), SETTINGS)
+    assert again.boundary != mail.boundary
+    parsed = reparse(mail.as_bytes())
+    assert [part.get_content() for part in parsed.iter_parts()] == [text, text]
+
+
+@pytest.mark.parametrize("breaking", ["\r", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x85",
+                                      "\u2028", "\u2029"])
+@pytest.mark.parametrize("where", ["subject", "address", "header"])
+def test_no_line_break_reaches_a_header(breaking: str, where: str) -> None:
+    evil = f"x{breaking}Bcc: eve@example.org"
+    notification = make(
+        content={"subject": evil, "text": "t"} if where == "subject" else None,
+        headers={"X-Notifier-Rule": evil} if where == "header" else None,
+        address=evil if where == "address" else "alice@example.org")
+    with pytest.raises(PermanentDeliveryError, match="line break") as info:
+        build_message(notification, SETTINGS)
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("name", ["X-Rule\r\nBcc", "X-Rule: x", "X Rule", "", "Zoë"])
+def test_a_rendered_header_name_must_be_a_field_name(name: str) -> None:
+    with pytest.raises(PermanentDeliveryError, match="invalid header name"):
+        build_message(make(headers={name: "x"}), SETTINGS)
+
+
+@pytest.mark.parametrize("name", ["Content-Type", "content-transfer-encoding", "MIME-Version"])
+def test_rendered_headers_cannot_change_the_mime_structure(name: str) -> None:
+    with pytest.raises(PermanentDeliveryError, match=f"{name!r}.*email backend itself"):
+        build_message(make(headers={name: "text/plain"}), SETTINGS)
+
+
+def test_replaced_header_moves_to_the_end_once_whatever_its_case() -> None:
+    mail = build_message(make(headers={"subject": "Rendered", "x-a": "1", "X-A": "2"}),
+                         SETTINGS)
+    assert [name for name, _ in mail.headers] == \
+        ["From", "To", "Date", "subject", "X-A", "Message-ID", "List-Id"]
+    assert mail["Subject"] == "Rendered" and mail.get_all("x-a") == ["2"]
+    assert mail["Cc"] is None and "Cc" not in mail
