@@ -4,42 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from typing import IO, Any
 
 import click
 
 from ..config import Config
 from ..errors import InputError
 from .common import NotifierCommand, config_option, setup_logging
-
-
-def _open(file: str) -> tuple[str, IO[bytes]]:
-    if file == "-":
-        return "stdin", click.get_binary_stream("stdin")
-    try:
-        return file, open(file, "rb")
-    except OSError as exc:
-        raise click.FileError(file, exc.strerror) from exc
-
-
-def _documents(name: str, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line number, document or InputError)`` for each non-blank line."""
-    for number, raw in enumerate(stream, 1):
-        try:
-            line = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            yield number, InputError(f"{name} line {number}: not UTF-8 (byte {exc.start + 1})")
-            continue
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, InputError(f"{name} line {number}: invalid JSON: {exc.msg} "
-                                     f"(column {exc.colno})")
-        except RecursionError:
-            yield number, InputError(f"{name} line {number}: invalid JSON: nested too deeply")
+from .jsonlines import json_lines, open_input
 
 
 @click.command(cls=NotifierCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,12 +54,12 @@ def describe(file: str, verbose: bool, config: Config) -> None:
     from ..meta import Describer
 
     describer = Describer(config)
-    name, stream = _open(file)
+    name, stream = open_input(file)
     # Reading a pipe, show each description as soon as it is made.
     streaming = file == "-"
     failed = 0
     try:
-        for number, document in _documents(name, stream):
+        for number, document in json_lines(name, stream):
             if isinstance(document, InputError):
                 failed += 1
                 click.echo(f"notifier describe: {document}", err=True)

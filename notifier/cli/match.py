@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -14,6 +14,7 @@ from ..config import Config
 from ..errors import InputError
 from ..rules.model import SEVERITIES
 from .common import NotifierCommand, config_option, setup_logging
+from .jsonlines import json_lines, open_input
 
 _LISTS = ("usernames", "packages", "groups")
 _TEXTS = ("msg_id", "app", "agent", "summary", "link", "icon")
@@ -58,33 +59,6 @@ def _progress(rules: list[Any]) -> Iterator[Any]:
         return
     with click.progressbar(rules, label="Loading rules", file=sys.stderr) as bar:
         yield from bar
-
-
-def _open(file: str) -> tuple[str, IO[bytes]]:
-    if file == "-":
-        return "stdin", sys.stdin.buffer
-    try:
-        return file, open(file, "rb")
-    except OSError as exc:
-        raise click.FileError(file, exc.strerror) from exc
-
-
-def _lines(name: str, stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
-    """``(where, document or InputError)`` for each non-blank line."""
-    for number, raw in enumerate(stream, 1):
-        where = f"{name} line {number}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield where, InputError(f"{where}: not UTF-8 (byte {exc.start + 1})")
-            continue
-        if not line.strip():
-            continue
-        try:
-            yield where, json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            yield where, InputError(f"{where}: invalid JSON: {detail}")
 
 
 @click.command(cls=NotifierCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -137,11 +111,12 @@ def match(file: str, described: bool, explain: bool, verbose: bool, config: Conf
         from ..meta import Describer
 
         describer = Describer(config)
-    name, stream = _open(file)
+    name, stream = open_input(file)
     streaming = file == "-"
     failed = 0
     try:
-        for where, doc in _lines(name, stream):
+        for number, doc in json_lines(name, stream):
+            where = f"{name} line {number}"
             try:
                 if isinstance(doc, InputError):
                     raise doc
