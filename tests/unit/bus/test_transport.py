@@ -93,3 +93,23 @@ def test_publish_from_many_threads_loses_nothing(bus_config: Config, relay: None
     publisher.close()
     sub.close()
     assert len(got) == per_thread * threads
+
+
+def test_publish_endpoint_binds_like_fedmsgs_passive_mode() -> None:
+    import json
+
+    from notifier.config import config_from_dict
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    config = config_from_dict({"bus": {"publish_endpoint": address, "publish_timeout": 5.0}})
+    publisher = Publisher(config)
+    sub = open_subscriber([address])
+    try:
+        publisher.publish("passive", {"n": 1}, modname="t")
+        frames = sub.recv(5)
+        assert frames is not None
+        assert frames[0] == b"org.fedoraproject.dev.t.passive"
+        assert json.loads(frames[1])["msg"] == {"n": 1}
+    finally:
+        sub.close()
+        publisher.close()
