@@ -10,13 +10,13 @@ survive restarts and none goes out twice.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..backends.base import Notification
-from ..errors import InputError, NotifierError
+from ..errors import InputError
 from .outbox import Outbox
+from .periodic import Periodic
 from .pipeline import address_for, digest_settings
 from .schedule import Schedule
 
@@ -41,8 +41,7 @@ class DigestScheduler:
         self.users = users
         self.interval = interval
         self.on_queued = on_queued or (lambda destination: None)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("digests", interval, self.run_once)
 
     def run_once(self) -> int:
         """Queue every digest that is due now; return how many."""
@@ -74,17 +73,7 @@ class DigestScheduler:
         return queued
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="digests", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except NotifierError as exc:
-                log.error("digests: %s", exc)
+        self._periodic.stop(timeout)

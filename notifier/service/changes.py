@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from ..delivery.periodic import Periodic
 from ..delivery.tables import changes
 from ..errors import NotifierError, RuleError
 
@@ -31,8 +32,7 @@ class ChangeWatcher:
         self.users = users
         self.interval = interval
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("changes", interval, self._catch_up)
         with store._transaction("read the change log", write=False) as conn:
             self.seen = conn.execute(select(func.max(changes.c.seq))).scalar() or 0
 
@@ -83,19 +83,12 @@ class ChangeWatcher:
             return conn.execute(delete(changes).where(changes.c.seq <= self.seen,
                                                       changes.c.at < cutoff)).rowcount
 
+    def _catch_up(self) -> None:
+        while self.poll() >= 10000:
+            pass
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="changes", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                while self.poll() >= 10000:
-                    pass
-            except NotifierError as exc:
-                log.error("changes: %s", exc)
+        self._periodic.stop(timeout)
