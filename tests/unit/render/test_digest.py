@@ -136,3 +136,15 @@ def test_digest_on_the_desktop_escapes_the_body_for_markup(renderer: Renderer) -
 def test_digest_for_unknown_destination_is_a_config_error(renderer: Renderer) -> None:
     with pytest.raises(ConfigError, match="no templates for destination 'matrix'"):
         renderer.render_digest("matrix", USER, held(renderer), "bob")
+
+
+def test_mail_and_digest_share_the_footer(renderer: Renderer) -> None:
+    mail = render(renderer, "email", rules=("my-packages",))
+    digest = renderer.render_digest("email", USER, [mail], "bob@example.org")
+    for notification in (mail, digest):
+        text, page = notification.content["text"], notification.content["html"]
+        assert text.count("Your notification settings: https://notify.example.org") == 1
+        assert "You receive this because of your rule my-packages." in text
+        assert 'Turn off "my-packages": https://notify.example.org/unsubscribe/' in text
+        assert page.count(">Your notification settings</a>") == 1
+        assert page.rstrip().endswith("</html>")
