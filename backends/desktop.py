@@ -195,8 +195,8 @@ class DesktopBackend(Backend):
             raise TemporaryDeliveryError(
                 "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set and no bus "
                 "address is configured") from KeyError("DBUS_SESSION_BUS_ADDRESS")
-        if self._loop is None:
-            self._loop = GLibThread(name="desktop notifications").start()
+        # dbus-glib must know threads are in use before a second thread touches it.
+        dbus.mainloop.glib.threads_init()
         try:
             bus = dbus.bus.BusConnection(address,
                                          mainloop=dbus.mainloop.glib.DBusGMainLoop())
@@ -208,6 +208,10 @@ class DesktopBackend(Backend):
                                 ("NotificationClosed", self._on_closed)):
             bus.add_signal_receiver(handler, signal_name=signal, dbus_interface=INTERFACE,
                                     path=OBJECT_PATH)
+        # The loop starts once the connection is attached: libdbus aborted the process
+        # (rarely) when the context was iterated while the connection was being set up.
+        if self._loop is None:
+            self._loop = GLibThread(name="desktop notifications").start()
         self._bus, self._address, self._capabilities = bus, address, None
         return bus
 
