@@ -39,8 +39,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
-from ..storage.engine import WRITE_OPTION
+from ..storage.engine import WRITE_OPTION, is_memory, sqlite_path
 from ..storage.schema import BigId, metadata
+from ..storage.writelock import write_lock_for
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -104,10 +105,14 @@ class FeedStore:
 
     def __init__(self, engine: Engine, keep: int, *, display_url: str | None = None,
                  clock: Callable[[], float] = time.time,
-                 on_close: Callable[[], None] | None = None):
+                 on_close: Callable[[], None] | None = None, write_lock: Any = None):
         if keep < 1:
             raise ValueError(f"a feed must keep at least one item, not {keep}")
         self.engine = engine
+        # The Store's lock, when there is one, so this process's writers queue together.
+        self._own_lock = write_lock is None
+        self._write_lock = write_lock if write_lock is not None else write_lock_for(
+            engine.dialect.name, sqlite_path(engine.url), is_memory(engine.url))
         self.keep = keep
         self.display_url = display_url or engine.url.render_as_string(hide_password=True)
         self._clock = clock
@@ -120,11 +125,13 @@ class FeedStore:
 
         store = Store.from_config(config)
         return cls(store.engine, config.delivery.feed_items, display_url=store.display_url,
-                   on_close=store.close)
+                   on_close=store.close, write_lock=store.write_lock)
 
     def close(self) -> None:
         """Close pooled connections. The store can still be used afterwards."""
         self._on_close()
+        if self._own_lock:
+            self._write_lock.close()
 
     def add(self, user: str, msg_id: str, title: str, content: str, *, link: str | None = None,
             topic: str = "", app: str = "", published: float | None = None) -> bool:
@@ -151,7 +158,7 @@ class FeedStore:
                 "content": item.content, "link": item.link, "topic": item.topic,
                 "app": item.app, "published": item.published or now, "stored_at": now})
         try:
-            with self.engine.connect() as conn:
+            with self._write_lock, self.engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
                     # RETURNING names the rows ON CONFLICT DO NOTHING kept (SQLite 3.35+).

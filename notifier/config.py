@@ -145,7 +145,10 @@ class EmailConfig:
     list_id: str = "notifications.notifier.localhost"
     timeout: float = 30.0
     # SMTP connections used side by side by notifier serve.
-    connections: int = 2
+    connections: int = 4
+    # With an SMTP server, notifier serve sends mail from a child process of its
+    # own, so SMTP replies never wait for the ingest; false sends from threads.
+    sender_process: bool = True
 
 
 @dataclass(frozen=True)

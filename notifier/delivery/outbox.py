@@ -12,11 +12,11 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..backends.base import Notification
@@ -26,6 +26,8 @@ from ..storage.schema import messages
 from .tables import digest_state, outbox, settings
 
 DUE_STATES = ("pending", "failed")
+#: seconds a claim lasts: a row claimed by a process that died is due again after that
+LEASE = 120.0
 ALL_STATES = ("pending", "failed", "sent", "dead", "held", "digested")
 _CHUNK = 1000
 
@@ -45,6 +47,8 @@ class OutboxRow:
     sent_at: float | None
     last_error: str | None
     notification: Notification
+    #: when the claim that handed this row out runs out (None: not claimed)
+    claimed_until: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "user": self.user, "msg_id": self.msg_id,
@@ -82,6 +86,21 @@ class Outbox:
         being stored, such as the live stream's). Returns how many messages
         and notifications were new; duplicates are skipped.
         """
+        new_messages, new_notifications, _claimed = self.record_and_claim(
+            envelopes, notifications)
+        return new_messages, new_notifications
+
+    def record_and_claim(self, envelopes: list[dict[str, Any]],
+                         notifications: Iterable[tuple[Notification, str]],
+                         claim: Container[str] = (), lease: float = LEASE
+                         ) -> tuple[int, int, list[OutboxRow]]:
+        """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
+
+        The claimed rows are written already leased for ``lease`` seconds and
+        returned, so the caller can hand them to its workers without a
+        :meth:`claim` round trip. Returns ``(new messages, new
+        notifications, claimed rows)``.
+        """
         now = self.clock()
         history: dict[str, dict[str, Any]] = {}
         for envelope in envelopes:
@@ -91,11 +110,26 @@ class Outbox:
                                         "topic": str(envelope.get("topic") or ""),
                                         "timestamp": now if stamp is None else stamp,
                                         "envelope": envelope})
-        rows = [{"user": n.user, "msg_id": n.msg_id, "destination": n.destination,
-                 "state": state, "attempts": 0, "next_attempt": now, "created_at": now,
-                 "sent_at": now if state == "sent" else None, "notification": n.to_dict()}
-                for n, state in notifications]
+        claimed_until = now + lease
+        rows = []
+        taken: dict[tuple[str, str, str], Notification] = {}
+        first: set[tuple[str, str, str]] = set()
+        for n, state in notifications:
+            leased = state == "pending" and n.destination in claim
+            key = (n.user, n.msg_id, n.destination)
+            # Of duplicates in one batch only the first is inserted: claim it only if it is
+            # the pending one.
+            if key not in first:
+                first.add(key)
+                if leased:
+                    taken[key] = n
+            rows.append({"user": n.user, "msg_id": n.msg_id, "destination": n.destination,
+                         "state": state, "attempts": 0, "next_attempt": now, "created_at": now,
+                         "claimed_until": claimed_until if leased else None,
+                         "sent_at": now if state == "sent" else None,
+                         "notification": n.to_dict()})
         new_messages = new_notifications = 0
+        claimed: list[OutboxRow] = []
         with self.store._transaction("record messages and notifications") as conn:
             if history:
                 stmt = self._insert(messages).on_conflict_do_nothing(
@@ -104,20 +138,41 @@ class Outbox:
                     new_messages += len(conn.execute(stmt, chunk).all())
             if rows:
                 stmt = self._insert(outbox).on_conflict_do_nothing(
-                    index_elements=["user", "msg_id", "destination"]).returning(outbox.c.id)
+                    index_elements=["user", "msg_id", "destination"]).returning(
+                        outbox.c.id, outbox.c.user, outbox.c.msg_id, outbox.c.destination)
                 for chunk in _chunks(rows):
-                    new_notifications += len(conn.execute(stmt, chunk).all())
-        return new_messages, new_notifications
+                    for r in conn.execute(stmt, chunk):
+                        new_notifications += 1
+                        # Only the first of duplicates in one batch is inserted, and only once.
+                        n = taken.pop((r.user, r.msg_id, r.destination), None)
+                        if n is not None:
+                            claimed.append(OutboxRow(
+                                id=r.id, user=r.user, msg_id=r.msg_id,
+                                destination=r.destination, state="pending", attempts=0,
+                                next_attempt=now, created_at=now, sent_at=None,
+                                last_error=None, notification=n, claimed_until=claimed_until))
+        claimed.sort(key=lambda row: row.id)
+        return new_messages, new_notifications, claimed
+
+    def release(self, ids: list[int]) -> int:
+        """Give back claimed rows that were not attempted, so they are due again at once."""
+        released = 0
+        with self.store._transaction("release claimed notifications") as conn:
+            for chunk in _chunks(ids):
+                released += conn.execute(update(outbox).where(
+                    outbox.c.id.in_(chunk), outbox.c.state.in_(DUE_STATES))
+                    .values(claimed_until=None)).rowcount
+        return released
 
     # -- workers -----------------------------------------------------------
 
-    def claim(self, destination: str, limit: int = 100, lease: float = 120.0,
+    def claim(self, destination: str, limit: int = 100, lease: float = LEASE,
               user: str | None = None) -> list[OutboxRow]:
         """Take up to ``limit`` due rows of ``destination`` for ``lease`` seconds."""
         now = self.clock()
         cond = and_(outbox.c.destination == destination, outbox.c.state.in_(DUE_STATES),
                     outbox.c.next_attempt <= now,
-                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now))
         if user is not None:
             cond = and_(cond, outbox.c.user == user)
         pick = select(outbox.c.id).where(cond).order_by(outbox.c.id).limit(limit)
@@ -131,7 +186,7 @@ class Outbox:
                          .values(claimed_until=now + lease))
             result = conn.execute(select(outbox).where(outbox.c.id.in_(ids))
                                   .order_by(outbox.c.id))
-            return [_row(r) for r in result]
+            return [_row(r, claimed_until=now + lease) for r in result]
 
     def mark_sent(self, ids: list[int]) -> None:
         """Record successful deliveries."""
@@ -162,12 +217,18 @@ class Outbox:
             return conn.execute(update(outbox).where(outbox.c.claimed_until.is_not(None))
                                 .values(claimed_until=None)).rowcount
 
-    def next_due(self, destination: str) -> float | None:
-        """When the earliest pending or failed row of ``destination`` becomes due."""
+    def next_due(self, destination: str, user: str | None = None) -> float | None:
+        """When the earliest pending or failed row of ``destination`` can next be claimed.
+
+        A claimed row counts from when its claim runs out.
+        """
+        due = case((outbox.c.claimed_until > outbox.c.next_attempt, outbox.c.claimed_until),
+                   else_=outbox.c.next_attempt)
+        cond = and_(outbox.c.destination == destination, outbox.c.state.in_(DUE_STATES))
+        if user is not None:
+            cond = and_(cond, outbox.c.user == user)
         with self.store._transaction("read the outbox", write=False) as conn:
-            return conn.execute(select(func.min(outbox.c.next_attempt)).where(
-                outbox.c.destination == destination,
-                outbox.c.state.in_(DUE_STATES))).scalar()
+            return conn.execute(select(func.min(due)).where(cond)).scalar()
 
     # -- digests -----------------------------------------------------------
 
@@ -302,8 +363,10 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
         yield items[start:start + size]
 
 
-def _row(r: Any) -> OutboxRow:
+def _row(r: Any, claimed_until: float | None = None) -> OutboxRow:
     return OutboxRow(id=r.id, user=r.user, msg_id=r.msg_id, destination=r.destination,
                      state=r.state, attempts=r.attempts, next_attempt=r.next_attempt,
                      created_at=r.created_at, sent_at=r.sent_at, last_error=r.last_error,
-                     notification=Notification.from_dict(r.notification))
+                     notification=Notification.from_dict(r.notification),
+                     claimed_until=claimed_until if claimed_until is not None
+                     else r.claimed_until)

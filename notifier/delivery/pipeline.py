@@ -8,13 +8,13 @@ keeps up with the bus and a crash loses nothing that reached the history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..backends.base import Notification
 from ..config import Config
-from .outbox import Outbox
+from .outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ class Matches(Protocol):
 
 class Renders(Protocol):
     def render(self, destination: str, described: dict[str, Any], envelope: dict[str, Any],
-               user: dict[str, Any], rules: list[str], address: str) -> Notification: ...
+               user: dict[str, Any], rules: list[str], address: str,
+               shared: dict[str, Any] | None = None) -> Notification: ...
 
 
 def address_for(user: Mapping[str, Any], destination: str) -> str | None:
@@ -59,6 +60,8 @@ class BatchResult:
     notifications: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     per_destination: dict[str, int] = field(default_factory=dict)
+    #: new pending rows claimed for this process's workers (see ``claim``), by id
+    claimed: list[OutboxRow] = field(default_factory=list)
 
 
 class Pipeline:
@@ -82,8 +85,14 @@ class Pipeline:
             return "held"
         return "pending"
 
-    def process(self, envelopes: list[dict[str, Any]]) -> BatchResult:
-        """Describe, match and render ``envelopes``; record everything in one transaction."""
+    def process(self, envelopes: list[dict[str, Any]], claim: Container[str] = ()
+                ) -> BatchResult:
+        """Describe, match and render ``envelopes``; record everything in one transaction.
+
+        New pending notifications of the destinations in ``claim`` are
+        recorded claimed and come back in :attr:`BatchResult.claimed`, for
+        the caller's workers.
+        """
         result = BatchResult(messages=len(envelopes))
         notifications: list[tuple[Notification, str]] = []
         for envelope in envelopes:
@@ -91,6 +100,7 @@ class Pipeline:
             recipients = self.matcher.match(described)
             if recipients:
                 result.matched += 1
+            shared: dict[str, Any] = {}  # what renders the same for every recipient
             for name, rules, destinations, _ in recipients:
                 user = self.users(name)
                 if user is None:
@@ -106,9 +116,11 @@ class Pipeline:
                                     user["name"], destination, described.get("msg_id"))
                         continue
                     notification = self.renderer.render(
-                        destination, described, envelope, user, list(rules), address)
+                        destination, described, envelope, user, list(rules), address,
+                        shared=shared)
                     notifications.append((notification, self.first_state(user, destination)))
                     result.per_destination[destination] = \
                         result.per_destination.get(destination, 0) + 1
-        result.new_messages, result.notifications = self.outbox.record(envelopes, notifications)
+        result.new_messages, result.notifications, result.claimed = \
+            self.outbox.record_and_claim(envelopes, notifications, claim)
         return result

@@ -1,4 +1,13 @@
-"""Backend workers: one thread per destination, sending what the outbox has due."""
+"""Backend workers: threads that send what is due, each through one backend connection.
+
+A worker takes fresh notifications from its destination's
+:class:`~notifier.delivery.handoff.DueQueue`, which the ingest fills with
+rows it claimed while recording them. It looks in the database too: when
+told to (:meth:`BackendWorker.wake` with ``database=True``: a digest was
+queued, a retry came due), when its queue is empty and the earliest due row
+there says so, and at least every :data:`IDLE_POLL` seconds, so retries and
+rows left by other processes are never starved by fresh traffic.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +17,33 @@ import time
 from collections.abc import Callable
 
 from ..backends.base import Backend
+from ..backends.registry import backend_class
 from ..config import Config
 from ..errors import DeliveryError, NotifierError, PermanentDeliveryError
+from .handoff import DueQueue, SentLog
 from .outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
-#: the longest a worker sleeps before looking at the outbox again
+#: the longest a worker goes without looking at the outbox in the database
 IDLE_POLL = 1.0
-
 
 
 class BackendWorker:
     """Sends due notifications of one destination through one backend.
 
-    ``wake()`` is called when new rows may be due; otherwise the worker
-    sleeps until the next retry is due, or :data:`IDLE_POLL` seconds.
-    ``on_result(destination, outcome)`` is told ``sent``, ``failed`` or ``dead``.
+    ``queue`` is the destination's hand-off queue (shared by the workers of
+    that destination), ``sent`` the log that records deliveries; without
+    them the worker claims everything from the database and marks each
+    chunk sent itself. ``on_result(destination, outcome, n)`` is told
+    ``sent``, ``failed`` or ``dead``.
     """
 
     def __init__(self, config: Config, outbox: Outbox, backend: Backend, *,
                  user: str | None = None,
                  on_result: Callable[[str, str, int], None] | None = None,
-                 batch: int = 100, chunk: int = 20, name: str | None = None):
+                 batch: int = 100, chunk: int = 20, name: str | None = None,
+                 queue: DueQueue | None = None, sent: SentLog | None = None):
         self.config = config
         self.outbox = outbox
         self.backend = backend
@@ -38,20 +51,27 @@ class BackendWorker:
         self.user = user
         self.batch = batch
         self.chunk = chunk
+        self.queue = queue
+        self.sent = sent
         self.name = name or f"worker-{self.destination}"
         self.on_result = on_result or (lambda destination, outcome, n: None)
         self._wake = threading.Event()
+        self._look = threading.Event()  # set: look in the database at the next turn
+        self._look.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_look = 0.0  # time.monotonic() of the next look in the database
         self.idle = threading.Event()
 
     def start(self) -> None:
         self.backend.setup()
-        self._thread = threading.Thread(target=self._run, name=self.name,
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
+    def wake(self, database: bool = False) -> None:
+        """New rows may be due: in the queue, or with ``database``, only in the database."""
+        if database:
+            self._look.set()
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -70,26 +90,32 @@ class BackendWorker:
                 # The database is unreachable or the like: say so, and try again shortly.
                 log.error("%s worker: %s", self.destination, exc)
                 worked = False
-                self._stop.wait(IDLE_POLL)
+                self._next_look = time.monotonic() + IDLE_POLL
             if worked:
                 continue
             self.idle.set()
-            due = self.outbox.next_due(self.destination)
-            wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - time.time()))
-            self._wake.wait(wait)
+            self._wake.wait(max(0.0, self._next_look - time.monotonic()))
             self._wake.clear()
             self.idle.clear()
 
     def run_once(self) -> bool:
         """Send one batch of due notifications; return whether there was any."""
-        rows = self.outbox.claim(self.destination, self.batch, user=self.user)
+        rows = self.queue.take(self.chunk) if self.queue is not None else []
+        if not rows and self._look_now():
+            rows = self.outbox.claim(self.destination, self.batch, user=self.user)
+            if not rows:
+                self._schedule_look()
+        elif rows and self._look_now():
+            # Fresh traffic never holds back what is due in the database for long.
+            rows += self.outbox.claim(self.destination, self.chunk, user=self.user)
         if not rows:
             return False
-        # Successes are recorded after every chunk, so a crash repeats few sends,
+        # Outcomes are recorded after every chunk, so a crash repeats few sends,
         # while a backend that can (a feed: one transaction) takes a chunk at once.
         for start in range(0, len(rows), self.chunk):
             if self._stop.is_set():
-                break  # the claims expire; what was not sent is sent after a restart
+                self._give_back(rows[start:])
+                break
             chunk = rows[start:start + self.chunk]
             outcomes = self.backend.send_batch([row.notification for row in chunk])
             sent = []
@@ -98,13 +124,41 @@ class BackendWorker:
                     sent.append(row.id)
                 else:
                     self._failed(row, error)
-            self._flush(sent)
+            self._record_sent(sent)
         return True
 
-    def _flush(self, sent: list[int]) -> None:
-        if sent:
-            self.outbox.mark_sent(sent)
-            self.on_result(self.destination, "sent", len(sent))
+    def _look_now(self) -> bool:
+        if self._look.is_set() or time.monotonic() >= self._next_look:
+            self._look.clear()
+            # Until told otherwise, the next look is a poll interval away at most.
+            self._next_look = time.monotonic() + IDLE_POLL
+            return True
+        return False
+
+    def _schedule_look(self) -> None:
+        """Look again when the earliest row in the database is due, or after IDLE_POLL."""
+        due = self.outbox.next_due(self.destination, user=self.user)
+        wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - time.time()))
+        self._next_look = time.monotonic() + wait
+
+    def _give_back(self, rows: list[OutboxRow]) -> None:
+        """Rows claimed but not attempted (stopping): due again at once, here or elsewhere."""
+        if rows:
+            try:
+                self.outbox.release([row.id for row in rows])
+            except NotifierError as exc:
+                log.warning("%s worker: could not give back %d claimed notifications; "
+                            "their claims run out on their own: %s",
+                            self.destination, len(rows), exc)
+
+    def _record_sent(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        if self.sent is not None:
+            self.sent.add(ids)
+        else:
+            self.outbox.mark_sent(ids)
+        self.on_result(self.destination, "sent", len(ids))
 
     def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
         permanent = isinstance(exc, PermanentDeliveryError)
@@ -116,3 +170,28 @@ class BackendWorker:
                 "%s to %s (%s) %s: %s", self.destination, row.user, row.msg_id,
                 "is dead" if state == "dead" else f"failed, attempt {row.attempts + 1}", exc)
         self.on_result(self.destination, state, 1)
+
+
+def build_workers(config: Config, outbox: Outbox, backends: dict[str, Backend], *,
+                  queues: dict[str, DueQueue], sent: SentLog | None,
+                  on_result: Callable[[str, str, int], None]) -> list[BackendWorker]:
+    """One worker per backend connection: ``[email] connections`` for SMTP, one for the others.
+
+    Each destination's workers share its queue in ``queues``.
+    """
+    workers = []
+    for name, backend in backends.items():
+        copies = [backend]
+        if name == "email" and config.email.smtp_host:
+            copies += [backend_class(name)(config) for _ in range(config.email.connections - 1)]
+        for n, copy in enumerate(copies):
+            workers.append(BackendWorker(
+                config, outbox, copy,
+                user=config.dbus.user if name == "desktop" else None,
+                on_result=on_result,
+                # A feed stores a chunk in one transaction; a mail goes one at a time,
+                # so a small claim shares the rows between connections.
+                batch=400 if name == "rss" else 20, chunk=200 if name == "rss" else 5,
+                name=f"worker-{name}" + (f"-{n + 1}" if len(copies) > 1 else ""),
+                queue=queues[name], sent=sent))
+    return workers

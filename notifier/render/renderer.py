@@ -57,6 +57,8 @@ USER_DEFAULTS: dict[str, Any] = {
     "emails": (), "ircnicks": (), "groups": (), "delivery": None, "feed_token": None,
 }
 DIGEST_TOPIC = "notifier.digest"
+#: context names that differ between the recipients of one message
+PER_RECIPIENT = frozenset({"user", "address", "rules", "unsubscribe_url", "feed_url"})
 _MARKUP = frozenset({"html", "pango"})
 
 
@@ -116,6 +118,7 @@ class Renderer:
         self.headers = EmailHeaders(config.email.list_id, self.base_url, secret)
         self._backends = dict(backends or {})
         self._plans: dict[str, list[Part]] = {}
+        self._shareable: dict[tuple[str, str], bool] = {}
 
     # -- what each destination gets -------------------------------------------
 
@@ -163,6 +166,21 @@ class Renderer:
         self._plans[destination] = plan
         return plan
 
+    def shareable(self, destination: str, app: str) -> bool:
+        """Whether ``destination``'s templates for ``app`` read nothing about the recipient.
+
+        Then every recipient of a message gets the same content there, and
+        :meth:`render` renders it once per message (see its ``shared``).
+        """
+        key = (destination, app)
+        known = self._shareable.get(key)
+        if known is None:
+            known = not any(self.templates.reads(self.templates.get(folder, part, app), name)
+                            for _key, folder, part, _clean in self._plan(destination)
+                            for name in PER_RECIPIENT)
+            self._shareable[key] = known
+        return known
+
     def _render_parts(self, plan: list[Part], app: str, context: dict[str, Any],
                       user: str, unsubscribe_rule: str | None) -> dict[str, str]:
         chosen = [(key, self.templates.get(folder, part, app), clean)
@@ -180,13 +198,18 @@ class Renderer:
 
     def render(self, destination: str, described: Mapping[str, Any],
                envelope: Mapping[str, Any], user: Mapping[str, Any], rules: Sequence[str],
-               address: str) -> Notification:
+               address: str, shared: dict[str, Any] | None = None) -> Notification:
         """Render one message for one user on one destination.
 
         ``described`` comes from :meth:`notifier.meta.Describer.describe`,
         ``envelope`` is the raw bus message, ``rules`` names the rules that
         matched (the first one is what the unsubscribe link switches off) and
         ``address`` is where it goes (email address, IRC nick, user name).
+
+        ``shared``, when given, is a dict kept for the recipients of this one
+        message: content that reads nothing about the recipient (see
+        :meth:`shareable`) is rendered for the first and kept there for the
+        others.
         """
         plan = self._plan(destination)
         message = {**MESSAGE_DEFAULTS, **{k: v for k, v in described.items() if v is not None}}
@@ -218,7 +241,14 @@ class Renderer:
         else:
             # Not sent anywhere: it tells a later digest which package this was about.
             headers = {PACKAGE_HEADER: text.single_line(packages[0], None)} if packages else {}
-        content = self._render_parts(plan, app, context, name, rules[0] if rules else None)
+        if shared is not None and self.shareable(destination, app):
+            content = shared.get(destination)
+            if content is None:
+                content = shared[destination] = self._render_parts(plan, app, context, name,
+                                                                   None)
+            content = dict(content)
+        else:
+            content = self._render_parts(plan, app, context, name, rules[0] if rules else None)
         return Notification(
             user=name, destination=destination, address=address, msg_id=msg_id, topic=topic,
             app=app, content=content, rules=tuple(rules), link=message["link"],

@@ -5,7 +5,9 @@ Threads:
 * ``relay``: the embedded ZeroMQ relay (unless ``[bus] embedded_relay = false``);
 * ``ingest``: receives from ``[bus] endpoints``, checks each message, and hands
   batches to the pipeline (describe, match, render, record);
-* ``worker-<destination>``: one per backend, sending what the outbox has due;
+* ``worker-<destination>``: one per backend connection, sending what the
+  ingest hands over and what the outbox has due;
+* ``sent-log``: marks delivered notifications sent, in batches;
 * ``digests``: queues digests when they are due;
 * ``changes``: applies rule, owner and user changes made by other processes
   to the matcher, incrementally;
@@ -28,9 +30,11 @@ from ..bus.envelope import decode_envelope
 from ..bus.transport import MalformedFrames, SubscriberTransport, open_subscriber
 from ..config import Config, parse_duration
 from ..delivery.digests import DigestScheduler
+from ..delivery.handoff import DueQueue, SentLog
 from ..delivery.outbox import Outbox
 from ..delivery.pipeline import Pipeline
-from ..delivery.workers import BackendWorker
+from ..delivery.sender import SenderProcess
+from ..delivery.workers import BackendWorker, build_workers
 from ..errors import DirectoryError, NotifierError, SignatureError
 from .changes import ChangeWatcher
 from .http import Endpoints, make_server
@@ -67,6 +71,9 @@ class Service:
         self.changes = ChangeWatcher(self.store, self.matcher, self.users)
         self.stopping = threading.Event()
         self._new_rows = threading.Condition()
+        self.sent_log = SentLog(self.outbox)
+        self.queues: dict[str, DueQueue] = {}
+        self.sender: SenderProcess | None = None
         self.workers = self._workers(backends)
         self._by_destination: dict[str, list[BackendWorker]] = {}
         for worker in self.workers:
@@ -97,7 +104,7 @@ class Service:
     # -- set-up --------------------------------------------------------------
 
     def _workers(self, backends: dict[str, Backend] | None) -> list[BackendWorker]:
-        """One worker per backend connection: several for SMTP, one for the others."""
+        """This process's workers; SMTP mail may go to a sender process instead."""
         config = self.config
         if backends is None:
             names = ["email", "rss"]
@@ -106,22 +113,18 @@ class Service:
             if config.dbus.user:
                 names.append("desktop")
             backends = {name: backend_class(name)(config) for name in names}
-        workers = []
-        for name, backend in backends.items():
-            copies = [backend]
-            if name == "email" and config.email.smtp_host:
-                copies += [backend_class(name)(config)
-                           for _ in range(config.email.connections - 1)]
-            for n, copy in enumerate(copies):
-                workers.append(BackendWorker(
-                    config, self.outbox, copy,
-                    user=config.dbus.user if name == "desktop" else None,
-                    on_result=self.metrics.outcome,
-                    # A feed stores a chunk in one transaction; a mail goes one at a time,
-                    # so a small claim shares the rows between connections.
-                    batch=400 if name == "rss" else 20, chunk=200 if name == "rss" else 5,
-                    name=f"worker-{name}" + (f"-{n + 1}" if len(copies) > 1 else "")))
-        return workers
+            if self._sends_mail_apart():
+                # Check the settings here, where a mistake stops serve from starting.
+                backends.pop("email").setup()
+                self.sender = SenderProcess(config, ["email"], on_result=self.metrics.outcome)
+        self.queues = {name: DueQueue(name) for name in backends}
+        return build_workers(config, self.outbox, backends, queues=self.queues,
+                             sent=self.sent_log, on_result=self.metrics.outcome)
+
+    def _sends_mail_apart(self) -> bool:
+        """Whether mail goes from a sender process: SMTP, asked for, and a database it can open."""
+        email = self.config.email
+        return bool(email.smtp_host and email.sender_process and not self.store.in_memory)
 
     def start(self) -> None:
         """Start every thread; log where everything listens."""
@@ -132,6 +135,9 @@ class Service:
                 log.info("took back %d notifications claimed before a restart", released)
         if self.relay is not None:
             self._threads.append(self.relay.start_thread())
+        self.sent_log.start()
+        if self.sender is not None:
+            self.sender.start()
         for worker in self.workers:
             worker.start()
         self.digests.start()
@@ -148,6 +154,9 @@ class Service:
         log.info("database: %s", self.store.display_url)
         log.info("backends: %s", ", ".join(
             f"{d} (x{len(ws)})" if len(ws) > 1 else d for d, ws in self._by_destination.items()))
+        if self.sender is not None:
+            log.info("email: %d SMTP connections, from a sender process of its own",
+                     self.config.email.connections)
 
     def stop(self) -> None:
         """Drain what is in flight, then stop everything."""
@@ -162,6 +171,10 @@ class Service:
         self.changes.stop()
         for worker in self.workers:
             worker.stop()
+        if self.sender is not None:
+            self.sender.stop()
+        self._give_back_queued()
+        self.sent_log.stop()
         self.http.shutdown()
         self.http.server_close()
         if self.relay is not None:
@@ -225,8 +238,14 @@ class Service:
         log.warning("rejected a message (%s): %s", reason, detail)
 
     def _process(self, batch: list[dict[str, Any]]) -> None:
+        # Hand fresh rows to this process's workers, unless they are far behind already:
+        # then new rows wait in the database, where any worker finds them.
+        claim = {d for d, queue in self.queues.items() if queue.room() >= len(batch) * 4}
+        if self.sender is not None:
+            claim.update(d for d in self.sender.destinations
+                         if self.sender.room(d) >= len(batch) * 4)
         try:
-            result = self.pipeline.process(batch)
+            result = self.pipeline.process(batch, claim)
         except NotifierError as exc:
             # The database is down: nothing was recorded. Say so loudly; the
             # batch cannot be kept without a database, and the bus does not replay.
@@ -234,15 +253,35 @@ class Service:
             self.metrics.rejected.labels(reason="storage").inc(len(batch))
             return
         self.metrics.matched.inc(result.matched)
+        handed: dict[str, list[Any]] = {}
+        for row in result.claimed:
+            handed.setdefault(row.destination, []).append(row)
+        for destination, rows in handed.items():
+            if destination in self.queues:
+                self.queues[destination].put(rows)
+            else:
+                self.sender.put(destination, rows)  # type: ignore[union-attr]
         for destination, n in result.per_destination.items():
             self.metrics.notifications.labels(destination=destination).inc(n)
-            self._wake(destination)
+            self._wake(destination, database=destination not in claim)
         with self._new_rows:
             self._new_rows.notify_all()
 
-    def _wake(self, destination: str) -> None:
+    def _wake(self, destination: str, database: bool = True) -> None:
+        if self.sender is not None and destination in self.sender.destinations:
+            self.sender.wake(destination, database)
         for worker in self._by_destination.get(destination, ()):
-            worker.wake()
+            worker.wake(database)
+
+    def _give_back_queued(self) -> None:
+        """Release the claims of rows handed over but never taken, so they are due at once."""
+        ids = [row.id for queue in self.queues.values() for row in queue.drain()]
+        if ids:
+            try:
+                self.outbox.release(ids)
+            except NotifierError as exc:
+                log.warning("could not give back %d queued notifications; their claims "
+                            "run out on their own: %s", len(ids), exc)
 
     # -- housekeeping ----------------------------------------------------------
 
@@ -262,7 +301,8 @@ class Service:
 
     def _health(self) -> dict[str, Any]:
         return {"status": "ok", "uptime": round(time.time() - self.metrics.started, 1),
-                "workers": sorted(w.name for w in self.workers)}
+                "workers": sorted([w.name for w in self.workers]
+                                  + (self.sender.names if self.sender is not None else []))}
 
     def _outbox_depth(self) -> float:
         return float(self.outbox.depth())

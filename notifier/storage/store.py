@@ -30,10 +30,11 @@ from ..errors import InputError, StorageError
 from ..users.ownership import check_packages, ownership_pairs
 from ..users.records import LIST_FIELDS, check_user_records
 from . import migrate
-from .engine import WRITE_OPTION, open_engine, redact
+from .engine import WRITE_OPTION, is_memory, open_engine, redact, sqlite_path
 from .history import glob_to_like, message_id, message_time, topic_matches
 from .schema import messages, owners, profile_cache, users
 from .schema import rules as rules_table
+from .writelock import write_lock_for
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -92,6 +93,11 @@ class Store:
         self._clock = clock
         self.engine = open_engine(url, create_dirs=create)
         self.dialect = self.engine.dialect.name
+        #: held around every write transaction (see :mod:`notifier.storage.writelock`)
+        #: a private in-memory SQLite database, which no other process can open
+        self.in_memory = is_memory(self.engine.url)
+        self.write_lock = write_lock_for(self.dialect, sqlite_path(self.engine.url),
+                                         self.in_memory)
         if create:
             self.upgrade()
 
@@ -112,6 +118,7 @@ class Store:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        self.write_lock.close()
 
     # -- plumbing ---------------------------------------------------------
 
@@ -126,9 +133,12 @@ class Store:
     @contextmanager
     def _transaction(self, action: str, *, write: bool = True) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{WRITE_OPTION: True})
+            if not write:
+                with self.engine.connect() as conn, conn.begin():
+                    yield conn
+                return
+            with self.write_lock, self.engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as exc:

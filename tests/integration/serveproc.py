@@ -105,6 +105,17 @@ class ServeProcess:
         self.proc.kill()
         self.proc.wait(10)
 
+    def children(self) -> list[int]:
+        """The live child processes of the running service (its SMTP sender, say)."""
+        assert self.proc is not None
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            try:
+                pids += [int(pid) for pid in task.read_text().split()]
+            except OSError:
+                continue  # that thread ended meanwhile
+        return pids
+
     def ensure_stopped(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

@@ -177,6 +177,15 @@ def test_every_destination_gets_what_it_should(world: World) -> None:
     assert "Traceback" not in world.serve.log()
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_kill_9_and_restart_lose_nothing(world: World) -> None:
     world.serve.start()
     # The SMTP server is down: mails queue in the outbox, then the service dies.
@@ -186,7 +195,14 @@ def test_kill_9_and_restart_lose_nothing(world: World) -> None:
     while len(world.history()) < 10 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(world.history()) == 10
+    # Mail goes out from a child process; it must die with the service, as a thread would.
+    children = world.serve.children()
+    assert children, "no SMTP sender process under notifier serve"
     world.serve.kill9()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if alive(pid)], "a child outlived kill -9"
     world.smtp.start()
     world.serve.start()
     got = emails(world.smtp, 10)

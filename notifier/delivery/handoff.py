@@ -1,0 +1,176 @@
+"""Between the ingest and the workers of one process, without a database round trip.
+
+The ingest records new notifications already claimed for this process's
+workers (:meth:`Outbox.record_and_claim`) and puts them in the
+destination's :class:`DueQueue`; a worker takes them from there, so a fresh
+notification is sent without the worker having to find it in the database.
+The database stays the record: what is in a queue is a claimed row there,
+and when this process dies its claims run out and any worker, here or in
+another process, takes the rows again.
+
+Workers tell the :class:`SentLog` what they delivered; it marks those rows
+sent in one transaction every few milliseconds, rather than one transaction
+per send.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ..errors import NotifierError
+from .outbox import Outbox, OutboxRow
+
+log = logging.getLogger(__name__)
+
+#: what a queue holds at most; beyond it, new rows wait in the database, unclaimed
+QUEUE_LIMIT = 5000
+
+
+class DueQueue:
+    """Claimed rows of one destination, oldest first, for the workers of this process.
+
+    A row is only handed out while at least ``margin`` seconds of its claim
+    remain, enough for one send; an older one is left to run out, after
+    which a worker claims it again from the database. ``on_take`` is told
+    how many rows each :meth:`take` removed, handed out or dropped.
+    """
+
+    def __init__(self, destination: str, *, limit: int = QUEUE_LIMIT, margin: float = 60.0,
+                 clock: Callable[[], float] = time.time,
+                 on_take: Callable[[int], None] | None = None):
+        self.destination = destination
+        self.limit = limit
+        self.margin = margin
+        self.clock = clock
+        self.on_take = on_take
+        self._rows: deque[OutboxRow] = deque()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def room(self) -> int:
+        """How many more rows the queue takes now."""
+        return max(0, self.limit - len(self._rows))
+
+    def put(self, rows: list[OutboxRow]) -> None:
+        with self._lock:
+            self._rows.extend(rows)
+
+    def take(self, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` rows whose claims have time left; expired ones are dropped."""
+        out: list[OutboxRow] = []
+        removed = 0
+        cutoff = self.clock() + self.margin
+        with self._lock:
+            while self._rows and len(out) < limit:
+                row = self._rows.popleft()
+                removed += 1
+                if row.claimed_until is not None and row.claimed_until >= cutoff:
+                    out.append(row)
+        if removed and self.on_take is not None:
+            self.on_take(removed)
+        return out
+
+    def drain(self) -> list[OutboxRow]:
+        """Everything still queued, emptying the queue (to give the claims back)."""
+        with self._lock:
+            rows = list(self._rows)
+            self._rows.clear()
+        return rows
+
+
+class SentLog:
+    """Marks delivered rows sent, in batches, from a thread of its own.
+
+    :meth:`add` returns at once; the rows are written within about
+    ``delay`` seconds (longer while the database is down: nothing is
+    dropped, the ids wait for the next try). :meth:`stop` writes what is
+    left.
+    """
+
+    def __init__(self, outbox: Outbox, *, delay: float = 0.005, retry: float = 1.0):
+        self.outbox = outbox
+        self.delay = delay
+        self.retry = retry
+        self._ids: list[int] = []
+        self._cond = threading.Condition()
+        self._flushing = threading.Lock()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._writing = 0
+
+    def add(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._cond:
+            self._ids.extend(ids)
+            self._cond.notify()
+        if self._thread is None:
+            self.flush()  # not started: write at once
+
+    def pending(self) -> int:
+        """Ids not written yet."""
+        with self._cond:
+            return len(self._ids) + self._writing
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sent-log", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write every id added so far, then stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.flush()
+
+    def flush(self) -> bool:
+        """Write what is waiting now; False (keeping the ids) when the database failed."""
+        with self._flushing:  # one write at a time, so pending() counts every id
+            with self._cond:
+                ids, self._ids = self._ids, []
+                self._writing = len(ids)
+            if not ids:
+                return True
+            try:
+                self.outbox.mark_sent(ids)
+            except BaseException as exc:
+                # Whatever went wrong, the ids are kept for the next try.
+                with self._cond:
+                    self._ids[:0] = ids
+                    self._writing = 0
+                if not isinstance(exc, NotifierError):
+                    raise
+                log.error("cannot mark %d delivered notifications sent (will try again): %s",
+                          len(ids), exc)
+                return False
+            with self._cond:
+                self._writing = 0
+            return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ids and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+            # Let more sends finish, so one transaction covers them.
+            time.sleep(self.delay)
+            try:
+                written = self.flush()
+            except Exception:
+                # Not a database error we know: show it whole, keep the ids, carry on.
+                log.exception("cannot mark delivered notifications sent (will try again)")
+                written = False
+            if not written:
+                with self._cond:
+                    self._cond.wait(self.retry)

@@ -1,0 +1,104 @@
+"""One writer at a time on a SQLite file, without SQLite's busy-wait sleeps.
+
+SQLite lets one transaction write at a time. A connection that finds the
+write lock taken waits in SQLite's busy handler, which polls: it sleeps 1,
+2, 5, 10, then up to 100 ms between tries. Under load, with several threads
+(the ingest, the delivery workers) writing, those sleeps dominate: a write
+that could start a few microseconds later starts milliseconds later.
+
+:class:`WriteLock` queues writers before they ask SQLite, so the busy
+handler is never reached: threads of one :class:`~notifier.storage.Store`
+queue on a :class:`threading.Lock`, and every process and ``Store`` using
+the same database file queue on an exclusive ``flock(2)`` of a lock file
+beside it (``<database>-lock``). Both wait in the kernel and wake as soon
+as the holder lets go. For PostgreSQL, which locks rows, there is nothing
+to queue on and :func:`write_lock_for` gives a lock that does nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class WriteLock:
+    """Exclusive for the length of a ``with`` block, across threads and processes.
+
+    ``path`` is the lock file, created on first use; ``None`` (an in-memory
+    database) keeps only the lock between threads. When the lock file
+    cannot be created (a read-only directory), the lock still works between
+    threads and SQLite's own busy handling covers other processes.
+    """
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._no_file = path is None
+
+    def __enter__(self) -> WriteLock:
+        self._threads.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int | None:
+        if self._fd is None and not self._no_file:
+            assert self.path is not None
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                # Not fatal: SQLite still serialises the writers, only more slowly.
+                log.warning("cannot open the write lock %s (%s); other processes' writes "
+                            "will be waited for by polling", self.path, exc.strerror or exc)
+                self._no_file = True
+        return self._fd
+
+    def close(self) -> None:
+        """Close the lock file; the next ``with`` opens it again."""
+        with self._threads:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
+
+
+class NoLock:
+    """What :func:`write_lock_for` gives a database that needs no queueing."""
+
+    path = None
+
+    def __enter__(self) -> NoLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def write_lock_for(backend: str, database: Path | None, memory: bool) -> Any:
+    """The write lock for a database: ``backend`` is SQLAlchemy's dialect name."""
+    if backend != "sqlite":
+        return NoLock()
+    if memory or database is None:
+        return WriteLock(None)
+    return WriteLock(database.with_name(database.name + "-lock"))

@@ -1,0 +1,310 @@
+"""The sender process for real: a spawned child, a SQLite file, an aiosmtpd server.
+
+The parent records rows in the outbox and hands them to the child over the
+pipe (or leaves them in the database for the child to find); the child sends
+them through its own SMTP connections and marks them sent in its own
+database connection. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+import notifier.delivery.sender as sender_module
+from notifier.backends.registry import backend_class
+from notifier.config import Config, config_from_dict
+from notifier.delivery.outbox import Outbox, OutboxRow
+from notifier.delivery.sender import SenderProcess
+from notifier.errors import ConfigError
+from notifier.storage import Store
+from tests.integration.backends.peers_email import RecordingHandler, SmtpPeer
+
+from .test_outbox import envelope, note
+
+pytestmark = pytest.mark.integration
+
+#: seconds to wait for anything the child does (a spawn and imports take about one)
+WAIT = 20.0
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Results:
+    """``on_result`` for the sender: every ``(destination, outcome, n)`` it was told."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: list[tuple[str, str, int]] = []
+
+    def __call__(self, destination: str, outcome: str, n: int) -> None:
+        with self._lock:
+            self.calls.append((destination, outcome, n))
+
+    def total(self, outcome: str) -> int:
+        with self._lock:
+            return sum(n for _d, o, n in self.calls if o == outcome)
+
+    def outcomes(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return {(d, o) for d, o, _n in self.calls}
+
+
+class GatedHandler(RecordingHandler):
+    """Holds every ``DATA`` until ``gate`` is set; ``entered`` tells that one arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.entered.set()
+        while not self.gate.is_set():
+            await asyncio.sleep(0.01)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def make_config(tmp_path: Path, peer: SmtpPeer, **email: Any) -> Config:
+    settings = {**peer.config()["email"], "connections": 2, "timeout": 10.0, **email}
+    return config_from_dict({"database_url": f"sqlite:///{tmp_path / 'n.db'}",
+                             "email": settings})
+
+
+def record(outbox: Outbox, users: list[str], msg_id: str, *, claimed: bool) -> list[OutboxRow]:
+    """Record one pending email per user; return the rows claimed with them."""
+    _m, new, rows = outbox.record_and_claim(
+        [envelope(msg_id)], [(note(user, msg_id), "pending") for user in users],
+        claim={"email"} if claimed else ())
+    assert new == len(users)
+    assert [row.user for row in rows] == (users if claimed else [])
+    return rows
+
+
+def recipients(peer: SmtpPeer) -> list[str]:
+    return sorted(rcpt for m in peer.handler.messages for rcpt in m.rcpt_tos)
+
+
+def addresses(users: list[str]) -> list[str]:
+    return sorted(f"{user}@example.org" for user in users)
+
+
+def states(outbox: Outbox) -> dict[str, str]:
+    return {row.user: row.state for row in outbox.rows()}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Store]:
+    """The SQLite file the child opens too, with the schema made here first."""
+    store = Store(f"sqlite:///{tmp_path / 'n.db'}", create=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def peer(tmp_path: Path) -> Iterator[SmtpPeer]:
+    smtp = SmtpPeer(tmp_path)
+    smtp.start()
+    yield smtp
+    smtp.stop()
+
+
+@pytest.fixture
+def start_sender(db: Store, peer: SmtpPeer) -> Iterator[Callable[..., SenderProcess]]:
+    """Start a SenderProcess; every one started is stopped, its child gone, at teardown."""
+    started: list[SenderProcess] = []
+
+    def start(config: Config, on_result: Results, **kw: Any) -> SenderProcess:
+        sender = SenderProcess(config, ["email"], on_result=on_result, **kw)
+        started.append(sender)
+        sender.start()
+        return sender
+
+    yield start
+    for sender in started:
+        sender.stop(timeout=10)
+        process = sender._process
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(5)
+
+
+def wait_ready(sender: SenderProcess) -> None:
+    wait_for(lambda: sender.room("email") > 0, "the sender process to be ready")
+
+
+def test_handed_rows_are_sent_counted_and_marked_sent(
+        tmp_path: Path, db: Store, peer: SmtpPeer,
+        start_sender: Callable[..., SenderProcess]) -> None:
+    results = Results()
+    sender = start_sender(make_config(tmp_path, peer), results)
+    assert sender.room("email") == 0  # nothing is handed over before the child is ready
+    wait_ready(sender)
+    assert sender.room("email") == sender.limit
+    assert sender.names == ["worker-email-1", "worker-email-2"]  # the child's, one per connection
+
+    outbox = Outbox(db)
+    users = [f"user{i}" for i in range(12)]
+    sender.put("email", record(outbox, users, "m1", claimed=True))
+
+    wait_for(lambda: len(peer.handler.messages) >= len(users), "12 mails at the SMTP server")
+    wait_for(lambda: set(states(outbox).values()) == {"sent"}, "every row to be marked sent")
+    wait_for(lambda: results.total("sent") >= len(users), "on_result to count 12 sent")
+    assert recipients(peer) == addresses(users)  # each user once: no duplicates, none lost
+    assert all(len(m.rcpt_tos) == 1 for m in peer.handler.messages)
+    assert {str(m.message["Subject"]) for m in peer.handler.messages} == {"about m1"}
+    assert results.total("sent") == len(users)
+    assert results.outcomes() == {("email", "sent")}
+    assert outbox.claim("email") == []
+
+
+def test_room_comes_back_when_the_child_reports_taken_before_put_returns(
+        tmp_path: Path, db: Store, peer: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
+        start_sender: Callable[..., SenderProcess]) -> None:
+    results = Results()
+    sender = start_sender(make_config(tmp_path, peer), results)
+    wait_ready(sender)
+    users = ["alice", "bob", "carol"]
+    send = sender._send
+
+    def send_then_pause(message: tuple[Any, ...]) -> bool:
+        handed = send(message)
+        if message[0] == "rows":
+            # The order the scheduler may pick anyway: put()'s thread is paused right after
+            # the pipe write while the child takes the rows and reports them. "taken" comes
+            # before "outcome" on the pipe, so once on_result counted the sends, the parent
+            # has read the "taken" report too.
+            wait_for(lambda: results.total("sent") >= len(users), "the child to send the rows")
+        return handed
+
+    monkeypatch.setattr(sender, "_send", send_then_pause)
+    sender.put("email", record(Outbox(db), users, "m1", claimed=True))
+    assert recipients(peer) == addresses(users)
+    # Nothing is left in the child's queue, so the parent should count no row in flight.
+    wait_for(lambda: sender.room("email") == sender.limit, "the room to come back", timeout=3)
+
+
+def test_child_finds_unclaimed_rows_in_the_database(
+        tmp_path: Path, db: Store, peer: SmtpPeer,
+        start_sender: Callable[..., SenderProcess]) -> None:
+    outbox = Outbox(db)
+    users = ["alice", "bob", "carol"]
+    record(outbox, users, "m1", claimed=False)  # pending, before there is any child
+    results = Results()
+    start_sender(make_config(tmp_path, peer), results)  # no put, no wake
+
+    wait_for(lambda: len(peer.handler.messages) >= len(users), "3 mails at the SMTP server")
+    wait_for(lambda: set(states(outbox).values()) == {"sent"}, "every row to be marked sent")
+    wait_for(lambda: results.total("sent") >= len(users), "on_result to count 3 sent")
+    assert recipients(peer) == addresses(users)
+    assert results.total("sent") == len(users)
+
+
+def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
+        tmp_path: Path, db: Store, start_sender: Callable[..., SenderProcess]) -> None:
+    handler = GatedHandler()
+    smtp = SmtpPeer(tmp_path)
+    smtp.handler = handler
+    smtp.start()
+    try:
+        # One connection: its worker takes one chunk (5 rows) from the queue at a time.
+        results = Results()
+        sender = start_sender(make_config(tmp_path, smtp, connections=1), results)
+        wait_ready(sender)
+        outbox = Outbox(db)
+        users = [f"user{i:02}" for i in range(10)]
+        rows = record(outbox, users, "m1", claimed=True)
+        sender.put("email", rows)
+        # The worker is in the DATA of user00, holding user00-04; user05-09 wait in its queue.
+        assert handler.entered.wait(WAIT)
+
+        stopper = threading.Thread(target=sender.stop, kwargs={"timeout": 20.0})
+        stopper.start()
+        # The child reads "stop" and tells its worker to stop while the send still waits.
+        # (This pause is the one timing assumption: the child's reader is idle on the pipe.)
+        time.sleep(1.0)
+        assert stopper.is_alive()  # stop() waits for the send in progress
+        handler.gate.set()
+        stopper.join(WAIT)
+        assert not stopper.is_alive(), "stop() did not return"
+    finally:
+        handler.gate.set()
+        smtp.stop()
+
+    process = sender._process
+    assert not process.is_alive()
+    assert process.exitcode == 0  # it exited on its own, it was not killed
+    assert sender.restarts == 0
+    assert sender.room("email") == 0
+
+    # The chunk in progress was sent, and marked sent before the child exited.
+    sent, held_back = users[:5], users[5:]
+    assert recipients(smtp) == addresses(sent)
+    assert results.total("sent") == len(sent)
+    assert states(outbox) == {**dict.fromkeys(sent, "sent"), **dict.fromkeys(held_back, "pending")}
+    # What was still queued was given back: claimable here at once, not in 120 s.
+    again = outbox.claim("email")
+    assert [row.user for row in again] == held_back
+    assert all(row.attempts == 0 for row in again)
+
+
+def test_a_killed_child_is_replaced_and_the_new_one_sends(
+        tmp_path: Path, db: Store, peer: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        start_sender: Callable[..., SenderProcess]) -> None:
+    monkeypatch.setattr(sender_module, "RESTART_FIRST", 0.05)
+    caplog.set_level(logging.INFO, logger="notifier.delivery.sender")
+    results = Results()
+    sender = start_sender(make_config(tmp_path, peer), results)
+    wait_ready(sender)
+    first = sender._process
+    os.kill(first.pid, signal.SIGKILL)
+
+    wait_for(lambda: sender.restarts >= 1 and sender.room("email") > 0,
+             "another sender process to be ready")
+    assert sender.restarts == 1
+    assert sender._process.pid != first.pid and sender._process.is_alive()
+    assert first.exitcode == -signal.SIGKILL
+    errors = [r.getMessage() for r in caplog.records
+              if r.levelno == logging.ERROR and r.name == "notifier.delivery.sender"]
+    assert len(errors) == 1
+    assert f"(pid {first.pid})" in errors[0] and f"exited with code {-signal.SIGKILL}" in errors[0]
+
+    # The new child takes rows over the pipe, and finds those left in the database.
+    outbox = Outbox(db)
+    handed, left = ["alice", "bob"], ["carol", "dave"]
+    sender.put("email", record(outbox, handed, "m1", claimed=True))
+    record(outbox, left, "m2", claimed=False)
+    sender.wake("email", database=True)
+
+    everyone = handed + left
+    wait_for(lambda: len(peer.handler.messages) >= len(everyone), "4 mails at the SMTP server")
+    wait_for(lambda: set(states(outbox).values()) == {"sent"}, "every row to be marked sent")
+    wait_for(lambda: results.total("sent") >= len(everyone), "on_result to count 4 sent")
+    assert recipients(peer) == addresses(everyone)
+    assert results.total("sent") == len(everyone)
+    assert sender.restarts == 1
+
+
+def test_ssl_with_starttls_is_refused_in_the_parent(tmp_path: Path, peer: SmtpPeer) -> None:
+    # What Service does before it spawns a sender process: set up the email backend here.
+    backend_class("email")(make_config(tmp_path, peer)).setup()  # the good config passes
+    bad = make_config(tmp_path, peer, ssl=True, starttls=True)
+    with pytest.raises(ConfigError, match="'ssl' and 'starttls' are both true"):
+        backend_class("email")(bad).setup()
