@@ -93,7 +93,7 @@ class SentLog:
     left.
     """
 
-    def __init__(self, outbox: Outbox, *, delay: float = 0.005, retry: float = 1.0):
+    def __init__(self, outbox: Outbox, *, delay: float = 0.025, retry: float = 1.0):
         self.outbox = outbox
         self.delay = delay
         self.retry = retry

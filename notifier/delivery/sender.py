@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 #: seconds before starting another child after one died, doubling up to RESTART_MAX
 RESTART_FIRST = 1.0
 RESTART_MAX = 30.0
+#: how long the child gathers counts for the parent before sending them
+COUNT_DELAY = 0.01
 _PR_SET_PDEATHSIG = 1
 
 
@@ -230,6 +233,10 @@ class _Child:
         self.destinations = destinations
         self.conn = conn
         self._lock = threading.Lock()
+        self._counted = threading.Condition()
+        self._counts: dict[tuple[Any, ...], int] = {}
+        self._closing = False
+        self._counter = threading.Thread(target=self._send_counts, name="counts", daemon=True)
         self.store: Any = None
         self.outbox: Any = None
         self.workers: list[Any] = []
@@ -244,6 +251,27 @@ class _Child:
                 # The parent is gone, so nobody is left to count this; the recv loop ends.
                 log.debug("parent gone; not reporting %s", message[0])
 
+    def count(self, *key: Any, n: int) -> None:
+        """Add to a count ("taken" or "outcome") that goes to the parent within COUNT_DELAY."""
+        with self._counted:
+            self._counts[key] = self._counts.get(key, 0) + n
+            self._counted.notify()
+
+    def _send_counts(self) -> None:
+        # One message per few milliseconds rather than two per mail: the parent's
+        # ingest shares its interpreter with the thread that reads them.
+        while True:
+            with self._counted:
+                while not self._counts and not self._closing:
+                    self._counted.wait()
+                if not self._counts and self._closing:
+                    return
+            time.sleep(COUNT_DELAY)
+            with self._counted:
+                counts, self._counts = self._counts, {}
+            for key, n in counts.items():
+                self.report(*key, n)
+
     def start(self) -> None:
         from ..backends.registry import backend_class
         from ..storage import Store
@@ -254,12 +282,13 @@ class _Child:
         outbox = Outbox(self.store)
         self.outbox = outbox
         self.sent_log = SentLog(outbox)
-        self.queues = {d: DueQueue(d, on_take=lambda n, d=d: self.report("taken", d, n))
+        self.queues = {d: DueQueue(d, on_take=lambda n, d=d: self.count("taken", d, n=n))
                        for d in self.destinations}
         backends = {d: backend_class(d)(self.config) for d in self.destinations}
         self.workers = build_workers(
             self.config, outbox, backends, queues=self.queues, sent=self.sent_log,
-            on_result=lambda d, outcome, n: self.report("outcome", d, outcome, n))
+            on_result=lambda d, outcome, n: self.count("outcome", d, outcome, n=n))
+        self._counter.start()
         self.sent_log.start()
         for worker in self.workers:
             worker.start()
@@ -302,6 +331,11 @@ class _Child:
             self.sent_log.stop()
         if self.store is not None:
             self.store.close()
+        with self._counted:
+            self._closing = True
+            self._counted.notify()
+        if self._counter.is_alive():
+            self._counter.join(5)  # every count is sent before "stopped"
 
 
 def _die_with_parent(parent_pid: int) -> None:
