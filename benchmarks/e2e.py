@@ -796,7 +796,7 @@ def main() -> int:
         with database(args.database_url, workdir) as (db_url, db_shown):
             code = run(args, steps, workdir, db_url, db_shown, load_start)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True) if not os.environ.get("KEEP") else print("kept", workdir)
     return code
 
 

@@ -132,7 +132,7 @@ class SenderProcess:
         process = ctx.Process(
             target=run_child, name="notifier-sender", daemon=True,
             args=(self.config, self.destinations, child_end, logging.getLogger().level,
-                  os.getpid(), sys.getswitchinterval()))
+                  os.getpid()))
         process.start()
         child_end.close()
         with self._lock:
@@ -205,14 +205,15 @@ class SenderProcess:
 
 
 def run_child(config: Config, destinations: list[str], conn: Any, log_level: int,
-              parent_pid: int, switch_interval: float) -> None:
+              parent_pid: int) -> None:
     """The child process: the workers of ``destinations``, fed through ``conn``."""
     _die_with_parent(parent_pid)
     # The parent decides when this process stops: it drains it on SIGTERM or SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # As in notifier serve: a reply must not wait 5 ms for the thread that unpickles rows.
-    sys.setswitchinterval(switch_interval)
+    # Unlike notifier serve, this process keeps the interpreter's default switch interval:
+    # its threads wait on sockets and let go of the interpreter by themselves, and forced
+    # switches only cost (measured: p50 9.7-9.8 ms here against 11.2-13.1 ms at 0.5 ms).
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     child = _Child(config, destinations, conn)

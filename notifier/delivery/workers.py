@@ -102,12 +102,12 @@ class BackendWorker:
         """Send one batch of due notifications; return whether there was any."""
         rows = self.queue.take(self.chunk) if self.queue is not None else []
         if not rows and self._look_now():
-            rows = self.outbox.claim(self.destination, self.batch, user=self.user)
+            rows = self._claim(self.batch)
             if not rows:
                 self._schedule_look()
         elif rows and self._look_now():
-            # Fresh traffic never holds back what is due in the database for long.
-            rows += self.outbox.claim(self.destination, self.chunk, user=self.user)
+            # Fresh traffic never holds back what is due in the database: a chunk of each.
+            rows += self._claim(self.chunk)
         if not rows:
             return False
         # Outcomes are recorded after every chunk, so a crash repeats few sends,
@@ -126,6 +126,14 @@ class BackendWorker:
                     self._failed(row, error)
             self._record_sent(sent)
         return True
+
+    def _claim(self, limit: int) -> list[OutboxRow]:
+        rows = self.outbox.claim(self.destination, limit, user=self.user)
+        if len(rows) >= limit:
+            # A full claim: more are probably due (a backlog, after a restart or a burst
+            # the queue had no room for), so look again at the next turn, not in IDLE_POLL.
+            self._look.set()
+        return rows
 
     def _look_now(self) -> bool:
         if self._look.is_set() or time.monotonic() >= self._next_look:

@@ -1,0 +1,65 @@
+"""A worker drains a backlog in the database at full speed, not one claim per poll."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+import pytest
+
+from notifier.backends.registry import backend_class
+from notifier.config import config_from_dict
+from notifier.delivery.handoff import DueQueue
+from notifier.delivery.outbox import Outbox
+from notifier.delivery.workers import BackendWorker
+from notifier.storage import Store
+from tests.integration.delivery.test_outbox import envelope, note
+
+pytestmark = pytest.mark.integration
+
+
+def worker_for(store: Store, tmp_path: Path, queue: DueQueue | None) -> BackendWorker:
+    config = config_from_dict({"email": {"maildir": str(tmp_path / "Maildir")}})
+    backend = backend_class("email")(config)
+    backend.setup()
+    return BackendWorker(config, Outbox(store), backend, batch=10, chunk=5, queue=queue)
+
+
+def record_backlog(store: Store, n: int) -> None:
+    Outbox(store).record([envelope(f"m{i}") for i in range(n)],
+                         [(note(f"user{i}", f"m{i}"), "pending") for i in range(n)])
+
+
+@pytest.mark.parametrize("with_queue", [False, True])
+def test_every_turn_claims_again_while_claims_come_back_full(
+        store: Store, tmp_path: Path, with_queue: bool) -> None:
+    # 35 due rows, claims of 10: a worker that waited for its poll interval after a
+    # full claim would stop after the first turn (run_once returning False).
+    record_backlog(store, 35)
+    worker = worker_for(store, tmp_path, DueQueue("email") if with_queue else None)
+    turns = 0
+    while worker.run_once():
+        turns += 1
+        assert turns <= 10, "the worker never ran out of rows"
+    assert turns == 4  # 10 + 10 + 10 + 5, then nothing due
+    assert Outbox(store).counts() == {("email", "sent"): 35}
+    assert len(mailbox.Maildir(tmp_path / "Maildir", create=False)) == 35
+
+
+def test_fresh_rows_do_not_starve_the_backlog(store: Store, tmp_path: Path) -> None:
+    # While the queue keeps handing over fresh rows, each turn still takes a chunk
+    # from the database for as long as the backlog lasts.
+    record_backlog(store, 12)
+    outbox = Outbox(store)
+    queue = DueQueue("email")
+    worker = worker_for(store, tmp_path, queue)
+    for turn in range(3):
+        fresh = outbox.record_and_claim(
+            [envelope(f"fresh{turn}")], [(note("zoe", f"fresh{turn}"), "pending")],
+            claim={"email"})[2]
+        queue.put(fresh)
+        assert worker.run_once()
+    counts = outbox.counts()
+    # Each turn: the fresh row plus a chunk (5) of the backlog, which the claims
+    # kept looking at because each came back full: 3 fresh + 12 old.
+    assert counts == {("email", "sent"): 15}
