@@ -55,7 +55,11 @@ may be shared, so the load average is printed at the start and the end.
 
     .venv/bin/python benchmarks/e2e.py [--users 10000] [--rate 500] [--seconds 20]
         [--steps 500,1000,2000,3000,4000] [--database-url postgresql+psycopg://...]
-        [--profile DIR] [--quick]
+        [--smtp-connections N] [--profile DIR] [--keep] [--quick]
+
+The service's CPU figures include its child processes (the SMTP sender).
+The latency phase also prints the slowest mail of each second of
+publishing, so a stall shows as one bad second rather than only in p99.
 
 ``--database-url`` runs against PostgreSQL instead of a temporary SQLite
 file: the benchmark creates a schema of its own there (with psycopg), points
@@ -767,6 +771,8 @@ def main() -> int:
                              "; the run uses a schema of its own there")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record notifier serve with py-spy during each phase into DIR")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (database, config, serve.log) afterwards")
     parser.add_argument("--quick", action="store_true",
                         help="a small smoke run: 300 users, 100 msg/s for 3 s, steps 200,400 "
                              "of 2 s; targets are shown, not enforced")
@@ -796,7 +802,10 @@ def main() -> int:
         with database(args.database_url, workdir) as (db_url, db_shown):
             code = run(args, steps, workdir, db_url, db_shown, load_start)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True) if not os.environ.get("KEEP") else print("kept", workdir)
+        if args.keep:
+            print(f"kept the work directory (database, config, serve.log): {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     return code
 
 
