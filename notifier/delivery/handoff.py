@@ -47,6 +47,8 @@ class DueQueue:
         self.margin = margin
         self.clock = clock
         self.on_take = on_take
+        #: how many workers take from this queue (see :meth:`take`)
+        self.sharers = 1
         self._rows: deque[OutboxRow] = deque()
         self._lock = threading.Lock()
 
@@ -62,11 +64,17 @@ class DueQueue:
             self._rows.extend(rows)
 
     def take(self, limit: int) -> list[OutboxRow]:
-        """Up to ``limit`` rows whose claims have time left; expired ones are dropped."""
+        """Up to ``limit`` rows whose claims have time left; expired ones are dropped.
+
+        With :attr:`sharers` workers on the queue, a worker takes at most its
+        share of what is queued, so a few rows go out side by side on several
+        connections rather than one after another on one.
+        """
         out: list[OutboxRow] = []
         removed = 0
         cutoff = self.clock() + self.margin
         with self._lock:
+            limit = max(1, min(limit, -(-len(self._rows) // self.sharers)))
             while self._rows and len(out) < limit:
                 row = self._rows.popleft()
                 removed += 1

@@ -192,6 +192,7 @@ def build_workers(config: Config, outbox: Outbox, backends: dict[str, Backend], 
         copies = [backend]
         if name == "email" and config.email.smtp_host:
             copies += [backend_class(name)(config) for _ in range(config.email.connections - 1)]
+        queues[name].sharers = len(copies)
         for n, copy in enumerate(copies):
             workers.append(BackendWorker(
                 config, outbox, copy,

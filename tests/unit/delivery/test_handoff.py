@@ -55,6 +55,23 @@ def test_queue_hands_rows_out_oldest_first_in_limited_batches() -> None:
     assert len(queue) == 0
 
 
+def test_shared_queue_spreads_a_few_rows_over_its_workers() -> None:
+    queue = DueQueue("email", clock=lambda: NOW)
+    queue.sharers = 4
+    queue.put([row(i) for i in range(1, 7)])
+    # Six rows, four workers: each takes its share of what is left (6/4 rounded up,
+    # then 4/4, ...), not all five at once.
+    assert ids(queue.take(5)) == [1, 2]
+    assert ids(queue.take(5)) == [3]
+    assert ids(queue.take(5)) == [4]
+    assert ids(queue.take(5)) == [5]
+    assert ids(queue.take(5)) == [6]
+    assert queue.take(5) == []
+    # A long queue still goes out in full chunks.
+    queue.put([row(i) for i in range(10, 50)])
+    assert len(queue.take(5)) == 5
+
+
 def test_queue_drops_rows_with_too_little_of_their_claim_left() -> None:
     clock = Clock()
     queue = DueQueue("email", margin=60.0, clock=clock)
