@@ -569,11 +569,21 @@ def latency_phase(publisher: Publisher, population: Population, sink: SmtpSink,
 
     achieved = paced(rate, count, send)
     owed = sum(len(v) for v in expected.values())
-    sink.wait_for(before + owed, drain)
-    got = [a for a in sink.since(before) if a[0] in expected]
+    wanted = {(seq, rcpt) for seq, rcpts in expected.items() for rcpt in rcpts}
+    # Wait for this phase's own mails (a count would also take in late ones of an
+    # earlier phase), until all came or none came for ``drain`` seconds.
+    seen, deadline = -1, time.monotonic() + drain
+    while True:
+        got = [a for a in sink.since(before) if a[0] in expected]
+        if len({(seq, rcpt) for seq, _, rcpt in got} & wanted) >= len(wanted):
+            break
+        if len(got) != seen:
+            seen, deadline = len(got), time.monotonic() + drain
+        elif time.monotonic() > deadline:
+            break
+        sink.wait_for(sink.count() + 1, 0.5)
     latencies = [(at - sent[seq]) * 1000 for seq, at, _ in got]
     delivered = Counter((seq, rcpt) for seq, _, rcpt in got)
-    wanted = {(seq, rcpt) for seq, rcpts in expected.items() for rcpt in rcpts}
     lost = len(wanted - delivered.keys())
     duplicates = sum(n - 1 for n in delivered.values() if n > 1)
     stray = sum(1 for key in delivered if key not in wanted)

@@ -92,6 +92,20 @@ class DueQueue:
         return rows
 
 
+def give_back(outbox: Outbox, rows: list[OutboxRow], what: str = "queued") -> None:
+    """Release the claims of ``rows`` (not attempted), so they are due again at once.
+
+    When the database cannot be reached, say so: the claims run out on their own.
+    """
+    if not rows:
+        return
+    try:
+        outbox.release(rows)
+    except NotifierError as exc:
+        log.warning("could not give back %d %s notifications; their claims run out on "
+                    "their own: %s", len(rows), what, exc)
+
+
 class SentLog:
     """Marks delivered rows sent, in batches, from a thread of its own.
 

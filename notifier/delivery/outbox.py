@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,14 +92,15 @@ class Outbox:
 
     def record_and_claim(self, envelopes: list[dict[str, Any]],
                          notifications: Iterable[tuple[Notification, str]],
-                         claim: Container[str] = (), lease: float = LEASE
-                         ) -> tuple[int, int, list[OutboxRow]]:
+                         claim: Container[str] | Mapping[str, int] = (),
+                         lease: float = LEASE) -> tuple[int, int, list[OutboxRow]]:
         """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
 
         The claimed rows are written already leased for ``lease`` seconds and
         returned, so the caller can hand them to its workers without a
-        :meth:`claim` round trip. Returns ``(new messages, new
-        notifications, claimed rows)``.
+        :meth:`claim` round trip. A mapping for ``claim`` gives, for each
+        destination, how many rows to claim at most; the rest stay unclaimed
+        for any worker. Returns ``(new messages, new notifications, claimed rows)``.
         """
         now = self.clock()
         history: dict[str, dict[str, Any]] = {}
@@ -114,13 +115,18 @@ class Outbox:
         rows = []
         taken: dict[tuple[str, str, str], Notification] = {}
         first: set[tuple[str, str, str]] = set()
+        room = dict(claim) if isinstance(claim, Mapping) else None
         for n, state in notifications:
-            leased = state == "pending" and n.destination in claim
             key = (n.user, n.msg_id, n.destination)
+            leased = False
             # Of duplicates in one batch only the first is inserted: claim it only if it is
             # the pending one.
             if key not in first:
                 first.add(key)
+                leased = state == "pending" and n.destination in claim
+                if leased and room is not None:
+                    leased = room[n.destination] > 0
+                    room[n.destination] -= 1
                 if leased:
                     taken[key] = n
             rows.append({"user": n.user, "msg_id": n.msg_id, "destination": n.destination,
@@ -154,14 +160,26 @@ class Outbox:
         claimed.sort(key=lambda row: row.id)
         return new_messages, new_notifications, claimed
 
-    def release(self, ids: list[int]) -> int:
-        """Give back claimed rows that were not attempted, so they are due again at once."""
+    def release(self, rows: Iterable[OutboxRow]) -> int:
+        """Give back claimed rows that were not attempted, so they are due again at once.
+
+        Only claims that are still the caller's are given back: a row whose
+        claim ran out and was taken by another worker keeps that worker's claim.
+        """
+        by_claim: dict[float, list[int]] = {}
+        for row in rows:
+            if row.claimed_until is not None:
+                by_claim.setdefault(row.claimed_until, []).append(row.id)
         released = 0
+        if not by_claim:
+            return 0
         with self.store._transaction("release claimed notifications") as conn:
-            for chunk in _chunks(ids):
-                released += conn.execute(update(outbox).where(
-                    outbox.c.id.in_(chunk), outbox.c.state.in_(DUE_STATES))
-                    .values(claimed_until=None)).rowcount
+            for until, ids in by_claim.items():
+                for chunk in _chunks(ids):
+                    released += conn.execute(update(outbox).where(
+                        outbox.c.id.in_(chunk), outbox.c.state.in_(DUE_STATES),
+                        outbox.c.claimed_until == until)
+                        .values(claimed_until=None)).rowcount
         return released
 
     # -- workers -----------------------------------------------------------

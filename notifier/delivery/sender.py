@@ -39,7 +39,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import NotifierError
-from .handoff import QUEUE_LIMIT, DueQueue, SentLog
+from .handoff import QUEUE_LIMIT, DueQueue, SentLog, give_back
 from .outbox import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class SenderProcess:
         self.limit = limit
         self.names = [f"sender:{d}" for d in self.destinations]
         self._in_flight = dict.fromkeys(self.destinations, 0)
-        self._lock = threading.Lock()  # guards the pipe's sending end and the counts
+        self._lock = threading.Lock()  # guards the counts, the pipe and the process
+        self._sending = threading.Lock()  # one message at a time on the pipe
         self._conn: multiprocessing.connection.Connection | None = None
         self._process: Any = None
         self._ready = threading.Event()
@@ -92,17 +93,16 @@ class SenderProcess:
         with self._lock:
             return max(0, self.limit - self._in_flight[destination])
 
-    def put(self, destination: str, rows: list[OutboxRow]) -> None:
-        """Hand claimed rows to the child. If it just died, their claims run out on their own."""
+    def put(self, destination: str, rows: list[OutboxRow]) -> bool:
+        """Hand claimed rows to the child; False when it is not running (give them back)."""
         # Counted before sending: the child's "taken" report may come back before send returns.
         with self._lock:
             self._in_flight[destination] += len(rows)
-        if not self._send(("rows", destination, rows)):
-            with self._lock:
-                self._in_flight[destination] -= len(rows)
-            log.warning("the %s sender process is not running: %d notifications it was "
-                        "handed are due again when their claims run out",
-                        destination, len(rows))
+        if self._send(("rows", destination, rows)):
+            return True
+        with self._lock:
+            self._in_flight[destination] = max(0, self._in_flight[destination] - len(rows))
+        return False
 
     def wake(self, destination: str, database: bool = False) -> None:
         """Tell the child's workers of ``destination`` that rows may be due."""
@@ -135,12 +135,15 @@ class SenderProcess:
                   os.getpid()))
         process.start()
         child_end.close()
-        with self._lock:
+        with self._sending, self._lock:
             self._conn, self._process = parent_end, process
             self._in_flight = dict.fromkeys(self.destinations, 0)
+        self._started_at = time.monotonic()
 
     def _send(self, message: tuple[Any, ...]) -> bool:
-        with self._lock:
+        # Not under _lock: a send blocks while the pipe is full, and the reader of the
+        # child's reports, which empties the child's side, needs _lock for the counts.
+        with self._sending:
             conn = self._conn
             if conn is None or (message[0] != "stop" and not self._ready.is_set()):
                 return False
@@ -155,24 +158,45 @@ class SenderProcess:
         """Read what the child reports; start another child when one dies unasked."""
         delay = RESTART_FIRST
         while True:
-            self._read(self._conn)
+            try:
+                self._read(self._conn)
+            except Exception:
+                # A report this side cannot take (a bug): show it, and treat the child as
+                # lost, so a new one starts rather than mail going silent.
+                log.exception("reading the sender process's reports")
+                self._process.kill()
             self._ready.clear()
             process = self._process
             process.join(5)
             if self._stopping.is_set():
                 self._stopped.set()
                 return
+            if time.monotonic() - self._started_at > RESTART_MAX * 2:
+                delay = RESTART_FIRST  # it ran well for a while: this is a new failure
             log.error("the sender process (pid %s) for %s exited with code %s; starting "
                       "another in %.0f s (what it held is due again when its claims run out)",
                       process.pid, ", ".join(self.destinations), process.exitcode, delay)
-            if self._stopping.wait(delay):
+            while not self._stopping.wait(delay):
+                delay = min(RESTART_MAX, delay * 2)
+                try:
+                    self._spawn()
+                except OSError as exc:
+                    log.error("cannot start another sender process (trying again in "
+                              "%.0f s): %s", delay, exc)
+                    continue
+                self.restarts += 1
+                break
+            if self._stopping.is_set():
+                if self._process is not process:
+                    self._send(("stop",))
+                    continue  # read the new child's reports until it stops
                 self._stopped.set()
                 return
-            delay = min(RESTART_MAX, delay * 2)
-            self.restarts += 1
-            self._spawn()
-            if self._stopping.is_set():
-                self._send(("stop",))
+
+    @property
+    def ready(self) -> bool:
+        """Whether a child is running and taking rows."""
+        return self._ready.is_set()
 
     def _read(self, conn: Any) -> None:
         while True:
@@ -208,9 +232,11 @@ def run_child(config: Config, destinations: list[str], conn: Any, log_level: int
               parent_pid: int) -> None:
     """The child process: the workers of ``destinations``, fed through ``conn``."""
     _die_with_parent(parent_pid)
-    # The parent decides when this process stops: it drains it on SIGTERM or SIGINT.
+    # Ctrl-C reaches the whole process group: notifier serve drains this process itself.
+    # SIGTERM (sent to every process of a service by its supervisor, or by
+    # multiprocessing to a child left behind at exit) makes it stop as on "stop".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     # Unlike notifier serve, this process keeps the interpreter's default switch interval:
     # its threads wait on sockets and let go of the interpreter by themselves, and forced
     # switches only cost (measured: p50 9.7-9.8 ms here against 11.2-13.1 ms at 0.5 ms).
@@ -218,14 +244,19 @@ def run_child(config: Config, destinations: list[str], conn: Any, log_level: int
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     child = _Child(config, destinations, conn)
     try:
-        child.start()
-    except NotifierError as exc:
-        child.report("failed", str(exc))
-        child.close()
-        sys.exit(1)
-    gc.collect()
-    gc.freeze()  # as notifier serve does: full collections skip what start-up made
-    child.serve()
+        try:
+            child.start()
+        except NotifierError as exc:
+            child.report("failed", str(exc))
+            child.close()
+            sys.exit(1)
+        gc.collect()
+        gc.freeze()  # as notifier serve does: full collections skip what start-up made
+        child.serve()
+    except _Stop:
+        log.info("sender process: SIGTERM; stopping")
+    child.close()
+    child.report("stopped")
 
 
 class _Child:
@@ -237,6 +268,7 @@ class _Child:
         self._counted = threading.Condition()
         self._counts: dict[tuple[Any, ...], int] = {}
         self._closing = False
+        self._closed = False
         self._counter = threading.Thread(target=self._send_counts, name="counts", daemon=True)
         self.store: Any = None
         self.outbox: Any = None
@@ -315,19 +347,20 @@ class _Child:
                     worker.wake(message[2])
             elif kind == "stop":
                 break
-        self.close()
-        self.report("stopped")
 
     def close(self) -> None:
+        """Stop the workers, give back what is queued, write what was sent; once."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping already
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self.workers:
+            worker.request_stop()
         for worker in self.workers:
             worker.stop()
-        ids = [row.id for queue in self.queues.values() for row in queue.drain()]
-        if ids:
-            try:
-                self.outbox.release(ids)
-            except NotifierError as exc:
-                log.warning("could not give back %d queued notifications; their claims "
-                            "run out on their own: %s", len(ids), exc)
+        if self.outbox is not None:
+            give_back(self.outbox, [row for queue in self.queues.values()
+                                    for row in queue.drain()])
         if self.sent_log is not None:
             self.sent_log.stop()
         if self.store is not None:
@@ -337,6 +370,14 @@ class _Child:
             self._counted.notify()
         if self._counter.is_alive():
             self._counter.join(5)  # every count is sent before "stopped"
+
+
+class _Stop(BaseException):
+    """Raised by the SIGTERM handler in the child, to leave its wait for messages."""
+
+
+def _stop_on_signal(signum: int, frame: Any) -> None:
+    raise _Stop
 
 
 def _die_with_parent(parent_pid: int) -> None:

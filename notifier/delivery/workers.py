@@ -20,13 +20,15 @@ from ..backends.base import Backend
 from ..backends.registry import backend_class
 from ..config import Config
 from ..errors import DeliveryError, NotifierError, PermanentDeliveryError
-from .handoff import DueQueue, SentLog
+from .handoff import DueQueue, SentLog, give_back
 from .outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
 #: the longest a worker goes without looking at the outbox in the database
 IDLE_POLL = 1.0
+#: seconds of claim a row must have left for a chunk to be started with it
+CLAIM_MARGIN = 60.0
 
 
 class BackendWorker:
@@ -74,10 +76,14 @@ class BackendWorker:
             self._look.set()
         self._wake.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the send in progress, then stop and close the backend."""
+    def request_stop(self) -> None:
+        """Ask the worker to stop after the chunk in progress, without waiting for it."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the chunk in progress, then stop and close the backend."""
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
         self.backend.close()
@@ -91,6 +97,12 @@ class BackendWorker:
                 log.error("%s worker: %s", self.destination, exc)
                 worked = False
                 self._next_look = time.monotonic() + IDLE_POLL
+            except Exception:
+                # A bug: show it whole, and keep the worker alive rather than let the
+                # destination go silent.
+                log.exception("%s worker failed; going on in %g s", self.destination, IDLE_POLL)
+                worked = False
+                self._next_look = time.monotonic() + IDLE_POLL
             if worked:
                 continue
             self.idle.set()
@@ -101,13 +113,17 @@ class BackendWorker:
     def run_once(self) -> bool:
         """Send one batch of due notifications; return whether there was any."""
         rows = self.queue.take(self.chunk) if self.queue is not None else []
-        if not rows and self._look_now():
-            rows = self._claim(self.batch)
-            if not rows:
-                self._schedule_look()
-        elif rows and self._look_now():
-            # Fresh traffic never holds back what is due in the database: a chunk of each.
-            rows += self._claim(self.chunk)
+        try:
+            if not rows and self._look_now():
+                rows = self._claim(self.batch)
+                if not rows:
+                    self._schedule_look()
+            elif rows and self._look_now():
+                # Fresh traffic never holds back what is due in the database: a chunk of each.
+                rows += self._claim(self.chunk)
+        except BaseException:
+            self._give_back(rows)  # taken from the queue, never attempted
+            raise
         if not rows:
             return False
         # Outcomes are recorded after every chunk, so a crash repeats few sends,
@@ -116,15 +132,28 @@ class BackendWorker:
             if self._stop.is_set():
                 self._give_back(rows[start:])
                 break
-            chunk = rows[start:start + self.chunk]
-            outcomes = self.backend.send_batch([row.notification for row in chunk])
-            sent = []
-            for row, error in zip(chunk, outcomes, strict=True):
-                if error is None:
-                    sent.append(row.id)
-                else:
-                    self._failed(row, error)
-            self._record_sent(sent)
+            # A row whose claim is nearly out is left to run out: another worker may
+            # take it then, and must not find this one sending it too.
+            cutoff = time.time() + CLAIM_MARGIN
+            chunk = [row for row in rows[start:start + self.chunk]
+                     if row.claimed_until is None or row.claimed_until >= cutoff]
+            if not chunk:
+                continue
+            try:
+                outcomes = self.backend.send_batch([row.notification for row in chunk])
+            except BaseException:
+                self._give_back(rows[start + self.chunk:])
+                raise
+            # What was delivered is recorded first: recording a failure may fail.
+            self._record_sent([row.id for row, error in zip(chunk, outcomes, strict=True)
+                               if error is None])
+            try:
+                for row, error in zip(chunk, outcomes, strict=True):
+                    if error is not None:
+                        self._failed(row, error)
+            except BaseException:
+                self._give_back(rows[start + self.chunk:])
+                raise
         return True
 
     def _claim(self, limit: int) -> list[OutboxRow]:
@@ -151,13 +180,7 @@ class BackendWorker:
 
     def _give_back(self, rows: list[OutboxRow]) -> None:
         """Rows claimed but not attempted (stopping): due again at once, here or elsewhere."""
-        if rows:
-            try:
-                self.outbox.release([row.id for row in rows])
-            except NotifierError as exc:
-                log.warning("%s worker: could not give back %d claimed notifications; "
-                            "their claims run out on their own: %s",
-                            self.destination, len(rows), exc)
+        give_back(self.outbox, rows, f"claimed {self.destination}")
 
     def _record_sent(self, ids: list[int]) -> None:
         if not ids:

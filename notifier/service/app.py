@@ -30,7 +30,7 @@ from ..bus.envelope import decode_envelope
 from ..bus.transport import MalformedFrames, SubscriberTransport, open_subscriber
 from ..config import Config, parse_duration
 from ..delivery.digests import DigestScheduler
-from ..delivery.handoff import DueQueue, SentLog
+from ..delivery.handoff import DueQueue, SentLog, give_back
 from ..delivery.outbox import Outbox
 from ..delivery.pipeline import Pipeline
 from ..delivery.sender import SenderProcess
@@ -136,17 +136,22 @@ class Service:
         if self.relay is not None:
             self._threads.append(self.relay.start_thread())
         self.sent_log.start()
+        for worker in self.workers:
+            worker.start()  # a backend's set-up may fail (no session bus): before the child
         if self.sender is not None:
             self.sender.start()
-        for worker in self.workers:
-            worker.start()
-        self.digests.start()
-        self.changes.start()
-        for target, name in ((self._ingest, "ingest"), (self.http.serve_forever, "http"),
-                             (self._housekeeping, "housekeeping")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        try:
+            self.digests.start()
+            self.changes.start()
+            for target, name in ((self._ingest, "ingest"), (self.http.serve_forever, "http"),
+                                 (self._housekeeping, "housekeeping")):
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        except BaseException:
+            if self.sender is not None:
+                self.sender.stop(5)  # or the exit would wait for the child
+            raise
         bus = self.config.bus
         log.info("listening to the bus at %s", ", ".join(bus.endpoints))
         log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
@@ -169,6 +174,8 @@ class Service:
                 thread.join(30)
         self.digests.stop()
         self.changes.stop()
+        for worker in self.workers:
+            worker.request_stop()  # all at once: each finishes its chunk side by side
         for worker in self.workers:
             worker.stop()
         if self.sender is not None:
@@ -238,12 +245,12 @@ class Service:
         log.warning("rejected a message (%s): %s", reason, detail)
 
     def _process(self, batch: list[dict[str, Any]]) -> None:
-        # Hand fresh rows to this process's workers, unless they are far behind already:
-        # then new rows wait in the database, where any worker finds them.
-        claim = {d for d, queue in self.queues.items() if queue.room() >= len(batch) * 4}
+        # Hand fresh rows to the workers, as many as their queues have room for; the
+        # rest wait in the database, where any worker finds them.
+        claim = {d: queue.room() for d, queue in self.queues.items()}
         if self.sender is not None:
-            claim.update(d for d in self.sender.destinations
-                         if self.sender.room(d) >= len(batch) * 4)
+            claim.update((d, self.sender.room(d)) for d in self.sender.destinations)
+        claim = {d: room for d, room in claim.items() if room > 0}
         try:
             result = self.pipeline.process(batch, claim)
         except NotifierError as exc:
@@ -259,11 +266,13 @@ class Service:
         for destination, rows in handed.items():
             if destination in self.queues:
                 self.queues[destination].put(rows)
-            else:
-                self.sender.put(destination, rows)  # type: ignore[union-attr]
+            elif not self.sender.put(destination, rows):  # type: ignore[union-attr]
+                # The sender process just died: due again at once, for its successor.
+                give_back(self.outbox, rows, f"{destination} (sender process not running)")
         for destination, n in result.per_destination.items():
             self.metrics.notifications.labels(destination=destination).inc(n)
-            self._wake(destination, database=destination not in claim)
+            # Rows not handed over (no room, a digest's) wait in the database: look there.
+            self._wake(destination, database=len(handed.get(destination, ())) < n)
         with self._new_rows:
             self._new_rows.notify_all()
 
@@ -275,13 +284,7 @@ class Service:
 
     def _give_back_queued(self) -> None:
         """Release the claims of rows handed over but never taken, so they are due at once."""
-        ids = [row.id for queue in self.queues.values() for row in queue.drain()]
-        if ids:
-            try:
-                self.outbox.release(ids)
-            except NotifierError as exc:
-                log.warning("could not give back %d queued notifications; their claims "
-                            "run out on their own: %s", len(ids), exc)
+        give_back(self.outbox, [row for queue in self.queues.values() for row in queue.drain()])
 
     # -- housekeeping ----------------------------------------------------------
 
@@ -300,9 +303,13 @@ class Service:
     # -- HTTP ------------------------------------------------------------------
 
     def _health(self) -> dict[str, Any]:
-        return {"status": "ok", "uptime": round(time.time() - self.metrics.started, 1),
-                "workers": sorted([w.name for w in self.workers]
-                                  + (self.sender.names if self.sender is not None else []))}
+        health: dict[str, Any] = {
+            "status": "ok", "uptime": round(time.time() - self.metrics.started, 1),
+            "workers": sorted([w.name for w in self.workers]
+                              + (self.sender.names if self.sender is not None else []))}
+        if self.sender is not None:
+            health["sender"] = {"ready": self.sender.ready, "restarts": self.sender.restarts}
+        return health
 
     def _outbox_depth(self) -> float:
         return float(self.outbox.depth())

@@ -67,7 +67,7 @@ def test_only_pending_rows_are_claimed(store: Store) -> None:
     assert [r.user for r in claimed] == ["carol"]
     # The held row waits for its digest, unclaimed.
     assert outbox.held_groups()[0][:3] == ("alice", "email", 1)
-    assert outbox.release([r.id for r in outbox.rows(states=["held", "sent"])]) == 0
+    assert outbox.release(outbox.rows(states=["held", "sent"])) == 0
 
 
 def test_a_notification_recorded_twice_is_claimed_once(store: Store) -> None:
@@ -84,7 +84,7 @@ def test_a_notification_recorded_twice_is_claimed_once(store: Store) -> None:
     assert outbox.record_and_claim([envelope("m1")], [(note("alice", "m1"), "pending")],
                                    claim={"email"}) == (0, 0, [])
     # Released, the first claim's rows come back once each.
-    assert outbox.release([r.id for r in claimed]) == 2
+    assert outbox.release(claimed) == 2
     assert [r.user for r in outbox.claim("email")] == ["alice", "bob"]
     assert len(outbox.rows()) == 2
 
@@ -121,7 +121,7 @@ def test_release_makes_claimed_rows_due_at_once(store: Store) -> None:
         claim={"email"})
     assert outbox.claim("email") == []
     alice, bob, carol = claimed
-    assert outbox.release([alice.id, carol.id]) == 2
+    assert outbox.release([alice, carol]) == 2
     assert outbox.next_due("email") == clock.now
     assert [r.user for r in outbox.claim("email")] == ["alice", "carol"]
     assert outbox.claim("email") == []  # bob is still leased
@@ -138,7 +138,7 @@ def test_release_leaves_finished_rows_alone(store: Store) -> None:
     outbox.mark_sent([alice.id])
     outbox.mark_failed(bob, "550 no such user", permanent=True, max_attempts=8, base=5,
                        cap=60)
-    assert outbox.release([alice.id, bob.id]) == 0
+    assert outbox.release([alice, bob]) == 0
     assert {r.user: r.state for r in outbox.rows()} == {"alice": "sent", "bob": "dead"}
     assert outbox.claim("email") == []
 
@@ -151,7 +151,9 @@ def test_release_of_a_failed_row_keeps_its_backoff(store: Store) -> None:
     outbox.mark_failed(row, "421 later", permanent=False, max_attempts=8, base=100, cap=100)
     (failed,) = outbox.rows(states=["failed"])
     assert failed.next_attempt > clock.now
-    assert outbox.release([row.id]) == 1  # a failed row is due again, but not before its time
+    # Recording the failure ended the claim already: releasing it changes nothing, and the
+    # row is due again when its back-off ends, not before.
+    assert outbox.release([row]) == 0
     assert outbox.claim("email") == []
     clock.now = failed.next_attempt
     assert [r.id for r in outbox.claim("email")] == [row.id]
@@ -198,7 +200,7 @@ def test_next_due_takes_the_later_of_backoff_and_claim(store: Store) -> None:
     clock.now = failed.next_attempt
     (again,) = outbox.claim("email", lease=500)
     assert outbox.next_due("email") == again.claimed_until == clock.now + 500
-    outbox.release([again.id])
+    outbox.release([again])
     assert outbox.next_due("email") == failed.next_attempt
 
 
@@ -211,3 +213,32 @@ def test_a_row_is_claimable_at_the_time_next_due_reports(store: Store) -> None:
     assert due is not None
     clock.now = due
     assert len(outbox.claim("email")) == 1
+
+
+def test_release_gives_back_only_claims_that_are_still_ours(store: Store) -> None:
+    clock = Clock()
+    outbox = Outbox(store, clock)
+    outbox.record([envelope("m1")], [(note("alice", "m1"), "pending")])
+    (mine,) = outbox.claim("email", lease=60)
+    clock.now += 61  # my claim ran out; another worker takes the row
+    (theirs,) = outbox.claim("email", lease=60)
+    assert outbox.release([mine]) == 0  # a stale claim gives back nothing
+    assert outbox.claim("email") == []  # the other worker's claim holds
+    assert outbox.release([theirs]) == 1
+    assert [r.user for r in outbox.claim("email")] == ["alice"]
+
+
+def test_a_mapping_caps_the_rows_claimed_per_destination(store: Store) -> None:
+    outbox = Outbox(store, Clock())
+    users = ("alice", "bob", "carol", "dave")
+    _m, new, claimed = outbox.record_and_claim(
+        [envelope("m1")],
+        [(note(u, "m1"), "pending") for u in users]
+        + [(note(u, "m1", "irc"), "pending") for u in users],
+        claim={"email": 3, "irc": 0})
+    assert new == 8
+    assert [(r.user, r.destination) for r in claimed] == [
+        ("alice", "email"), ("bob", "email"), ("carol", "email")]
+    # The rest are pending and unclaimed: any worker takes them from the database.
+    assert [r.user for r in outbox.claim("email")] == ["dave"]
+    assert [r.user for r in outbox.claim("irc")] == list(users)

@@ -302,6 +302,28 @@ def test_a_killed_child_is_replaced_and_the_new_one_sends(
     assert sender.restarts == 1
 
 
+def test_sigterm_stops_the_child_cleanly_and_it_is_replaced(
+        tmp_path: Path, db: Store, peer: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
+        start_sender: Callable[..., SenderProcess]) -> None:
+    # A supervisor's SIGTERM (or multiprocessing's at exit) stops the child as "stop"
+    # does: it exits 0, having given back what it held; it does not ignore it.
+    monkeypatch.setattr(sender_module, "RESTART_FIRST", 0.05)
+    results = Results()
+    sender = start_sender(make_config(tmp_path, peer), results)
+    wait_ready(sender)
+    first = sender._process
+    os.kill(first.pid, signal.SIGTERM)
+    first.join(WAIT)
+    assert first.exitcode == 0
+    wait_for(lambda: sender.restarts >= 1 and sender.room("email") > 0,
+             "another sender process to be ready")
+    outbox = Outbox(db)
+    record(outbox, ["alice"], "m1", claimed=False)
+    sender.wake("email", database=True)
+    wait_for(lambda: states(outbox) == {"alice": "sent"}, "the new child to send")
+    assert recipients(peer) == addresses(["alice"])
+
+
 def test_ssl_with_starttls_is_refused_in_the_parent(tmp_path: Path, peer: SmtpPeer) -> None:
     # What Service does before it spawns a sender process: set up the email backend here.
     backend_class("email")(make_config(tmp_path, peer)).setup()  # the good config passes

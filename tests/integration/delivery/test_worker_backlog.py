@@ -63,3 +63,20 @@ def test_fresh_rows_do_not_starve_the_backlog(store: Store, tmp_path: Path) -> N
     # Each turn: the fresh row plus a chunk (5) of the backlog, which the claims
     # kept looking at because each came back full: 3 fresh + 12 old.
     assert counts == {("email", "sent"): 15}
+
+
+def test_rows_with_too_little_claim_left_are_not_sent(store: Store, tmp_path: Path) -> None:
+    # A row whose claim runs out mid-batch may already be another worker's: this one
+    # leaves it (unsent, still pending) rather than send it a second time.
+    record_backlog(store, 3)
+    outbox = Outbox(store)
+    short = outbox.claim("email", 2, lease=30)  # under CLAIM_MARGIN (60 s)
+    queue = DueQueue("email", margin=0)  # the queue itself would hand them out
+    queue.put(short)
+    worker = worker_for(store, tmp_path, queue)
+    worker._look.clear()  # the third row is not claimed either: only the queue counts
+    worker._next_look = float("inf")
+    assert worker.run_once()
+    assert not (tmp_path / "Maildir").exists() or \
+        len(mailbox.Maildir(tmp_path / "Maildir", create=False)) == 0
+    assert outbox.counts() == {("email", "pending"): 3}
