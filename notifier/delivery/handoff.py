@@ -194,5 +194,9 @@ class SentLog:
                 log.exception("cannot mark delivered notifications sent (will try again)")
                 written = False
             if not written:
+                # A full retry interval, however many sends are added meanwhile: while the
+                # database is away, one attempt (and one error) per interval.
+                deadline = time.monotonic() + self.retry
                 with self._cond:
-                    self._cond.wait(self.retry)
+                    while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                        self._cond.wait(left)

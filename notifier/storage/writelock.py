@@ -47,11 +47,24 @@ class WriteLock:
         try:
             fd = self._file()
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError as exc:
+                    # A file system without locks (ENOLCK, some network mounts): as when
+                    # the file cannot be made, SQLite's own busy handling covers the rest.
+                    log.warning("cannot lock %s (%s); other processes' writes will be "
+                                "waited for by polling", self.path, exc.strerror or exc)
+                    self._drop_file()
         except BaseException:
             self._threads.release()
             raise
         return self
+
+    def _drop_file(self) -> None:
+        fd, self._fd = self._fd, None
+        self._no_file = True
+        if fd is not None:
+            os.close(fd)
 
     def __exit__(self, *exc: object) -> None:
         try:

@@ -331,3 +331,22 @@ def test_pending_counts_ids_of_every_write_in_progress() -> None:
             second.join(WAIT)
     assert sorted(sum(outbox.calls, [])) == [1, 2, 3]
     assert log.pending() == 0
+
+
+def test_with_the_database_down_one_try_per_retry_interval() -> None:
+    # Sends keep coming while the database is away; the log tries once per interval,
+    # not once per send (which would also log an error per send).
+    outbox = FakeOutbox(failures=1000)
+    log = sent_log(outbox, delay=0.0, retry=0.5)
+    log.start()
+    try:
+        log.add([1])
+        outbox.wait_calls(1)
+        for i in range(2, 30):
+            log.add([i])
+            time.sleep(0.005)
+        assert len(outbox.calls) == 1
+    finally:
+        outbox.failures = 0
+        log.stop()
+    assert sorted(outbox.calls[-1]) == list(range(1, 30))  # kept, then written at stop

@@ -303,3 +303,23 @@ def test_store_writes_wait_for_another_process_holding_the_lock(tmp_path: Path) 
             writer.join(WAIT)
         assert errors == []
         assert store.get_user("alice") is not None
+
+
+def test_a_file_system_without_locks_falls_back_to_threads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # No such file system here (ENOLCK comes from some network mounts): flock is made to
+    # fail as it would there.
+    import errno
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    lock = WriteLock(tmp_path / "n.db-lock")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level(logging.WARNING, logger="notifier.storage.writelock"), lock:
+        assert lock._threads.locked()
+    assert "cannot lock" in caplog.text
+    assert not lock._threads.locked()
+    with lock:  # later uses go on between threads, without the file
+        assert lock._fd is None
+    lock.close()
