@@ -572,16 +572,21 @@ def latency_phase(publisher: Publisher, population: Population, sink: SmtpSink,
     wanted = {(seq, rcpt) for seq, rcpts in expected.items() for rcpt in rcpts}
     # Wait for this phase's own mails (a count would also take in late ones of an
     # earlier phase), until all came or none came for ``drain`` seconds.
-    seen, deadline = -1, time.monotonic() + drain
-    while True:
-        got = [a for a in sink.since(before) if a[0] in expected]
-        if len({(seq, rcpt) for seq, _, rcpt in got} & wanted) >= len(wanted):
-            break
-        if len(got) != seen:
-            seen, deadline = len(got), time.monotonic() + drain
+    got: list[tuple[int, float, str]] = []
+    arrived: set[tuple[int, str]] = set()
+    read, deadline = before, time.monotonic() + drain
+    while len(arrived) < len(wanted):
+        new = sink.since(read)
+        read += len(new)
+        mine = [a for a in new if a[0] in expected]
+        got += mine
+        arrived.update((seq, rcpt) for seq, _, rcpt in mine)
+        if mine:
+            deadline = time.monotonic() + drain
         elif time.monotonic() > deadline:
             break
-        sink.wait_for(sink.count() + 1, 0.5)
+        if len(arrived) < len(wanted):
+            sink.wait_for(read + 1, 0.5)
     latencies = [(at - sent[seq]) * 1000 for seq, at, _ in got]
     delivered = Counter((seq, rcpt) for seq, _, rcpt in got)
     lost = len(wanted - delivered.keys())
