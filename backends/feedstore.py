@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
-from ..storage.engine import WRITE_OPTION, is_memory, sqlite_path
+from ..storage.engine import WRITE_OPTION
 from ..storage.schema import BigId, metadata
 from ..storage.writelock import write_lock_for
 
@@ -111,8 +111,7 @@ class FeedStore:
         self.engine = engine
         # The Store's lock, when there is one, so this process's writers queue together.
         self._own_lock = write_lock is None
-        self._write_lock = write_lock if write_lock is not None else write_lock_for(
-            engine.dialect.name, sqlite_path(engine.url), is_memory(engine.url))
+        self._write_lock = write_lock if write_lock is not None else write_lock_for(engine.url)
         self.keep = keep
         self.display_url = display_url or engine.url.render_as_string(hide_password=True)
         self._clock = clock

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..errors import NotifierError
-from .outbox import Outbox, OutboxRow
+from .outbox import CLAIM_MARGIN, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class DueQueue:
     how many rows each :meth:`take` removed, handed out or dropped.
     """
 
-    def __init__(self, destination: str, *, limit: int = QUEUE_LIMIT, margin: float = 60.0,
+    def __init__(self, destination: str, *, limit: int = QUEUE_LIMIT,
+                 margin: float = CLAIM_MARGIN,
                  clock: Callable[[], float] = time.time,
                  on_take: Callable[[int], None] | None = None):
         self.destination = destination

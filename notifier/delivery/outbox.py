@@ -28,6 +28,8 @@ from .tables import digest_state, outbox, settings
 DUE_STATES = ("pending", "failed")
 #: seconds a claim lasts: a row claimed by a process that died is due again after that
 LEASE = 120.0
+#: seconds of claim a row must have left to be handed out or sent: enough for one send
+CLAIM_MARGIN = 60.0
 ALL_STATES = ("pending", "failed", "sent", "dead", "held", "digested")
 _CHUNK = 1000
 
@@ -170,9 +172,9 @@ class Outbox:
         for row in rows:
             if row.claimed_until is not None:
                 by_claim.setdefault(row.claimed_until, []).append(row.id)
-        released = 0
         if not by_claim:
             return 0
+        released = 0
         with self.store._transaction("release claimed notifications") as conn:
             for until, ids in by_claim.items():
                 for chunk in _chunks(ids):
@@ -204,7 +206,7 @@ class Outbox:
                          .values(claimed_until=now + lease))
             result = conn.execute(select(outbox).where(outbox.c.id.in_(ids))
                                   .order_by(outbox.c.id))
-            return [_row(r, claimed_until=now + lease) for r in result]
+            return [_row(r) for r in result]
 
     def mark_sent(self, ids: list[int]) -> None:
         """Record successful deliveries."""
@@ -381,10 +383,9 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
         yield items[start:start + size]
 
 
-def _row(r: Any, claimed_until: float | None = None) -> OutboxRow:
+def _row(r: Any) -> OutboxRow:
     return OutboxRow(id=r.id, user=r.user, msg_id=r.msg_id, destination=r.destination,
                      state=r.state, attempts=r.attempts, next_attempt=r.next_attempt,
                      created_at=r.created_at, sent_at=r.sent_at, last_error=r.last_error,
                      notification=Notification.from_dict(r.notification),
-                     claimed_until=claimed_until if claimed_until is not None
-                     else r.claimed_until)
+                     claimed_until=r.claimed_until)

@@ -39,8 +39,9 @@ from typing import Any
 
 from ..config import Config
 from ..errors import NotifierError
-from .handoff import QUEUE_LIMIT, DueQueue, SentLog, give_back
+from .handoff import QUEUE_LIMIT, DueQueue, SentLog
 from .outbox import OutboxRow
+from .workers import build_workers, stop_workers
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,6 @@ class _Child:
         from ..backends.registry import backend_class
         from ..storage import Store
         from .outbox import Outbox
-        from .workers import build_workers
 
         self.store = Store.from_config(self.config, create=False)
         outbox = Outbox(self.store)
@@ -354,13 +354,8 @@ class _Child:
         if self._closed:
             return
         self._closed = True
-        for worker in self.workers:
-            worker.request_stop()
-        for worker in self.workers:
-            worker.stop()
         if self.outbox is not None:
-            give_back(self.outbox, [row for queue in self.queues.values()
-                                    for row in queue.drain()])
+            stop_workers(self.workers, self.outbox, self.queues)
         if self.sent_log is not None:
             self.sent_log.stop()
         if self.store is not None:

@@ -21,14 +21,12 @@ from ..backends.registry import backend_class
 from ..config import Config
 from ..errors import DeliveryError, NotifierError, PermanentDeliveryError
 from .handoff import DueQueue, SentLog, give_back
-from .outbox import Outbox, OutboxRow
+from .outbox import CLAIM_MARGIN, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
 #: the longest a worker goes without looking at the outbox in the database
 IDLE_POLL = 1.0
-#: seconds of claim a row must have left for a chunk to be started with it
-CLAIM_MARGIN = 60.0
 
 
 class BackendWorker:
@@ -227,3 +225,13 @@ def build_workers(config: Config, outbox: Outbox, backends: dict[str, Backend], 
                 name=f"worker-{name}" + (f"-{n + 1}" if len(copies) > 1 else ""),
                 queue=queues[name], sent=sent))
     return workers
+
+
+def stop_workers(workers: list[BackendWorker], outbox: Outbox,
+                 queues: dict[str, DueQueue]) -> None:
+    """Stop ``workers`` side by side, then give back the rows left in ``queues``."""
+    for worker in workers:
+        worker.request_stop()  # all at once: each finishes its chunk meanwhile
+    for worker in workers:
+        worker.stop()
+    give_back(outbox, [row for queue in queues.values() for row in queue.drain()])

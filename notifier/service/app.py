@@ -34,7 +34,7 @@ from ..delivery.handoff import DueQueue, SentLog, give_back
 from ..delivery.outbox import Outbox
 from ..delivery.pipeline import Pipeline
 from ..delivery.sender import SenderProcess
-from ..delivery.workers import BackendWorker, build_workers
+from ..delivery.workers import BackendWorker, build_workers, stop_workers
 from ..errors import DirectoryError, NotifierError, SignatureError
 from .changes import ChangeWatcher
 from .http import Endpoints, make_server
@@ -174,13 +174,9 @@ class Service:
                 thread.join(30)
         self.digests.stop()
         self.changes.stop()
-        for worker in self.workers:
-            worker.request_stop()  # all at once: each finishes its chunk side by side
-        for worker in self.workers:
-            worker.stop()
+        stop_workers(self.workers, self.outbox, self.queues)
         if self.sender is not None:
             self.sender.stop()
-        self._give_back_queued()
         self.sent_log.stop()
         self.http.shutdown()
         self.http.server_close()
@@ -281,10 +277,6 @@ class Service:
             self.sender.wake(destination, database)
         for worker in self._by_destination.get(destination, ()):
             worker.wake(database)
-
-    def _give_back_queued(self) -> None:
-        """Release the claims of rows handed over but never taken, so they are due at once."""
-        give_back(self.outbox, [row for queue in self.queues.values() for row in queue.drain()])
 
     # -- housekeeping ----------------------------------------------------------
 

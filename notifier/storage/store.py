@@ -30,7 +30,7 @@ from ..errors import InputError, StorageError
 from ..users.ownership import check_packages, ownership_pairs
 from ..users.records import LIST_FIELDS, check_user_records
 from . import migrate
-from .engine import WRITE_OPTION, is_memory, open_engine, redact, sqlite_path
+from .engine import WRITE_OPTION, is_memory, open_engine, redact
 from .history import glob_to_like, message_id, message_time, topic_matches
 from .schema import messages, owners, profile_cache, users
 from .schema import rules as rules_table
@@ -93,11 +93,10 @@ class Store:
         self._clock = clock
         self.engine = open_engine(url, create_dirs=create)
         self.dialect = self.engine.dialect.name
-        #: held around every write transaction (see :mod:`notifier.storage.writelock`)
         #: a private in-memory SQLite database, which no other process can open
         self.in_memory = is_memory(self.engine.url)
-        self.write_lock = write_lock_for(self.dialect, sqlite_path(self.engine.url),
-                                         self.in_memory)
+        #: held around every write transaction (see :mod:`notifier.storage.writelock`)
+        self.write_lock = write_lock_for(self.engine.url)
         if create:
             self.upgrade()
 

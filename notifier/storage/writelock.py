@@ -24,6 +24,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL
+
+from .engine import is_memory, sqlite_path
+
 log = logging.getLogger(__name__)
 
 
@@ -108,10 +112,11 @@ class NoLock:
         return None
 
 
-def write_lock_for(backend: str, database: Path | None, memory: bool) -> Any:
-    """The write lock for a database: ``backend`` is SQLAlchemy's dialect name."""
-    if backend != "sqlite":
+def write_lock_for(url: URL) -> Any:
+    """The write lock for the database at ``url``."""
+    if url.get_backend_name() != "sqlite":
         return NoLock()
-    if memory or database is None:
+    database = sqlite_path(url)
+    if is_memory(url) or database is None:
         return WriteLock(None)
     return WriteLock(database.with_name(database.name + "-lock"))

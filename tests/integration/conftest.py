@@ -1,4 +1,4 @@
-"""Fixtures for integration tests: a throwaway PKI and watched subprocesses."""
+"""Fixtures for integration tests: a throwaway PKI, an SMTP server, watched subprocesses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,17 @@ from typing import IO
 import pytest
 
 from tests.conftest import BIN
+from tests.integration.backends.peers_email import SmtpPeer
 from tests.integration.certs import Pki, make_pki
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpPeer]:
+    """A real SMTP server (aiosmtpd) on a loopback port, recording what it accepts."""
+    peer = SmtpPeer(tmp_path)
+    peer.start()
+    yield peer
+    peer.stop()
 
 
 @pytest.fixture(scope="session")

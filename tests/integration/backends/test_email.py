@@ -42,14 +42,6 @@ from .peers_email import MaildirPeer, SmtpPeer
 WAIT = 10.0
 
 
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpPeer]:
-    peer = SmtpPeer(tmp_path)
-    peer.start()
-    yield peer
-    peer.stop()
-
-
 def backend_for(tmp_path: Path, email: dict[str, Any]) -> EmailBackend:
     config = config_from_dict({"email": {"from_address": "notifier@example.org",
                                          "timeout": 5.0, **email}},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.delivery.outbox import LEASE, Outbox
+from notifier.delivery.outbox import LEASE, Outbox, OutboxRow
 from notifier.storage import Store
 
 from .test_outbox import Clock, envelope, note
@@ -143,13 +143,19 @@ def test_release_leaves_finished_rows_alone(store: Store) -> None:
     assert outbox.claim("email") == []
 
 
-def test_release_of_a_failed_row_keeps_its_backoff(store: Store) -> None:
-    clock = Clock()
-    outbox = Outbox(store, clock)
+def claimed_then_failed(outbox: Outbox) -> tuple[OutboxRow, OutboxRow]:
+    """One row for alice, claimed, then failed with a 100 s back-off: (claimed, stored)."""
     outbox.record([envelope("m1")], [(note("alice", "m1"), "pending")])
     (row,) = outbox.claim("email")
     outbox.mark_failed(row, "421 later", permanent=False, max_attempts=8, base=100, cap=100)
     (failed,) = outbox.rows(states=["failed"])
+    return row, failed
+
+
+def test_release_of_a_failed_row_keeps_its_backoff(store: Store) -> None:
+    clock = Clock()
+    outbox = Outbox(store, clock)
+    row, failed = claimed_then_failed(outbox)
     assert failed.next_attempt > clock.now
     # Recording the failure ended the claim already: releasing it changes nothing, and the
     # row is due again when its back-off ends, not before.
@@ -190,10 +196,7 @@ def test_next_due_counts_a_claimed_row_from_its_claims_end(store: Store) -> None
 def test_next_due_takes_the_later_of_backoff_and_claim(store: Store) -> None:
     clock = Clock()
     outbox = Outbox(store, clock)
-    outbox.record([envelope("m1")], [(note("alice", "m1"), "pending")])
-    (row,) = outbox.claim("email")
-    outbox.mark_failed(row, "421 later", permanent=False, max_attempts=8, base=100, cap=100)
-    (failed,) = outbox.rows(states=["failed"])
+    row, failed = claimed_then_failed(outbox)
     # Failed, not claimed: due when the back-off ends.
     assert outbox.next_due("email") == failed.next_attempt
     # Claimed once due: then due again when that claim runs out, not at the back-off.

@@ -81,8 +81,8 @@ class GatedHandler(RecordingHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-def make_config(tmp_path: Path, peer: SmtpPeer, **email: Any) -> Config:
-    settings = {**peer.config()["email"], "connections": 2, "timeout": 10.0, **email}
+def make_config(tmp_path: Path, smtp: SmtpPeer, **email: Any) -> Config:
+    settings = {**smtp.config()["email"], "connections": 2, "timeout": 10.0, **email}
     return config_from_dict({"database_url": f"sqlite:///{tmp_path / 'n.db'}",
                              "email": settings})
 
@@ -97,8 +97,8 @@ def record(outbox: Outbox, users: list[str], msg_id: str, *, claimed: bool) -> l
     return rows
 
 
-def recipients(peer: SmtpPeer) -> list[str]:
-    return sorted(rcpt for m in peer.handler.messages for rcpt in m.rcpt_tos)
+def recipients(smtp: SmtpPeer) -> list[str]:
+    return sorted(rcpt for m in smtp.handler.messages for rcpt in m.rcpt_tos)
 
 
 def addresses(users: list[str]) -> list[str]:
@@ -118,15 +118,7 @@ def db(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def peer(tmp_path: Path) -> Iterator[SmtpPeer]:
-    smtp = SmtpPeer(tmp_path)
-    smtp.start()
-    yield smtp
-    smtp.stop()
-
-
-@pytest.fixture
-def start_sender(db: Store, peer: SmtpPeer) -> Iterator[Callable[..., SenderProcess]]:
+def start_sender(db: Store, smtp: SmtpPeer) -> Iterator[Callable[..., SenderProcess]]:
     """Start a SenderProcess; every one started is stopped, its child gone, at teardown."""
     started: list[SenderProcess] = []
 
@@ -150,10 +142,10 @@ def wait_ready(sender: SenderProcess) -> None:
 
 
 def test_handed_rows_are_sent_counted_and_marked_sent(
-        tmp_path: Path, db: Store, peer: SmtpPeer,
+        tmp_path: Path, db: Store, smtp: SmtpPeer,
         start_sender: Callable[..., SenderProcess]) -> None:
     results = Results()
-    sender = start_sender(make_config(tmp_path, peer), results)
+    sender = start_sender(make_config(tmp_path, smtp), results)
     assert sender.room("email") == 0  # nothing is handed over before the child is ready
     wait_ready(sender)
     assert sender.room("email") == sender.limit
@@ -163,22 +155,22 @@ def test_handed_rows_are_sent_counted_and_marked_sent(
     users = [f"user{i}" for i in range(12)]
     sender.put("email", record(outbox, users, "m1", claimed=True))
 
-    wait_for(lambda: len(peer.handler.messages) >= len(users), "12 mails at the SMTP server")
+    wait_for(lambda: len(smtp.handler.messages) >= len(users), "12 mails at the SMTP server")
     wait_for(lambda: set(states(outbox).values()) == {"sent"}, "every row to be marked sent")
     wait_for(lambda: results.total("sent") >= len(users), "on_result to count 12 sent")
-    assert recipients(peer) == addresses(users)  # each user once: no duplicates, none lost
-    assert all(len(m.rcpt_tos) == 1 for m in peer.handler.messages)
-    assert {str(m.message["Subject"]) for m in peer.handler.messages} == {"about m1"}
+    assert recipients(smtp) == addresses(users)  # each user once: no duplicates, none lost
+    assert all(len(m.rcpt_tos) == 1 for m in smtp.handler.messages)
+    assert {str(m.message["Subject"]) for m in smtp.handler.messages} == {"about m1"}
     assert results.total("sent") == len(users)
     assert results.outcomes() == {("email", "sent")}
     assert outbox.claim("email") == []
 
 
 def test_room_comes_back_when_the_child_reports_taken_before_put_returns(
-        tmp_path: Path, db: Store, peer: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, db: Store, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
         start_sender: Callable[..., SenderProcess]) -> None:
     results = Results()
-    sender = start_sender(make_config(tmp_path, peer), results)
+    sender = start_sender(make_config(tmp_path, smtp), results)
     wait_ready(sender)
     users = ["alice", "bob", "carol"]
     send = sender._send
@@ -195,24 +187,24 @@ def test_room_comes_back_when_the_child_reports_taken_before_put_returns(
 
     monkeypatch.setattr(sender, "_send", send_then_pause)
     sender.put("email", record(Outbox(db), users, "m1", claimed=True))
-    assert recipients(peer) == addresses(users)
+    assert recipients(smtp) == addresses(users)
     # Nothing is left in the child's queue, so the parent should count no row in flight.
     wait_for(lambda: sender.room("email") == sender.limit, "the room to come back", timeout=3)
 
 
 def test_child_finds_unclaimed_rows_in_the_database(
-        tmp_path: Path, db: Store, peer: SmtpPeer,
+        tmp_path: Path, db: Store, smtp: SmtpPeer,
         start_sender: Callable[..., SenderProcess]) -> None:
     outbox = Outbox(db)
     users = ["alice", "bob", "carol"]
     record(outbox, users, "m1", claimed=False)  # pending, before there is any child
     results = Results()
-    start_sender(make_config(tmp_path, peer), results)  # no put, no wake
+    start_sender(make_config(tmp_path, smtp), results)  # no put, no wake
 
-    wait_for(lambda: len(peer.handler.messages) >= len(users), "3 mails at the SMTP server")
+    wait_for(lambda: len(smtp.handler.messages) >= len(users), "3 mails at the SMTP server")
     wait_for(lambda: set(states(outbox).values()) == {"sent"}, "every row to be marked sent")
     wait_for(lambda: results.total("sent") >= len(users), "on_result to count 3 sent")
-    assert recipients(peer) == addresses(users)
+    assert recipients(smtp) == addresses(users)
     assert results.total("sent") == len(users)
 
 
@@ -265,13 +257,13 @@ def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
 
 
 def test_a_killed_child_is_replaced_and_the_new_one_sends(
-        tmp_path: Path, db: Store, peer: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, db: Store, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture,
         start_sender: Callable[..., SenderProcess]) -> None:
     monkeypatch.setattr(sender_module, "RESTART_FIRST", 0.05)
     caplog.set_level(logging.INFO, logger="notifier.delivery.sender")
     results = Results()
-    sender = start_sender(make_config(tmp_path, peer), results)
+    sender = start_sender(make_config(tmp_path, smtp), results)
     wait_ready(sender)
     first = sender._process
     os.kill(first.pid, signal.SIGKILL)
@@ -294,22 +286,22 @@ def test_a_killed_child_is_replaced_and_the_new_one_sends(
     sender.wake("email", database=True)
 
     everyone = handed + left
-    wait_for(lambda: len(peer.handler.messages) >= len(everyone), "4 mails at the SMTP server")
+    wait_for(lambda: len(smtp.handler.messages) >= len(everyone), "4 mails at the SMTP server")
     wait_for(lambda: set(states(outbox).values()) == {"sent"}, "every row to be marked sent")
     wait_for(lambda: results.total("sent") >= len(everyone), "on_result to count 4 sent")
-    assert recipients(peer) == addresses(everyone)
+    assert recipients(smtp) == addresses(everyone)
     assert results.total("sent") == len(everyone)
     assert sender.restarts == 1
 
 
 def test_sigterm_stops_the_child_cleanly_and_it_is_replaced(
-        tmp_path: Path, db: Store, peer: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, db: Store, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
         start_sender: Callable[..., SenderProcess]) -> None:
     # A supervisor's SIGTERM (or multiprocessing's at exit) stops the child as "stop"
     # does: it exits 0, having given back what it held; it does not ignore it.
     monkeypatch.setattr(sender_module, "RESTART_FIRST", 0.05)
     results = Results()
-    sender = start_sender(make_config(tmp_path, peer), results)
+    sender = start_sender(make_config(tmp_path, smtp), results)
     wait_ready(sender)
     first = sender._process
     os.kill(first.pid, signal.SIGTERM)
@@ -321,12 +313,12 @@ def test_sigterm_stops_the_child_cleanly_and_it_is_replaced(
     record(outbox, ["alice"], "m1", claimed=False)
     sender.wake("email", database=True)
     wait_for(lambda: states(outbox) == {"alice": "sent"}, "the new child to send")
-    assert recipients(peer) == addresses(["alice"])
+    assert recipients(smtp) == addresses(["alice"])
 
 
-def test_ssl_with_starttls_is_refused_in_the_parent(tmp_path: Path, peer: SmtpPeer) -> None:
+def test_ssl_with_starttls_is_refused_in_the_parent(tmp_path: Path, smtp: SmtpPeer) -> None:
     # What Service does before it spawns a sender process: set up the email backend here.
-    backend_class("email")(make_config(tmp_path, peer)).setup()  # the good config passes
-    bad = make_config(tmp_path, peer, ssl=True, starttls=True)
+    backend_class("email")(make_config(tmp_path, smtp)).setup()  # the good config passes
+    bad = make_config(tmp_path, smtp, ssl=True, starttls=True)
     with pytest.raises(ConfigError, match="'ssl' and 'starttls' are both true"):
         backend_class("email")(bad).setup()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from notifier.storage import Store
 from notifier.storage.writelock import NoLock, WriteLock, write_lock_for
@@ -86,7 +87,7 @@ def assert_excludes(first: WriteLock, second: WriteLock) -> None:
 
 
 def test_lock_file_is_beside_the_database(tmp_path: Path) -> None:
-    lock = write_lock_for("sqlite", tmp_path / "notifier.db", False)
+    lock = write_lock_for(make_url(f"sqlite:///{tmp_path / 'notifier.db'}"))
     assert isinstance(lock, WriteLock)
     assert lock.path == tmp_path / "notifier.db-lock"
     assert not lock.path.exists()  # created on first use
@@ -96,7 +97,7 @@ def test_lock_file_is_beside_the_database(tmp_path: Path) -> None:
 
 
 def test_postgresql_gets_a_lock_that_does_nothing(tmp_path: Path) -> None:
-    lock = write_lock_for("postgresql", tmp_path / "notifier.db", False)
+    lock = write_lock_for(make_url("postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     assert isinstance(lock, NoLock)
     assert lock.path is None
     # Nothing is queued on: two threads are inside at once, and nesting does not deadlock.
@@ -113,11 +114,11 @@ def test_postgresql_gets_a_lock_that_does_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "notifier.db-lock").exists()
 
 
-@pytest.mark.parametrize("database", [None, Path("/nonexistent/notifier.db")])
-def test_memory_database_gets_a_lock_between_threads_only(database: Path | None) -> None:
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_memory_database_gets_a_lock_between_threads_only(url: str) -> None:
     # The module says a memory database "keeps only the lock between threads":
     # a WriteLock without a file, not a NoLock.
-    lock = write_lock_for("sqlite", database, True)
+    lock = write_lock_for(make_url(url))
     assert isinstance(lock, WriteLock)
     assert lock.path is None
     with lock:
