@@ -35,6 +35,8 @@ ENV_VAR = "NOTIFIER_CONFIG"
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: keys that moved, and where to: named in the error for the old key
+_MOVED = {"email.sender_process": "delivery.sender_process"}
 
 
 def parse_duration(text: str) -> int:
@@ -146,9 +148,6 @@ class EmailConfig:
     timeout: float = 30.0
     # SMTP connections used side by side by notifier serve.
     connections: int = 4
-    # With an SMTP server, notifier serve sends mail from a child process of its
-    # own, so SMTP replies never wait for the ingest; false sends from threads.
-    sender_process: bool = True
 
 
 @dataclass(frozen=True)
@@ -207,6 +206,9 @@ class DeliveryConfig:
     retry_max: float = 3600.0
     # Items kept per user in the RSS/Atom feed.
     feed_items: int = 100
+    # notifier serve sends SMTP mail and stores feed items from a child process of
+    # its own, so neither waits for the ingest; false does both from threads.
+    sender_process: bool = True
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,9 @@ def _check_table(raw: dict[str, Any], cls: type, source: str, prefix: str) -> di
         if key not in fields:
             near = difflib.get_close_matches(key, list(fields), n=1)
             hint = f" (did you mean '{prefix}{near[0]}'?)" if near else ""
+            if name in _MOVED:
+                section, _, moved = _MOVED[name].rpartition(".")
+                hint = f" (it is '{moved}' in [{section}] now)"
             where = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
             raise ConfigError(f"{source}: unknown key '{name}' in {where}{hint}")
         out[key] = _convert(value, hints[key], fields[key], source, name)

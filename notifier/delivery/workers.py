@@ -219,9 +219,10 @@ def build_workers(config: Config, outbox: Outbox, backends: dict[str, Backend], 
                 config, outbox, copy,
                 user=config.dbus.user if name == "desktop" else None,
                 on_result=on_result,
-                # A feed stores a chunk in one transaction; a mail goes one at a time,
-                # so a small claim shares the rows between connections.
-                batch=400 if name == "rss" else 20, chunk=200 if name == "rss" else 5,
+                # A feed stores a chunk in one transaction (bigger ones cost less a row,
+                # and a feed item is never stored twice); a mail goes one at a time, so
+                # a small claim shares the rows between connections.
+                batch=1000 if name == "rss" else 20, chunk=500 if name == "rss" else 5,
                 name=f"worker-{name}" + (f"-{n + 1}" if len(copies) > 1 else ""),
                 queue=queues[name], sent=sent))
     return workers

@@ -104,7 +104,7 @@ class Service:
     # -- set-up --------------------------------------------------------------
 
     def _workers(self, backends: dict[str, Backend] | None) -> list[BackendWorker]:
-        """This process's workers; SMTP mail may go to a sender process instead."""
+        """This process's workers; SMTP mail and feeds may go to a sender process instead."""
         config = self.config
         if backends is None:
             names = ["email", "rss"]
@@ -113,18 +113,25 @@ class Service:
             if config.dbus.user:
                 names.append("desktop")
             backends = {name: backend_class(name)(config) for name in names}
-            if self._sends_mail_apart():
+            apart = self._sent_apart()
+            for name in apart:
                 # Check the settings here, where a mistake stops serve from starting.
-                backends.pop("email").setup()
-                self.sender = SenderProcess(config, ["email"], on_result=self.metrics.outcome)
+                backends.pop(name).setup()
+            if apart:
+                self.sender = SenderProcess(config, apart, on_result=self.metrics.outcome)
         self.queues = {name: DueQueue(name) for name in backends}
         return build_workers(config, self.outbox, backends, queues=self.queues,
                              sent=self.sent_log, on_result=self.metrics.outcome)
 
-    def _sends_mail_apart(self) -> bool:
-        """Whether mail goes from a sender process: SMTP, asked for, and a database it can open."""
-        email = self.config.email
-        return bool(email.smtp_host and email.sender_process and not self.store.in_memory)
+    def _sent_apart(self) -> list[str]:
+        """The destinations a sender process delivers: SMTP mail and feeds, when asked for.
+
+        The child opens the database itself, so an in-memory one keeps them here;
+        so does a Maildir, which is a few file writes with no round trips to wait on.
+        """
+        if not self.config.delivery.sender_process or self.store.in_memory:
+            return []
+        return (["email"] if self.config.email.smtp_host else []) + ["rss"]
 
     def start(self) -> None:
         """Start every thread; log where everything listens."""
@@ -160,8 +167,9 @@ class Service:
         log.info("backends: %s", ", ".join(
             f"{d} (x{len(ws)})" if len(ws) > 1 else d for d, ws in self._by_destination.items()))
         if self.sender is not None:
-            log.info("email: %d SMTP connections, from a sender process of its own",
-                     self.config.email.connections)
+            log.info("from a sender process of its own: %s", ", ".join(
+                f"email ({self.config.email.connections} SMTP connections)" if d == "email"
+                else d for d in self.sender.destinations))
 
     def stop(self) -> None:
         """Drain what is in flight, then stop everything."""
@@ -300,7 +308,8 @@ class Service:
             "workers": sorted([w.name for w in self.workers]
                               + (self.sender.names if self.sender is not None else []))}
         if self.sender is not None:
-            health["sender"] = {"ready": self.sender.ready, "restarts": self.sender.restarts}
+            health["sender"] = {"ready": self.sender.ready, "restarts": self.sender.restarts,
+                                "destinations": list(self.sender.destinations)}
         return health
 
     def _outbox_depth(self) -> float:

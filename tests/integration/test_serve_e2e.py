@@ -188,6 +188,9 @@ def alive(pid: int) -> bool:
 
 def test_kill_9_and_restart_lose_nothing(world: World) -> None:
     world.serve.start()
+    # Mail and feed items go out from a child process of serve's.
+    health = json.loads(world.serve.get("/healthz")[2])
+    assert health["sender"]["destinations"] == ["email", "rss"]
     # The SMTP server is down: mails queue in the outbox, then the service dies.
     world.smtp.stop()
     world.log(*[f"queued {n}" for n in range(10)])
@@ -223,6 +226,16 @@ def test_kill_9_and_restart_lose_nothing(world: World) -> None:
             break
     missing = {f"[git] {s}" for s in stored} - set(seen)
     assert not missing, f"lost after kill -9: {sorted(missing)}"
+    # alice's feed has each of them too, once.
+    token = json.loads(world.cli("users", "show", "alice", "--json").stdout)["feed_token"]
+    deadline = time.monotonic() + 10
+    while True:
+        entries = feedparser.parse(world.serve.get(f"/feeds/alice.atom?token={token}")[2]).entries
+        titles = [e.title for e in entries if "burst" in e.title]
+        if len(set(titles)) >= len(stored) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted(titles) == sorted(f"[git] {s}" for s in stored)
     assert world.serve.stop() == 0
 
 

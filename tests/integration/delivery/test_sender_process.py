@@ -322,3 +322,43 @@ def test_ssl_with_starttls_is_refused_in_the_parent(tmp_path: Path, smtp: SmtpPe
     bad = make_config(tmp_path, smtp, ssl=True, starttls=True)
     with pytest.raises(ConfigError, match="'ssl' and 'starttls' are both true"):
         backend_class("email")(bad).setup()
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"email": {"smtp_host": "127.0.0.1", "smtp_port": 2525}}, ["email", "rss"]),
+    ({}, ["rss"]),  # a Maildir: written from serve itself
+    ({"email": {"smtp_host": "127.0.0.1"}, "delivery": {"sender_process": False}}, None),
+    ({"email": {"smtp_host": "127.0.0.1"}, "database_url": "sqlite://"}, None),
+])
+def test_serve_sends_mail_and_feeds_from_the_sender_process_when_it_can(
+        tmp_path: Path, settings: dict[str, Any], expected: list[str] | None) -> None:
+    from notifier.service.app import Service
+    from tests.conftest import free_port
+
+    data: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'n.db'}",
+        "bus": {"embedded_relay": False, "endpoints": [f"tcp://127.0.0.1:{free_port()}"]},
+        "http": {"listen": f"127.0.0.1:{free_port()}"},
+        "email": {"maildir": str(tmp_path / "Maildir")}}
+    for key, value in settings.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    service = Service(config_from_dict(data))  # not started: no child yet
+    try:
+        local = {w.destination for w in service.workers}
+        if expected is None:
+            assert service.sender is None
+            assert local == {"email", "rss"}
+        else:
+            assert service.sender is not None
+            assert service.sender.destinations == expected
+            assert local == {"email", "rss"} - set(expected)
+    finally:
+        service.http.server_close()
+        service.subscriber.close()
+        service.store.close()
+
+
+def test_the_old_email_sender_process_key_names_its_new_place(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'email.sender_process'.*'sender_process' in "
+                                          r"\[delivery\] now"):
+        config_from_dict({"email": {"sender_process": False}})
