@@ -79,6 +79,9 @@ class Backend(abc.ABC):
     max_length: ClassVar[int | None] = None
     single_line: ClassVar[bool] = False
     markup: ClassVar[str | None] = None
+    #: whether :meth:`send_batch` delivers a batch at once (one transaction) rather
+    #: than one by one, so a worker hands it whole chunks instead of one at a time
+    batched: ClassVar[bool] = False
 
     def __init__(self, config: Config):
         self.config = config

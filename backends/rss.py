@@ -60,6 +60,7 @@ class RssBackend(Backend):
     max_length = None
     single_line = False
     markup = "html"
+    batched = True
 
     def __init__(self, config: Config):
         super().__init__(config)

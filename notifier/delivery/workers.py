@@ -124,23 +124,26 @@ class BackendWorker:
             raise
         if not rows:
             return False
-        # Outcomes are recorded after every chunk, so a crash repeats few sends,
-        # while a backend that can (a feed: one transaction) takes a chunk at once.
-        for start in range(0, len(rows), self.chunk):
+        # Outcomes are recorded after every step, so a crash repeats few sends. A
+        # backend that delivers a batch at once (a feed: one transaction) takes a chunk
+        # a step; the others one notification, so the claim is checked before each
+        # send, however long the ones before it took (an SMTP server timing out).
+        step = self.chunk if self.backend.batched else 1
+        for start in range(0, len(rows), step):
             if self._stop.is_set():
                 self._give_back(rows[start:])
                 break
             # A row whose claim is nearly out is left to run out: another worker may
             # take it then, and must not find this one sending it too.
             cutoff = time.time() + CLAIM_MARGIN
-            chunk = [row for row in rows[start:start + self.chunk]
+            chunk = [row for row in rows[start:start + step]
                      if row.claimed_until is None or row.claimed_until >= cutoff]
             if not chunk:
                 continue
             try:
                 outcomes = self.backend.send_batch([row.notification for row in chunk])
             except BaseException:
-                self._give_back(rows[start + self.chunk:])
+                self._give_back(rows[start + step:])
                 raise
             # What was delivered is recorded first: recording a failure may fail.
             self._record_sent([row.id for row, error in zip(chunk, outcomes, strict=True)
@@ -150,7 +153,7 @@ class BackendWorker:
                     if error is not None:
                         self._failed(row, error)
             except BaseException:
-                self._give_back(rows[start + self.chunk:])
+                self._give_back(rows[start + step:])
                 raise
         return True
 

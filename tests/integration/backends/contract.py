@@ -224,6 +224,9 @@ def test_capabilities_have_the_right_types(peer: Peer) -> None:
     assert cls.max_length is None or (type(cls.max_length) is int and cls.max_length > 0)
     assert type(cls.single_line) is bool
     assert cls.markup in (None, "html", "pango")
+    assert type(cls.batched) is bool
+    # A backend that says it delivers batches at once has its own send_batch.
+    assert not cls.batched or cls.send_batch is not Backend.send_batch
 
 
 def test_one_notification_arrives_with_its_content(peer: Peer,

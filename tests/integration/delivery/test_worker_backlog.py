@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import mailbox
+import time
 from pathlib import Path
 
 import pytest
 
+import notifier.delivery.workers as workers_module
+from notifier.backends.base import Notification
 from notifier.backends.registry import backend_class
 from notifier.config import config_from_dict
 from notifier.delivery.handoff import DueQueue
@@ -80,3 +83,28 @@ def test_rows_with_too_little_claim_left_are_not_sent(store: Store, tmp_path: Pa
     assert not (tmp_path / "Maildir").exists() or \
         len(mailbox.Maildir(tmp_path / "Maildir", create=False)) == 0
     assert outbox.counts() == {("email", "pending"): 3}
+
+
+def test_the_claim_is_checked_before_each_mail_not_once_a_chunk(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A mail that takes long (an SMTP server timing out) eats into the claims of the
+    # rest of its chunk: the next one is checked again before it is sent.
+    monkeypatch.setattr(workers_module, "CLAIM_MARGIN", 0.5)
+    record_backlog(store, 2)
+    outbox = Outbox(store)
+    rows = outbox.claim("email", 2, lease=1.0)  # enough left for one slow send, not two
+    queue = DueQueue("email", margin=0)
+    queue.put(rows)
+    worker = worker_for(store, tmp_path, queue)
+    worker._look.clear()
+    worker._next_look = float("inf")
+    send = worker.backend.send
+
+    def slow_send(notification: Notification) -> None:
+        time.sleep(0.8)
+        send(notification)
+
+    worker.backend.send = slow_send  # type: ignore[method-assign]
+    assert worker.run_once()
+    assert len(mailbox.Maildir(tmp_path / "Maildir", create=False)) == 1
+    assert outbox.counts() == {("email", "sent"): 1, ("email", "pending"): 1}
