@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ import click
 
 from ..config import Config, load_config
 from ..errors import NotifierError
+from ..logs import log_to_stderr
 
 
 class NotifierCommand(click.Command):
@@ -73,8 +73,4 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def setup_logging(verbose: int = 0) -> None:
     """Log to stderr; ``-v`` for debug."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic announces its dialect on every start; only its warnings matter here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    log_to_stderr(logging.DEBUG if verbose else logging.INFO)

@@ -41,6 +41,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import NotifierError
+from ..logs import log_to_stderr
 from .handoff import QUEUE_LIMIT, DueQueue, SentLog
 from .outbox import OutboxRow
 from .workers import build_workers, stop_workers
@@ -243,8 +244,7 @@ def run_child(config: Config, destinations: list[str], conn: Any, log_level: int
     # Unlike notifier serve, this process keeps the interpreter's default switch interval:
     # its threads wait on sockets and let go of the interpreter by themselves, and forced
     # switches only cost (measured: p50 9.7-9.8 ms here against 11.2-13.1 ms at 0.5 ms).
-    logging.basicConfig(level=log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_to_stderr(log_level)
     child = _Child(config, destinations, conn)
     try:
         try:

@@ -75,12 +75,12 @@ class BackendWorker:
         self._wake.set()
 
     def request_stop(self) -> None:
-        """Ask the worker to stop after the chunk in progress, without waiting for it."""
+        """Ask the worker to stop after the send in progress, without waiting for it."""
         self._stop.set()
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the chunk in progress, then stop and close the backend."""
+        """Finish the send in progress (a batched backend's chunk); stop; close the backend."""
         self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -235,7 +235,7 @@ def stop_workers(workers: list[BackendWorker], outbox: Outbox,
                  queues: dict[str, DueQueue]) -> None:
     """Stop ``workers`` side by side, then give back the rows left in ``queues``."""
     for worker in workers:
-        worker.request_stop()  # all at once: each finishes its chunk meanwhile
+        worker.request_stop()  # all at once: each finishes its send meanwhile
     for worker in workers:
         worker.stop()
     give_back(outbox, [row for queue in queues.values() for row in queue.drain()])

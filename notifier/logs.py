@@ -1,0 +1,15 @@
+"""How notifier's programs log: one line per record, to stderr, in one format."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_to_stderr(level: int) -> None:
+    """Send records of ``level`` and above to stderr (``notifier serve`` and its children)."""
+    logging.basicConfig(level=level, stream=sys.stderr, format=LOG_FORMAT)
+    # Alembic announces its dialect on every start; only its warnings matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
