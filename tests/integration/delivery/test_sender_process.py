@@ -307,7 +307,9 @@ def test_sigterm_stops_the_child_cleanly_and_it_is_replaced(
     wait_ready(sender)
     first = sender._process
     os.kill(first.pid, signal.SIGTERM)
-    first.join(WAIT)
+    # The sender's own watch thread joins the child too, and whichever thread reaps
+    # it sets the exit code: a join here may return before that.
+    wait_for(lambda: first.exitcode is not None, "the child to exit")
     assert first.exitcode == 0
     wait_for(lambda: sender.restarts >= 1 and sender.room("email") > 0,
              "another sender process to be ready")
