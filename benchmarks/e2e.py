@@ -57,7 +57,8 @@ may be shared, so the load average is printed at the start and the end.
         [--steps 500,1000,2000,3000,4000] [--database-url postgresql+psycopg://...]
         [--smtp-connections N] [--profile DIR] [--keep] [--quick]
 
-The service's CPU figures include its child processes (the SMTP sender).
+The service's CPU figures include its child processes (the sender process, which
+sends SMTP mail and stores feed items).
 The latency phase also prints the slowest mail of each second of
 publishing, so a stall shows as one bad second rather than only in p99.
 
@@ -172,7 +173,8 @@ def children(pid: int) -> list[int]:
 @contextmanager
 def cpu_share(pids: dict[str, int], into: dict[str, float]) -> Iterator[None]:
     """Fill ``into`` with each process's CPU use during the block, in cores (1.0 = one core)."""
-    # notifier serve sends SMTP mail from a child process: its CPU counts as the service's.
+    # notifier serve sends mail and stores feed items from a child process: its CPU counts
+    # as the service's.
     before = {name: cpu_seconds(pid, name == "serve") for name, pid in pids.items()}
     started = time.monotonic()
     try:
