@@ -11,8 +11,12 @@ handler is never reached: threads of one :class:`~notifier.storage.Store`
 queue on a :class:`threading.Lock`, and every process and ``Store`` using
 the same database file queue on an exclusive ``flock(2)`` of a lock file
 beside it (``<database>-lock``). Both wait in the kernel and wake as soon
-as the holder lets go. For PostgreSQL, which locks rows, there is nothing
-to queue on and :func:`write_lock_for` gives a lock that does nothing.
+as the holder lets go, however long that takes, so a write never fails for
+being slow; a wait for another process longer than :data:`WARN_AFTER`
+seconds is logged (and again every :data:`WARN_AFTER` seconds), naming the
+lock file, since the holder may be a stopped command. For PostgreSQL,
+which locks rows, there is nothing to queue on and :func:`write_lock_for`
+gives a lock that does nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,9 @@ from sqlalchemy.engine import URL
 from .engine import is_memory, sqlite_path
 
 log = logging.getLogger(__name__)
+
+#: seconds of waiting for another process's write before saying so in the log
+WARN_AFTER = 30.0
 
 
 class WriteLock:
@@ -45,6 +53,11 @@ class WriteLock:
         self._threads = threading.Lock()
         self._fd: int | None = None
         self._no_file = path is None
+        # time.monotonic() when the thread holding _threads began to wait for another
+        # process, else None; read by the watch thread, started at the first such wait
+        self._waiting_since: float | None = None
+        self._watch: threading.Thread | None = None
+        self._closed = threading.Event()  # ends the watch thread
 
     def __enter__(self) -> WriteLock:
         self._threads.acquire()
@@ -52,7 +65,7 @@ class WriteLock:
             fd = self._file()
             if fd is not None:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    self._flock(fd)
                 except OSError as exc:
                     # A file system without locks (ENOLCK, some network mounts): as when
                     # the file cannot be made, SQLite's own busy handling covers the rest.
@@ -63,6 +76,40 @@ class WriteLock:
             self._threads.release()
             raise
         return self
+
+    def _flock(self, fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass  # another process is writing: wait for it, watched
+        if self._watch is None:
+            self._closed = threading.Event()
+            self._watch = threading.Thread(target=self._watch_waits, args=(self._closed,),
+                                           daemon=True, name=f"write-lock-watch {self.path}")
+            self._watch.start()
+        self._waiting_since = time.monotonic()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            self._waiting_since = None
+
+    def _watch_waits(self, closed: threading.Event) -> None:
+        """Log waits for another process's write that go on for over WARN_AFTER seconds."""
+        warned_for: float | None = None
+        next_warning = 0.0
+        while not closed.wait(min(1.0, WARN_AFTER / 4)):
+            since = self._waiting_since
+            if since is None:
+                continue
+            waited = time.monotonic() - since
+            if since != warned_for:
+                warned_for, next_warning = since, WARN_AFTER
+            if waited >= next_warning:
+                log.warning("waiting %.0f s to write: another process holds %s (a stopped "
+                            "notifier command?); nothing is written meanwhile",
+                            waited, self.path)
+                next_warning += WARN_AFTER
 
     def _drop_file(self) -> None:
         fd, self._fd = self._fd, None
@@ -92,6 +139,8 @@ class WriteLock:
     def close(self) -> None:
         """Close the lock file; the next ``with`` opens it again."""
         with self._threads:
+            self._closed.set()
+            self._watch = None
             fd, self._fd = self._fd, None
             if fd is not None:
                 os.close(fd)

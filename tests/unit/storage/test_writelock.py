@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from notifier.storage import Store
+from notifier.storage import Store, writelock
 from notifier.storage.writelock import NoLock, WriteLock, write_lock_for
 
 #: how long a test waits for something that should happen (generous: a loaded machine)
@@ -323,4 +324,36 @@ def test_a_file_system_without_locks_falls_back_to_threads(
     assert not lock._threads.locked()
     with lock:  # later uses go on between threads, without the file
         assert lock._fd is None
+    lock.close()
+
+
+@pytest.mark.integration
+def test_a_long_wait_for_another_process_is_logged_naming_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    # A stopped command holding the lock would stall every write without a word.
+    monkeypatch.setattr(writelock, "WARN_AFTER", 0.4)
+    caplog.set_level(logging.WARNING, logger="notifier.storage.writelock")
+    path = tmp_path / "db-lock"
+    lock = WriteLock(path)
+    log: list[str] = []
+    with held_by_another_process(path) as child:
+        assert child.stdin is not None and child.stdout is not None
+        holder = Holder(lock, log, "here").start()
+        deadline = time.monotonic() + WAIT
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not holder.entered.is_set()
+        (record,) = caplog.records[:1]
+        assert str(path) in record.getMessage()
+        assert "another process holds" in record.getMessage()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "unlocked"
+        assert holder.entered.wait(WAIT)
+        holder.join()
+    assert log == ["here in", "here out"]
+    warnings = len(caplog.records)
+    time.sleep(1.0)
+    assert len(caplog.records) == warnings  # not waiting any more: no more warnings
     lock.close()
