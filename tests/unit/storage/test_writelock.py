@@ -248,6 +248,14 @@ def held_by_another_process(path: Path) -> Iterator[subprocess.Popen[str]]:
         child.wait(WAIT)
 
 
+def let_go(child: subprocess.Popen[str]) -> None:
+    """Have a :func:`held_by_another_process` child release the flock, and wait until it has."""
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "unlocked"
+
+
 @pytest.mark.integration
 def test_another_process_sees_the_lock_held(tmp_path: Path) -> None:
     path = tmp_path / "db-lock"
@@ -264,13 +272,10 @@ def test_lock_waits_for_another_process(tmp_path: Path) -> None:
     lock = WriteLock(path)
     log: list[str] = []
     with held_by_another_process(path) as child:
-        assert child.stdin is not None and child.stdout is not None
         holder = Holder(lock, log, "here").start()
         assert not holder.entered.wait(QUIET), "entered while another process held the lock"
         assert log == []
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        assert child.stdout.readline().strip() == "unlocked"
+        let_go(child)
         assert holder.entered.wait(WAIT), "never got the lock after the other process let go"
         holder.join()
     assert log == ["here in", "here out"]
@@ -294,13 +299,11 @@ def test_store_writes_wait_for_another_process_holding_the_lock(tmp_path: Path) 
             done.set()
 
         with held_by_another_process(tmp_path / "notifier.db-lock") as child:
-            assert child.stdin is not None
             writer = threading.Thread(target=write, daemon=True)
             writer.start()
             assert not done.wait(QUIET), "the write did not wait for the other process"
             assert store.get_user("alice") is None  # reads do not take the lock
-            child.stdin.write("go\n")
-            child.stdin.flush()
+            let_go(child)
             assert done.wait(WAIT)
             writer.join(WAIT)
         assert errors == []
@@ -338,7 +341,6 @@ def test_a_long_wait_for_another_process_is_logged_naming_the_lock(
     lock = WriteLock(path)
     log: list[str] = []
     with held_by_another_process(path) as child:
-        assert child.stdin is not None and child.stdout is not None
         holder = Holder(lock, log, "here").start()
         deadline = time.monotonic() + WAIT
         while not caplog.records and time.monotonic() < deadline:
@@ -347,9 +349,7 @@ def test_a_long_wait_for_another_process_is_logged_naming_the_lock(
         (record,) = caplog.records[:1]
         assert str(path) in record.getMessage()
         assert "another process holds" in record.getMessage()
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        assert child.stdout.readline().strip() == "unlocked"
+        let_go(child)
         assert holder.entered.wait(WAIT)
         holder.join()
     assert log == ["here in", "here out"]
