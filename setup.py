@@ -21,6 +21,7 @@ EXTRAS["test"] = [
     "pytest-timeout>=2.3",
     "hypothesis>=6.100",
     "ruff>=0.6",
+    "import-linter>=2.17",
     # Real peers the tests talk to.
     "fedmsg==1.1.7",
     "pyOpenSSL<24.3",  # fedmsg's x509 signing only imports with this

@@ -55,7 +55,8 @@ import dbus.mainloop.glib
 
 from ..config import Config
 from ..errors import PermanentDeliveryError, TemporaryDeliveryError
-from .base import Backend, Notification
+from ..notification import Notification
+from .base import Backend
 from .glibloop import GLibThread
 
 log = logging.getLogger(__name__)

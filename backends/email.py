@@ -55,7 +55,8 @@ from typing import NoReturn
 
 from ..config import Config, EmailConfig, data_dir
 from ..errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from .base import Backend, Notification
+from ..notification import Notification
+from .base import Backend
 
 #: seconds a kept connection may sit idle before it is checked with NOOP
 IDLE_CHECK = 30.0

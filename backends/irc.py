@@ -70,6 +70,7 @@ import irc.client
 import irc.strings
 from jaraco.stream import buffer as irc_buffer
 
+from ..backoff import backoff_delay
 from ..config import Config
 from ..errors import (
     ConfigError,
@@ -77,8 +78,8 @@ from ..errors import (
     PermanentDeliveryError,
     TemporaryDeliveryError,
 )
-from .backoff import backoff_delay
-from .base import Backend, Notification
+from ..notification import Notification
+from .base import Backend
 from .tokenbucket import TokenBucket
 
 log = logging.getLogger(__name__)

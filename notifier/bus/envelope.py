@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 import getpass
+import hashlib
 import itertools
 import json
 import os
@@ -54,6 +55,26 @@ _MSG_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_as
 def canonical_json(obj: Any) -> str:
     """Encode ``obj`` the way fedmsg does before signing and sending."""
     return _MSG_ENCODER.encode(obj)
+
+
+#: the prefix of the ids made up for messages that arrive without one
+DERIVED_ID_PREFIX = "sha256:"
+
+
+def message_id(message: dict[str, Any]) -> str:
+    """The message's ``msg_id`` (fedmsg) or ``id`` (fedora-messaging); else one made up.
+
+    The made-up id is ``sha256:`` and the SHA-256 of the message's canonical
+    JSON (:func:`canonical_json`), so the same message always gets the same
+    id: stored twice, it is stored once. This is the only place an id is
+    derived. Raises ``TypeError`` or ``ValueError`` for content JSON cannot hold.
+    """
+    for key in ("msg_id", "id"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    digest = hashlib.sha256(canonical_json(message).encode("ascii")).hexdigest()
+    return DERIVED_ID_PREFIX + digest
 
 
 def qualify_topic(topic_prefix: str, environment: str, modname: str, topic: str) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..config import Config
 from .envelope import EnvelopeBuilder, canonical_json
-from .transport import PublisherTransport, open_publisher
+from .transport import PublisherTransport
+from .transports import open_publisher
 
 
 def guess_modname(skip_prefix: str = "notifier") -> str:

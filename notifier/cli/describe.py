@@ -9,8 +9,8 @@ import click
 
 from ..config import Config
 from ..errors import InputError
+from ..inputs import json_lines, open_input
 from .common import NotifierCommand, config_option, setup_logging
-from .jsonlines import json_lines, open_input
 
 
 @click.command(cls=NotifierCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +34,7 @@ def describe(file: str, verbose: bool, config: Config) -> None:
     Prints one JSON object per message, with the keys msg_id, topic, app,
     summary, link, icon, usernames, agent, packages, groups and severity
     (debug, info, warning or error). A message without an id gets a stable
-    one, "sha256-" and the hash of the message.
+    one, "sha256:" and the hash of the message.
 
     Descriptions come from, best first: the [[meta.mappings]] of the config;
     fedora-messaging schema classes, when installed; fedmsg.meta processors,

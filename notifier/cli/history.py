@@ -13,6 +13,8 @@ from typing import IO, Any
 import click
 
 from ..config import Config, parse_duration
+from ..errors import InputError
+from ..inputs import json_lines
 from ..storage import Store
 from ..storage.engine import json_loads
 from .common import NotifierGroup, config_option
@@ -41,23 +43,23 @@ def history() -> None:
     """
 
 
-def _read_lines(fh: IO[bytes], bar: Any) -> Iterator[tuple[int, Any, str | None]]:
+def _read_lines(name: str, fh: IO[bytes], bar: Any
+                ) -> Iterator[tuple[int, Any, str | None]]:
     """``(line number, envelope or None, problem or None)`` for each non-blank line."""
     pending = 0
-    for number, raw in enumerate(fh, 1):
-        if bar is not None:
-            pending += len(raw)
-            if pending >= _BAR_STEP:
-                bar.update(pending)
-                pending = 0
-        if not raw.strip():
-            continue
-        try:
-            envelope = json_loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield number, None, f"not valid JSON: {exc}"
-            continue
-        if not isinstance(envelope, dict):
+
+    def advance(n: int) -> None:
+        nonlocal pending
+        pending += n
+        if pending >= _BAR_STEP:
+            bar.update(pending)
+            pending = 0
+
+    for number, envelope in json_lines(name, fh, loads=json_loads,
+                                       on_read=advance if bar is not None else None):
+        if isinstance(envelope, InputError):
+            yield number, None, str(envelope).split(": ", 1)[-1]
+        elif not isinstance(envelope, dict):
             yield number, None, f"expected a JSON object, not {type(envelope).__name__}"
         elif not isinstance(envelope.get("topic"), str) or not envelope["topic"]:
             yield number, None, "no 'topic' string"
@@ -99,7 +101,7 @@ def import_(file: str, config: Config) -> None:
                        if show_bar else nullcontext(None))
         with bar_cm as bar:
             batch: list[dict[str, Any]] = []
-            for number, envelope, problem in _read_lines(fh, bar):
+            for number, envelope, problem in _read_lines(shown, fh, bar):
                 if problem is not None:
                     bad += 1
                     click.echo(f"{shown}:{number}: {problem}; skipped", err=True)

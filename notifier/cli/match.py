@@ -12,9 +12,9 @@ import click
 
 from ..config import Config
 from ..errors import InputError
+from ..inputs import json_lines, open_input
 from ..rules.model import SEVERITIES
 from .common import NotifierCommand, config_option, setup_logging
-from .jsonlines import json_lines, open_input
 
 _LISTS = ("usernames", "packages", "groups")
 _TEXTS = ("msg_id", "app", "agent", "summary", "link", "icon")

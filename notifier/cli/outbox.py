@@ -22,8 +22,8 @@ def outbox() -> None:
 
 
 def _open(config: Config) -> Any:
-    from ..delivery.outbox import Outbox
     from ..storage import Store
+    from ..storage.outbox import Outbox
 
     return Outbox(Store.from_config(config))
 

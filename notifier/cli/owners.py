@@ -7,9 +7,9 @@ import json
 import click
 
 from ..config import Config
+from ..inputs import read_json_file
 from ..storage import Store
 from ..users.ownership import check_ownership_file
-from ..users.records import read_json_file
 from .common import NotifierGroup, config_option
 
 

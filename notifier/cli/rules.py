@@ -15,8 +15,9 @@ import click
 
 from ..config import Config, parse_duration
 from ..errors import InputError, RuleError
+from ..inputs import read_json_file
 from ..rules.model import SEVERITIES, TRACK_FIELDS, TRACK_KINDS, Rule
-from ..rules.validation import load_rules_file, parse_rule, read_json_file
+from ..rules.validation import load_rules_file, parse_rule
 from ..storage import Store
 from .common import NotifierGroup, config_option
 

@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from ..bus.envelope import decode_envelope
-from ..bus.transport import MalformedFrames, open_subscriber
+from ..bus.transport import MalformedFrames
+from ..bus.transports import open_subscriber
 from ..config import Config
 from ..errors import SignatureError
 from .common import NotifierCommand, config_option

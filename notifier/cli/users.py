@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from ..config import Config
+from ..inputs import read_json_file
 from ..storage import Store
 from ..users import UserDirectory
-from ..users.records import read_json_file
 from .common import NotifierGroup, config_option
 
 _SHOWN = ("name", "emails", "ircnicks", "groups", "delivery", "feed_token", "feed_url",

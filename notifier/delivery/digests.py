@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..backends.base import Notification
 from ..errors import InputError
-from .outbox import Outbox
+from ..notification import Notification
+from ..storage.outbox import Outbox
 from .periodic import Periodic
 from .pipeline import address_for, digest_settings
 from .schedule import Schedule

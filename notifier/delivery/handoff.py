@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..errors import NotifierError
-from .outbox import CLAIM_MARGIN, Outbox, OutboxRow
+from ..storage.outbox import CLAIM_MARGIN, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 

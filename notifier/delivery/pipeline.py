@@ -12,9 +12,9 @@ from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..backends.base import Notification
 from ..config import Config
-from .outbox import Outbox, OutboxRow
+from ..notification import Notification
+from ..storage.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from typing import Any
 from ..config import Config
 from ..errors import NotifierError
 from ..logs import log_to_stderr
+from ..storage.outbox import OutboxRow
 from .handoff import QUEUE_LIMIT, DueQueue, SentLog
-from .outbox import OutboxRow
 from .workers import build_workers, stop_workers
 
 log = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ class _Child:
     def start(self) -> None:
         from ..backends.registry import backend_class
         from ..storage import Store
-        from .outbox import Outbox
+        from ..storage.outbox import Outbox
 
         self.store = Store.from_config(self.config, create=False)
         outbox = Outbox(self.store)

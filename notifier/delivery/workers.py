@@ -20,8 +20,8 @@ from ..backends.base import Backend
 from ..backends.registry import backend_class
 from ..config import Config
 from ..errors import DeliveryError, NotifierError, PermanentDeliveryError
+from ..storage.outbox import CLAIM_MARGIN, Outbox, OutboxRow
 from .handoff import DueQueue, SentLog, give_back
-from .outbox import CLAIM_MARGIN, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 

@@ -16,32 +16,22 @@ when present.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import logging
 from typing import Any
 
-from ..bus.envelope import canonical_json
+from ..bus.envelope import message_id
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: Prefix of the ids made up for messages that arrive without one.
-DERIVED_ID_PREFIX = "sha256-"
-
-
 def derived_msg_id(message: dict[str, Any]) -> str:
-    """A stable id for a message that has none.
-
-    ``"sha256-"`` followed by the SHA-256 of the message's canonical JSON
-    (fedmsg's encoding: sorted keys, compact separators, ASCII escapes), so
-    describing the same document twice gives the same id.
-    """
+    """The message's id (:func:`notifier.bus.envelope.message_id`); InputError if it has none
+    and cannot be encoded as JSON to make one."""
     try:
-        text = canonical_json(message)
+        return message_id(message)
     except (TypeError, ValueError) as exc:
         raise InputError(f"message on {message.get('topic')!r} cannot be encoded as JSON: "
                          f"{exc}") from exc
-    return DERIVED_ID_PREFIX + hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def _sent_at(headers: dict[str, Any]) -> float | None:
@@ -91,7 +81,7 @@ def normalize(message: dict[str, Any]) -> dict[str, Any]:
             raise InputError(f"message on {topic!r}: 'headers' must be an object, "
                              f"not {_kind(headers)}")
         return {"topic": topic, "msg": message["body"],
-                "msg_id": message.get("id") or derived_msg_id(message),
+                "msg_id": derived_msg_id(message),
                 "timestamp": _sent_at(headers), "headers": headers}
     raise InputError(f"message on {topic!r} has neither 'msg' (fedmsg) nor 'body' "
                      "(fedora-messaging)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..backends.base import Notification
+from ..notification import Notification
 from .headers import PACKAGE_HEADER
 from .templates import app_key
 from .text import irc_data, single_line

@@ -40,9 +40,10 @@ from urllib.parse import urlsplit
 
 from markupsafe import escape
 
-from ..backends.base import Backend, Notification
+from ..backends.base import Backend
 from ..config import Config
 from ..errors import ConfigError, InputError
+from ..notification import Notification
 from . import digest as digest_mod
 from . import text
 from .headers import PACKAGE_HEADER, EmailHeaders

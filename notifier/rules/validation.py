@@ -22,10 +22,10 @@ import difflib
 import json
 import sys
 from collections.abc import Collection, Iterable
-from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, RuleError
+from ..errors import RuleError
+from ..inputs import read_json_file
 from .model import (
     DEFAULT_FILTERS,
     DEFAULT_SEVERITIES,
@@ -193,22 +193,6 @@ def parse_rules(items: Any, *, source: str = "<rules>",
         raise RuleError(f"{source}: {bad} of {len(items)} {noun} invalid:\n"
                         + "\n".join(problems))
     return rules
-
-
-def read_json_file(path: str) -> Any:
-    """Read one JSON document from ``path`` (``-`` for standard input)."""
-    name = "<stdin>" if path == "-" else path
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text: {exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}") from exc
 
 
 def load_rules_file(path: str, destinations: Collection[str] | None = None) -> list[Rule]:

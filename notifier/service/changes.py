@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
-from sqlalchemy import delete, func, select
-
 from ..delivery.periodic import Periodic
-from ..delivery.tables import changes
 from ..errors import NotifierError, RuleError
 
 log = logging.getLogger(__name__)
@@ -33,17 +29,14 @@ class ChangeWatcher:
         self.interval = interval
         self._lock = threading.Lock()
         self._periodic = Periodic("changes", interval, self._catch_up)
-        with store._transaction("read the change log", write=False) as conn:
-            self.seen = conn.execute(select(func.max(changes.c.seq))).scalar() or 0
+        self.seen = store.last_change()
 
     def poll(self) -> int:
         """Apply every change since the last poll; return how many."""
         from ..rules.validation import backend_names, parse_rule
 
         with self._lock:
-            with self.store._transaction("read the change log", write=False) as conn:
-                rows = conn.execute(select(changes).where(changes.c.seq > self.seen)
-                                    .order_by(changes.c.seq).limit(10000)).all()
+            rows = self.store.changes_after(self.seen, 10000)
             # Listing the backends reads entry points: once a poll, not once a rule.
             destinations = backend_names() if rows else []
             for row in rows:
@@ -78,10 +71,7 @@ class ChangeWatcher:
 
     def prune(self) -> int:
         """Delete the changes this service has applied (other services may lag: keep a day)."""
-        cutoff = time.time() - 86400
-        with self.store._transaction("prune the change log") as conn:
-            return conn.execute(delete(changes).where(changes.c.seq <= self.seen,
-                                                      changes.c.at < cutoff)).rowcount
+        return self.store.prune_changes(self.seen, 86400)
 
     def _catch_up(self) -> None:
         while self.poll() >= 10000:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import create_engine, event
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
@@ -65,6 +66,16 @@ def json_loads(text: str | bytes) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(text)
+
+
+def insert_ignoring(dialect: str, table: Table, keys: list[str]) -> Any:
+    """``INSERT INTO table ... ON CONFLICT (keys) DO NOTHING`` for ``dialect``.
+
+    Both supported databases have the clause; a row whose ``keys`` are taken
+    already is skipped without error.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
 def is_memory(url: URL) -> bool:

@@ -11,25 +11,9 @@ Three shapes of message are stored as given:
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import math
 from datetime import UTC, datetime
 from typing import Any
-
-from ..bus.envelope import canonical_json
-
-
-def message_id(envelope: dict[str, Any]) -> str:
-    """The message's ``msg_id`` or ``id``; without one, a stable id from its content.
-
-    The content id is the SHA-256 of the envelope's canonical JSON (sorted
-    keys, compact, ASCII), so importing the same line twice stores it once.
-    """
-    for key in ("msg_id", "id"):
-        value = envelope.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return "sha256:" + hashlib.sha256(canonical_json(envelope).encode()).hexdigest()
 
 
 def _seconds(value: Any) -> float | None:

@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from alembic.util import CommandError
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..delivery.tables import changes as change_log
+from ..bus.envelope import message_id
 from ..errors import InputError, StorageError
 from ..users.ownership import check_packages, ownership_pairs
 from ..users.records import LIST_FIELDS, check_user_records
 from . import migrate
-from .engine import WRITE_OPTION, is_memory, open_engine, redact
-from .history import glob_to_like, message_id, message_time, topic_matches
+from .engine import WRITE_OPTION, insert_ignoring, is_memory, open_engine, redact
+from .history import glob_to_like, message_time, topic_matches
+from .schema import changes as change_log
 from .schema import messages, owners, profile_cache, users
 from .schema import rules as rules_table
 from .writelock import write_lock_for
@@ -154,6 +154,24 @@ class Store:
             conn.execute(change_log.insert(), [
                 {"kind": kind, "op": op, "key1": key1, "key2": key2, "key3": key3, "at": now}
                 for kind, op, key1, key2, key3 in chunk])
+
+    def last_change(self) -> int:
+        """The sequence number of the newest change-log entry (0 when there is none)."""
+        with self._transaction("read the change log", write=False) as conn:
+            return conn.execute(select(func.max(change_log.c.seq))).scalar() or 0
+
+    def changes_after(self, seq: int, limit: int = 10000) -> list[Any]:
+        """Change-log entries after ``seq``, oldest first: ``seq, kind, op, key1, key2, key3``."""
+        with self._transaction("read the change log", write=False) as conn:
+            return conn.execute(select(change_log).where(change_log.c.seq > seq)
+                                .order_by(change_log.c.seq).limit(limit)).all()
+
+    def prune_changes(self, upto: int, older_than: float) -> int:
+        """Delete change-log entries up to ``upto`` made more than ``older_than`` s ago."""
+        cutoff = self._clock() - older_than
+        with self._transaction("prune the change log") as conn:
+            return conn.execute(delete(change_log).where(change_log.c.seq <= upto,
+                                                         change_log.c.at < cutoff)).rowcount
 
     # -- schema -----------------------------------------------------------
 
@@ -449,14 +467,10 @@ class Store:
 
     # -- message history --------------------------------------------------------
 
-    def _insert_ignoring_duplicates(self) -> Any:
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        return dialect_insert(messages).on_conflict_do_nothing(index_elements=["msg_id"])
-
     def store_messages(self, envelopes: list[dict[str, Any]]) -> int:
         """Add messages to the history; return how many were new.
 
-        The key is ``msg_id`` (see :func:`notifier.storage.history.message_id`);
+        The key is ``msg_id`` (see :func:`notifier.bus.envelope.message_id`);
         a message already stored, or repeated in ``envelopes``, is skipped
         without error. The time is the message's own (``timestamp``, else a
         fedora-messaging ``sent-at`` header), else now.
@@ -476,7 +490,7 @@ class Store:
                             "envelope": envelope}
         if not rows:
             return 0
-        stmt = self._insert_ignoring_duplicates()
+        stmt = insert_ignoring(self.dialect, messages, ["msg_id"])
         inserted = 0
         with self._transaction("store messages") as conn:
             for chunk in _chunks(list(rows.values()), 5000):

@@ -94,25 +94,3 @@ def check_user_records(records: Any, source: str = "<records>") -> list[dict[str
         seen[rec["name"]] = index
         checked.append(rec)
     return checked
-
-
-def read_json_file(path: str) -> Any:
-    """Parse the JSON file ``path`` (``-`` for stdin); errors name the file, line and column."""
-    import json
-    import sys
-
-    name = "<stdin>" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text: {exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc

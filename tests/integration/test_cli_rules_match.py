@@ -140,7 +140,7 @@ def test_import_with_bad_rules_stores_none_and_names_all(conf: Path, tmp_path: P
     assert "nothing was imported" in err
     assert notifier(conf, "rules", "list").stdout == ""
     out = notifier(conf, "rules", "import", write(tmp_path / "broken.json", "[{"))
-    assert out.returncode == 1 and "broken.json: not valid JSON" in out.stderr
+    assert out.returncode == 1 and "broken.json:1:3: not valid JSON" in out.stderr
 
 
 def test_add_remove_disable_enable(conf: Path):
@@ -222,7 +222,7 @@ def test_match_raw_messages_through_the_describer(loaded: Path):
     assert second["msg_id"] == "fm-1"
     assert [r["user"] for r in second["recipients"]] == ["bob"]
     assert third == {"msg_id": third["msg_id"], "recipients": []}
-    assert third["msg_id"].startswith("sha256-")
+    assert third["msg_id"].startswith("sha256:")
 
 
 def test_match_reports_bad_lines_and_goes_on(loaded: Path, tmp_path: Path):

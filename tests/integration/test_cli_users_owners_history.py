@@ -218,7 +218,7 @@ def test_history_import_and_list(conf: Path, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"{path}: 4 messages read, 3 new, 1 already stored, 3 bad lines skipped" \
         in result.stdout
-    assert f"{path}:2: not valid JSON" in result.stderr
+    assert f"{path}:2: invalid JSON" in result.stderr
     assert f"{path}:5: expected a JSON object, not list" in result.stderr
     assert f"{path}:8: no 'topic' string" in result.stderr
     assert f"Error: {path}: 3 bad lines skipped" in result.stderr

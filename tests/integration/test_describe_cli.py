@@ -39,7 +39,7 @@ def test_a_file_with_bad_lines(tmp_path: Path):
     assert described[0]["summary"] == ("marta commented on bodhi update "
                                        "rust-ripgrep-14.1.0-1.fc40 (karma: 1)")
     assert described[2]["summary"] == "Rebooting proxy01 for the kernel update"
-    assert described[3]["msg_id"].startswith("sha256-")
+    assert described[3]["msg_id"].startswith("sha256:")
     assert all(list(d) == ["msg_id", "topic", "app", "summary", "link", "icon", "usernames",
                            "agent", "packages", "groups", "severity"] for d in described)
     errors = result.stderr.splitlines()

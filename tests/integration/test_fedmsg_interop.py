@@ -18,7 +18,7 @@ import pytest
 
 from notifier.bus.envelope import EnvelopeBuilder, canonical_json
 from notifier.bus.signing import Signer
-from notifier.bus.transport import open_publisher
+from notifier.bus.transports import open_publisher
 from notifier.config import Config
 from tests.conftest import free_port, run
 from tests.integration.certs import Pki

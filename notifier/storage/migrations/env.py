@@ -10,9 +10,6 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-# Tables declared by other stages join the same metadata when imported.
-import notifier.backends.feedstore
-import notifier.delivery.tables  # noqa: F401
 from notifier.storage.schema import metadata
 
 config = context.config

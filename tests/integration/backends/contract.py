@@ -87,9 +87,10 @@ from typing import Any, ClassVar, Protocol
 
 import pytest
 
-from notifier.backends.base import Backend, Notification
+from notifier.backends.base import Backend
 from notifier.backends.registry import available, backend_class
 from notifier.errors import PermanentDeliveryError, TemporaryDeliveryError
+from notifier.notification import Notification
 
 #: how long a test waits for deliveries that should arrive
 WAIT = 10.0

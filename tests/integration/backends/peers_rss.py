@@ -2,7 +2,7 @@
 
 What "arrived" is what a feed reader gets: the peer reads the user's items
 from the database (its own connection, as the HTTP side would), renders the
-feed with :func:`notifier.backends.rss.render_feed` and parses it with
+feed with :func:`notifier.render.feed.render_feed` and parses it with
 feedparser, failing on any parse error (``bozo``).
 """
 
@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import feedparser
 from sqlalchemy import create_engine, text
 
-from notifier.backends.feedstore import FeedItem, FeedStore
-from notifier.backends.rss import FeedFormat, render_feed
 from notifier.config import config_from_dict
+from notifier.render.feed import FeedFormat, render_feed
+from notifier.storage.feeds import FeedItem, FeedStore
 from tests.conftest import require_service
 
 from .contract import BasePeer, Delivered, html_to_text

@@ -9,10 +9,10 @@ from pathlib import Path
 import dbus
 import pytest
 
-from notifier.backends.base import Notification
 from notifier.backends.desktop import DesktopBackend, plain_text
 from notifier.config import config_from_dict
 from notifier.errors import PermanentDeliveryError, TemporaryDeliveryError
+from notifier.notification import Notification
 
 from .peers_dbus import DbusSession
 

@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from notifier.backends import email as email_backend
-from notifier.backends.base import Notification
 from notifier.backends.email import EmailBackend
 from notifier.config import config_from_dict
 from notifier.errors import PermanentDeliveryError, TemporaryDeliveryError
+from notifier.notification import Notification
 from tests.conftest import free_port
 from tests.integration.certs import cert_pem, issue, key_pem, new_key
 from tests.integration.conftest import established_connections

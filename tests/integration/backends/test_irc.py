@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from notifier.backends.base import Notification
 from notifier.backends.irc import IrcBackend
 from notifier.config import config_from_dict
 from notifier.errors import PermanentDeliveryError, TemporaryDeliveryError
+from notifier.notification import Notification
 from tests.conftest import free_port
 
 from .peers_irc import IrcListener, IrcServer

@@ -21,9 +21,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, event, text
 
-from notifier.backends.base import Notification
-from notifier.backends.feedstore import FeedStore, NewFeedItem
-from notifier.backends.rss import RssBackend, conditional_response, feed_validators
+from notifier.backends.rss import RssBackend
 from notifier.config import Config, config_from_dict
 from notifier.errors import (
     ConfigError,
@@ -31,6 +29,9 @@ from notifier.errors import (
     StorageError,
     TemporaryDeliveryError,
 )
+from notifier.notification import Notification
+from notifier.render.feed import conditional_response, feed_validators
+from notifier.storage.feeds import FeedStore, NewFeedItem
 from notifier.storage.schema import metadata
 from tests.conftest import ROOT, free_port, require_service
 
@@ -109,7 +110,7 @@ def test_the_same_message_is_stored_once(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from notifier.backends.base import Notification
+from notifier.notification import Notification
 from notifier.backends.rss import RssBackend
 from notifier.config import config_from_dict
 

@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from notifier.delivery.handoff import DueQueue, SentLog
-from notifier.delivery.outbox import Outbox
 from notifier.storage import Store
-
-from .test_outbox import Clock, envelope, note
+from notifier.storage.outbox import Outbox
+from tests.integration.outbox_rows import Clock, envelope, note
 
 pytestmark = pytest.mark.integration
 

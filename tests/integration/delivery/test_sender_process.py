@@ -24,13 +24,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 import notifier.delivery.sender as sender_module
 from notifier.backends.registry import backend_class
 from notifier.config import Config, config_from_dict
-from notifier.delivery.outbox import Outbox, OutboxRow
 from notifier.delivery.sender import SenderProcess
 from notifier.errors import ConfigError
 from notifier.storage import Store
+from notifier.storage.outbox import Outbox, OutboxRow
 from tests.integration.backends.peers_email import RecordingHandler, SmtpPeer
-
-from .test_outbox import envelope, note
+from tests.integration.outbox_rows import envelope, note
 
 pytestmark = pytest.mark.integration
 
@@ -348,13 +347,13 @@ def test_serve_sends_mail_and_feeds_from_the_sender_process_when_it_can(
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     service = Service(config_from_dict(data))  # not started: no child yet
     try:
-        local = {w.destination for w in service.workers}
+        local = {w.destination for w in service.dispatcher.workers}
         if expected is None:
-            assert service.sender is None
+            assert service.dispatcher.sender is None
             assert local == {"email", "rss"}
         else:
-            assert service.sender is not None
-            assert service.sender.destinations == expected
+            assert service.dispatcher.sender is not None
+            assert service.dispatcher.sender.destinations == expected
             assert local == {"email", "rss"} - set(expected)
     finally:
         service.http.server_close()

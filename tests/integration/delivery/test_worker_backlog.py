@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 import notifier.delivery.workers as workers_module
-from notifier.backends.base import Notification
 from notifier.backends.registry import backend_class
 from notifier.config import config_from_dict
 from notifier.delivery.handoff import DueQueue
-from notifier.delivery.outbox import Outbox
 from notifier.delivery.workers import BackendWorker
+from notifier.notification import Notification
 from notifier.storage import Store
-from tests.integration.delivery.test_outbox import envelope, note
+from notifier.storage.outbox import Outbox
+from tests.integration.outbox_rows import envelope, note
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from notifier.backends.base import Notification
 from notifier.backends.email import _STRUCTURED, EmailBackend, _as_bytes, build_message
 from notifier.config import EmailConfig, config_from_dict
 from notifier.errors import ConfigError, PermanentDeliveryError
+from notifier.notification import Notification
 
 SETTINGS = EmailConfig(from_address="notifier@example.org", list_id="notifications.example.org")
 HEADERS = {

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from notifier.bus.publisher import Publisher
-from notifier.bus.transport import TRANSPORTS, open_publisher, open_subscriber, transport_for
+from notifier.bus.transports import TRANSPORTS, open_publisher, open_subscriber, transport_for
 from notifier.config import Config
 from notifier.errors import NoRelayError, TransportError
 from tests.conftest import free_port

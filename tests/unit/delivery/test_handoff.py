@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from notifier.backends.base import Notification
 from notifier.delivery.handoff import QUEUE_LIMIT, DueQueue, SentLog
-from notifier.delivery.outbox import OutboxRow
 from notifier.errors import StorageError
+from notifier.notification import Notification
+from notifier.storage.outbox import OutboxRow
 
 NOW = 1_800_000_000.0
 WAIT = 10.0

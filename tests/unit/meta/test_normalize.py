@@ -38,7 +38,7 @@ def test_a_bare_message_gets_a_stable_derived_id():
     first = normalize(dict(samples.BARE))
     again = normalize(copy.deepcopy(samples.BARE))
     assert first["msg_id"] == again["msg_id"] == derived_msg_id(samples.BARE)
-    assert first["msg_id"].startswith("sha256-") and len(first["msg_id"]) == 7 + 64
+    assert first["msg_id"].startswith("sha256:") and len(first["msg_id"]) == 7 + 64
     assert first["timestamp"] is None
     assert first is not samples.BARE and "msg_id" not in samples.BARE
     other = normalize({"topic": samples.BARE["topic"], "msg": {"pipeline": 43}})

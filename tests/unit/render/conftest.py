@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from notifier.backends.base import Backend, Notification
+from notifier.backends.base import Backend
 from notifier.config import Config, config_from_dict
+from notifier.notification import Notification
 from notifier.render import Renderer
 
 SECRET = b"per-installation secret for tests"

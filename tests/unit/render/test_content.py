@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.backends.base import Backend, Notification
+from notifier.backends.base import Backend
 from notifier.errors import ConfigError, InputError
+from notifier.notification import Notification
 from notifier.render import Renderer
 
 from .conftest import SECRET, USER, described_message, render, site_config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.backends.base import Notification
 from notifier.errors import ConfigError, InputError
+from notifier.notification import Notification
 from notifier.render import Renderer
 from notifier.render.digest import group_items, headline
 

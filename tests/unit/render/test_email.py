@@ -8,8 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from notifier.backends.base import Notification
 from notifier.errors import ConfigError
+from notifier.notification import Notification
 from notifier.render import Renderer, verify_unsubscribe_token
 
 from .conftest import SECRET, USER, render, site_config

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.backends.base import Backend, Notification
+from notifier.backends.base import Backend
 from notifier.config import config_from_dict
+from notifier.notification import Notification
 from notifier.render import Renderer
 from notifier.render.text import ELLIPSIS, irc_line, truncate_utf8
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from notifier.backends.base import Notification
 from notifier.config import config_from_dict
+from notifier.notification import Notification
 from notifier.render import Renderer, verify_unsubscribe_token
 
 from .conftest import BACKENDS, SECRET, USER, described_message, envelope_for, site_config

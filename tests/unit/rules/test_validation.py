@@ -173,7 +173,7 @@ def test_load_rules_file(tmp_path: Path):
     path.write_text(json.dumps([rule(), rule(user="bob")]), encoding="utf-8")
     assert [r.user for r in load_rules_file(str(path), DESTS)] == ["alice", "bob"]
     path.write_text("[{]", encoding="utf-8")
-    with pytest.raises(InputError, match=r"rules.json: not valid JSON: .* line 1 column 3"):
+    with pytest.raises(InputError, match=r"rules.json:1:3: not valid JSON"):
         load_rules_file(str(path), DESTS)
     with pytest.raises(InputError, match="missing.json: cannot read"):
         load_rules_file(str(tmp_path / "missing.json"), DESTS)

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from notifier.bus.envelope import message_id
 from notifier.errors import InputError, StorageError
 from notifier.storage import Store
 from notifier.storage import store as store_module
-from notifier.storage.history import message_id
 from notifier.storage.migrate import head_revision
 
 
@@ -342,7 +342,7 @@ class StoreContract:
     def test_every_change_is_logged_once(self, store: Store) -> None:
         from sqlalchemy import select
 
-        from notifier.delivery.tables import changes
+        from notifier.storage.schema import changes
 
         store.import_users([{"name": "alice"}, {"name": "bob"}])
         store.import_users([{"name": "alice"}, {"name": "bob", "groups": ["g"]}])

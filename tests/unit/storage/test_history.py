@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from notifier.bus.envelope import message_id
 from notifier.storage.engine import json_dumps, json_loads, redact
-from notifier.storage.history import glob_to_like, message_id, message_time, topic_matches
+from notifier.storage.history import glob_to_like, message_time, topic_matches
 
 
 def test_message_id_prefers_msg_id_then_id() -> None:

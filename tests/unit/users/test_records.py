@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from notifier.errors import InputError
+from notifier.inputs import read_json_file
 from notifier.users.fasjson import irc_nick, profile_from_fasjson
 from notifier.users.ownership import check_ownership_file, ownership_pairs
-from notifier.users.records import check_user_record, check_user_records, read_json_file
+from notifier.users.records import check_user_record, check_user_records
 
 
 def test_a_full_record() -> None:

@@ -1,4 +1,4 @@
-"""Feed items of the RSS/Atom backend (notifier.backends.feedstore).
+"""Feed items of the RSS/Atom backend (notifier.storage.feeds).
 
 Revision ID: 0002
 Revises: 0001

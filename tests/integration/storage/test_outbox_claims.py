@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.delivery.outbox import LEASE, Outbox, OutboxRow
 from notifier.storage import Store
-
-from .test_outbox import Clock, envelope, note
+from notifier.storage.outbox import LEASE, Outbox, OutboxRow
+from tests.integration.outbox_rows import Clock, envelope, note
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.backends.backoff import backoff_delay
+from notifier.backoff import backoff_delay
 
 
 def test_doubles_each_attempt_without_jitter():

@@ -9,7 +9,6 @@ by a process that died is taken again once the lease runs out.
 
 from __future__ import annotations
 
-import random
 import secrets
 import time
 from collections.abc import Callable, Container, Iterable, Mapping
@@ -19,11 +18,13 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..backends.base import Notification
-from ..storage import Store
-from ..storage.history import message_id, message_time
-from ..storage.schema import messages
-from .tables import digest_state, outbox, settings
+from ..backoff import backoff_delay
+from ..bus.envelope import message_id
+from ..notification import Notification
+from .engine import insert_ignoring
+from .history import message_time
+from .schema import digest_state, messages, outbox, settings
+from .store import Store
 
 DUE_STATES = ("pending", "failed")
 #: seconds a claim lasts: a row claimed by a process that died is due again after that
@@ -60,20 +61,13 @@ class OutboxRow:
                 "last_error": self.last_error}
 
 
-def backoff(attempts: int, base: float, cap: float, rng: Callable[[], float] = random.random
-            ) -> float:
-    """Seconds before attempt ``attempts + 1``: exponential, capped, with full jitter on half."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
-    return delay / 2 + rng() * delay / 2
-
-
 class Outbox:
     """Outbox operations on a :class:`~notifier.storage.Store`'s database."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time):
         self.store = store
         self.clock = clock
-        dialect = store.engine.dialect.name
+        self._dialect = dialect = store.engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._skip_locked = dialect == "postgresql"
 
@@ -140,13 +134,12 @@ class Outbox:
         claimed: list[OutboxRow] = []
         with self.store._transaction("record messages and notifications") as conn:
             if history:
-                stmt = self._insert(messages).on_conflict_do_nothing(
-                    index_elements=["msg_id"]).returning(messages.c.id)
+                stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(messages.c.id)
                 for chunk in _chunks(list(history.values())):
                     new_messages += len(conn.execute(stmt, chunk).all())
             if rows:
-                stmt = self._insert(outbox).on_conflict_do_nothing(
-                    index_elements=["user", "msg_id", "destination"]).returning(
+                stmt = insert_ignoring(
+                    self._dialect, outbox, ["user", "msg_id", "destination"]).returning(
                         outbox.c.id, outbox.c.user, outbox.c.msg_id, outbox.c.destination)
                 for chunk in _chunks(rows):
                     for r in conn.execute(stmt, chunk):
@@ -224,7 +217,7 @@ class Outbox:
         attempts = row.attempts + 1
         dead = permanent or attempts >= max_attempts
         state = "dead" if dead else "failed"
-        next_attempt = self.clock() + (0 if dead else backoff(attempts, base, cap))
+        next_attempt = self.clock() + (0 if dead else backoff_delay(attempts - 1, base, cap))
         with self.store._transaction("mark a notification failed") as conn:
             conn.execute(update(outbox).where(outbox.c.id == row.id).values(
                 state=state, attempts=attempts, next_attempt=next_attempt,
@@ -370,8 +363,8 @@ class Outbox:
                 settings.c.key == "link_secret")).scalar()
             if value is None:
                 value = secrets.token_hex(32)
-                conn.execute(self._insert(settings).values(key="link_secret", value=value)
-                             .on_conflict_do_nothing(index_elements=["key"]))
+                conn.execute(insert_ignoring(self._dialect, settings, ["key"])
+                             .values(key="link_secret", value=value))
                 value = conn.execute(select(settings.c.value).where(
                     settings.c.key == "link_secret")).scalar()
         return bytes.fromhex(value)

@@ -1,9 +1,9 @@
-"""Feed items: what the RSS/Atom backend keeps for each user, in notifier's database.
+"""Feed items: what the feed destination keeps for each user, in notifier's database.
 
-The ``feed_items`` table lives in the project's database (SQLite or
-PostgreSQL), so the process that delivers (``notifier serve``) and the one
-that answers feed requests over HTTP see the same items. It is created by
-the Alembic migration ``0002`` in ``notifier/storage/migrations/versions``.
+The ``feed_items`` table (:mod:`notifier.storage.schema`) lives in the
+project's database (SQLite or PostgreSQL), so the process that delivers
+(the feed backend) and the one that answers feed requests over HTTP see the
+same items.
 
 Each user keeps at most ``[delivery] feed_items`` items: adding deletes the
 oldest beyond that, in the same transaction. :meth:`FeedStore.add_many`
@@ -22,48 +22,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Index,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    bindparam,
-    delete,
-    select,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
-from ..storage.engine import WRITE_OPTION
-from ..storage.schema import BigId, metadata
-from ..storage.writelock import write_lock_for
+from .engine import WRITE_OPTION, insert_ignoring
+from .schema import feed_items
+from .writelock import write_lock_for
 
 if TYPE_CHECKING:
     from ..config import Config
-
-feed_items = Table(
-    "feed_items", metadata,
-    Column("id", BigId, primary_key=True),
-    Column("username", String(255), nullable=False),
-    Column("msg_id", Text, nullable=False),
-    Column("title", Text, nullable=False),
-    # Rendered HTML, as the render stage made it; sanitized when the feed is written.
-    Column("content", Text, nullable=False),
-    Column("link", Text, nullable=True),
-    Column("topic", Text, nullable=False),
-    Column("app", Text, nullable=False),
-    # Seconds since the epoch: the message's own time, else when it was stored.
-    Column("published", Float, nullable=False),
-    Column("stored_at", Float, nullable=False),
-    UniqueConstraint("username", "msg_id"),
-    Index(None, "username", "id"),
-)
-
 
 @dataclass(frozen=True)
 class FeedItem:
@@ -120,7 +89,7 @@ class FeedStore:
     @classmethod
     def from_config(cls, config: Config) -> FeedStore:
         """The feed store in ``config``'s database, created and migrated on first use."""
-        from ..storage import Store
+        from .store import Store
 
         store = Store.from_config(config)
         return cls(store.engine, config.delivery.feed_items, display_url=store.display_url,
@@ -191,11 +160,7 @@ class FeedStore:
         return [_item(row) for row in rows]
 
     def _insert(self, conn: Connection) -> Any:
-        # Only SQLite and PostgreSQL are supported (notifier.storage.engine), and both have
-        # ON CONFLICT DO NOTHING.
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        return dialect_insert(feed_items).on_conflict_do_nothing(
-            index_elements=["username", "msg_id"])
+        return insert_ignoring(conn.dialect.name, feed_items, ["username", "msg_id"])
 
     def _trim_statement(self) -> Any:
         # Everything of the user older than their keep-th newest item; when they have fewer,

@@ -4,31 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.backends.base import Notification
-from notifier.delivery.outbox import Outbox, backoff
 from notifier.storage import Store
+from notifier.storage.outbox import Outbox
+from tests.integration.outbox_rows import Clock, envelope, note
 
 pytestmark = pytest.mark.integration
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def note(user: str, msg_id: str, destination: str = "email", **kw: object) -> Notification:
-    return Notification(user=user, destination=destination, address=f"{user}@example.org",
-                        msg_id=msg_id, topic="org.fedoraproject.prod.bodhi.update.comment",
-                        app="bodhi", content={"subject": f"about {msg_id}", "text": "t",
-                                              "html": "<p>t</p>"}, **kw)  # type: ignore[arg-type]
-
-
-def envelope(msg_id: str) -> dict[str, object]:
-    return {"msg_id": msg_id, "topic": "org.fedoraproject.prod.bodhi.update.comment",
-            "timestamp": 1_800_000_000, "msg": {"comment": "hi"}}
 
 
 def test_record_is_unique_per_user_message_destination(store: Store) -> None:
@@ -108,13 +88,6 @@ def test_digest_commit_never_sends_an_item_twice(store: Store) -> None:
     assert outbox.last_window("alice", "email") == 7
     assert [r.msg_id for r in outbox.rows(states=["pending"])] == ["digest-1"]
     assert len(outbox.rows(states=["digested"])) == 2
-
-
-def test_backoff_grows_and_is_capped() -> None:
-    assert backoff(1, 5, 100, rng=lambda: 0.0) == 2.5
-    assert backoff(1, 5, 100, rng=lambda: 1.0) == 5
-    assert backoff(3, 5, 100, rng=lambda: 1.0) == 20
-    assert backoff(30, 5, 100, rng=lambda: 1.0) == 100
 
 
 def test_secret_is_made_once(store: Store) -> None:

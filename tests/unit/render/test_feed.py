@@ -1,4 +1,4 @@
-"""Feed rendering, HTML sanitizing and the HTTP validators of the RSS/Atom backend."""
+"""Feed rendering, HTML sanitizing and the HTTP validators of feeds."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from email.utils import parsedate_to_datetime
 import feedparser
 import pytest
 
-from notifier.backends.feedstore import FeedItem
-from notifier.backends.rss import (
+from notifier.render.feed import (
     conditional_response,
     feed_validators,
     render_feed,
     sanitize_html,
     xml_text,
 )
+from notifier.storage.feeds import FeedItem
 
 SELF = "https://notifier.example.org/feeds/tok/alice.atom"
 HOSTILE = ('<p onclick="steal()">Build <b>done</b> ✓<script>alert("x")</script>'

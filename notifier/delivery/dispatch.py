@@ -1,0 +1,150 @@
+"""Between the pipeline and the workers: who sends what, in this process or a child.
+
+A :class:`Dispatcher` owns the delivery side of ``notifier serve``: one
+worker per backend connection, each destination's hand-off queue, the
+sent log, and the sender process that takes SMTP mail and feeds to the
+other core. The ingest asks it how many fresh rows each destination takes
+now (:meth:`Dispatcher.room`), records that many already claimed, and hands
+them over (:meth:`Dispatcher.hand_off`); everything else waits in the
+database, where any worker finds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..backends.base import Backend
+from ..backends.registry import backend_class
+from ..config import Config
+from ..storage.outbox import Outbox, OutboxRow
+from .handoff import DueQueue, SentLog, give_back
+from .pipeline import BatchResult
+from .sender import SenderProcess
+from .workers import BackendWorker, build_workers, stop_workers
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """The workers, queues, sent log and sender process of one service.
+
+    ``backends`` replaces the configured backends (tests); ``on_result(destination,
+    outcome, n)`` is told every delivery's outcome, here and in the sender process.
+    """
+
+    def __init__(self, config: Config, outbox: Outbox, *, in_memory: bool,
+                 on_result: Callable[[str, str, int], None],
+                 backends: dict[str, Backend] | None = None):
+        self.config = config
+        self.outbox = outbox
+        self.on_result = on_result
+        self.sent_log = SentLog(outbox)
+        self.queues: dict[str, DueQueue] = {}
+        self.sender: SenderProcess | None = None
+        if backends is None:
+            backends = self._configured_backends(in_memory)
+        self.queues = {name: DueQueue(name) for name in backends}
+        self.workers: list[BackendWorker] = build_workers(
+            config, outbox, backends, queues=self.queues, sent=self.sent_log,
+            on_result=on_result)
+        self.by_destination: dict[str, list[BackendWorker]] = {}
+        for worker in self.workers:
+            self.by_destination.setdefault(worker.destination, []).append(worker)
+
+    def _configured_backends(self, in_memory: bool) -> dict[str, Backend]:
+        config = self.config
+        names = ["email", "rss"]
+        if config.irc.host:
+            names.append("irc")
+        if config.dbus.user:
+            names.append("desktop")
+        backends = {name: backend_class(name)(config) for name in names}
+        apart = self._sent_apart(in_memory)
+        for name in apart:
+            # Check the settings here, where a mistake stops serve from starting.
+            backends.pop(name).setup()
+        if apart:
+            self.sender = SenderProcess(config, apart, on_result=self.on_result)
+        return backends
+
+    def _sent_apart(self, in_memory: bool) -> list[str]:
+        """The destinations a sender process delivers: SMTP mail and feeds, when asked for.
+
+        The child opens the database itself, so an in-memory one keeps them here;
+        so does a Maildir, which is a few file writes with no round trips to wait on.
+        """
+        if not self.config.delivery.sender_process or in_memory:
+            return []
+        return (["email"] if self.config.email.smtp_host else []) + ["rss"]
+
+    @property
+    def destinations(self) -> list[str]:
+        """Every destination delivered, here or by the sender process."""
+        apart = self.sender.destinations if self.sender is not None else []
+        return [*self.by_destination, *apart]
+
+    def start(self) -> None:
+        """Start the sent log, the workers, then the sender process."""
+        self.sent_log.start()
+        for worker in self.workers:
+            worker.start()  # a backend's set-up may fail (no session bus): before the child
+        if self.sender is not None:
+            self.sender.start()
+
+    def stop(self) -> None:
+        """Let every worker finish its send, give back what is queued, write what was sent."""
+        stop_workers(self.workers, self.outbox, self.queues)
+        if self.sender is not None:
+            self.sender.stop()
+        self.sent_log.stop()
+
+    def room(self) -> dict[str, int]:
+        """How many fresh rows each destination takes now (those with room only)."""
+        claim = {d: queue.room() for d, queue in self.queues.items()}
+        if self.sender is not None:
+            claim.update((d, self.sender.room(d)) for d in self.sender.destinations)
+        return {d: room for d, room in claim.items() if room > 0}
+
+    def hand_off(self, result: BatchResult) -> None:
+        """Give the rows the pipeline claimed to their workers, and wake the others."""
+        handed: dict[str, list[OutboxRow]] = {}
+        for row in result.claimed:
+            handed.setdefault(row.destination, []).append(row)
+        for destination, rows in handed.items():
+            if destination in self.queues:
+                self.queues[destination].put(rows)
+            elif self.sender is None or not self.sender.put(destination, rows):
+                # The sender process just died: due again at once, for its successor.
+                give_back(self.outbox, rows, f"{destination} (sender process not running)")
+        for destination, n in result.per_destination.items():
+            # Rows not handed over (no room, a digest's) wait in the database: look there.
+            self.wake(destination, database=len(handed.get(destination, ())) < n)
+
+    def wake(self, destination: str, database: bool = True) -> None:
+        """Tell the workers of ``destination`` that rows may be due."""
+        if self.sender is not None and destination in self.sender.destinations:
+            self.sender.wake(destination, database)
+        for worker in self.by_destination.get(destination, ()):
+            worker.wake(database)
+
+    def health(self) -> dict[str, Any]:
+        """The workers' names and the sender process's state, for ``/healthz``."""
+        names = [w.name for w in self.workers]
+        health: dict[str, Any] = {"workers": sorted(
+            names + (self.sender.names if self.sender is not None else []))}
+        if self.sender is not None:
+            health["sender"] = {"ready": self.sender.ready, "restarts": self.sender.restarts,
+                                "destinations": list(self.sender.destinations)}
+        return health
+
+    def describe(self) -> str:
+        """What delivers where, for the start-up log."""
+        text = ", ".join(f"{d} (x{len(ws)})" if len(ws) > 1 else d
+                         for d, ws in self.by_destination.items())
+        if self.sender is not None:
+            text += "; from a sender process of its own: " + ", ".join(
+                f"email ({self.config.email.connections} SMTP connections)" if d == "email"
+                else d for d in self.sender.destinations)
+        return text

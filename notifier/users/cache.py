@@ -1,0 +1,57 @@
+"""User records by name, kept in memory for ``notifier serve``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DirectoryError
+from .directory import UserDirectory
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..storage import Store
+
+log = logging.getLogger(__name__)
+
+
+class UserCache:
+    """User records by name, read from the database once and kept until they change."""
+
+    def __init__(self, config: Config, store: Store):
+        self._directory = UserDirectory(config, store)
+        self._lock = threading.Lock()
+        self._users: dict[str, dict[str, Any] | None] = {}
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        """The user ``name``; None when nobody has that name, or FASJSON cannot be asked."""
+        try:
+            return self._users[name]
+        except KeyError:
+            pass
+        try:
+            user = self._directory.get(name)
+        except DirectoryError as exc:
+            log.error("user %r: %s", name, exc)
+            return None
+        # Local records change only through the change log; FASJSON profiles
+        # expire on their own TTL, which the directory applies.
+        if user is None or user.get("source") != "fasjson":
+            with self._lock:
+                self._users[name] = user
+        return user
+
+    def preload(self, records: list[dict[str, Any]]) -> None:
+        """Cache these local records, so the first messages need no lookups."""
+        with self._lock:
+            for record in records:
+                self._users[record["name"]] = {**record, "source": "local"}
+
+    def forget(self, name: str | None = None) -> None:
+        """Drop one cached user (or all), so the next lookup reads it again."""
+        with self._lock:
+            if name is None:
+                self._users.clear()
+            else:
+                self._users.pop(name, None)
