@@ -29,8 +29,8 @@ def cli() -> None:
     """notifier: per-user notifications from a fedmsg-style message bus.
 
     Every command and group takes --config PATH, before or after the names
-of the commands below it (notifier --config X users list, notifier users
-list --config X); see 'notifier COMMAND --help'.
+    of the commands below it (notifier --config X users list, notifier users
+    list --config X); see 'notifier COMMAND --help'.
     """
 
 
