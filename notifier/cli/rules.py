@@ -89,7 +89,7 @@ def _warn_unconfigured(config: Config, rules: Iterable[Rule], shown: str) -> Non
         for destination in rule.destinations:
             if _missing_setting(config, destination):
                 users.setdefault(destination, []).append(f"{rule.user} {rule.name!r}")
-    where = config.sources[-1] if config.sources else "the configuration (built-in defaults)"
+    where = " nor ".join(config.sources) or "the configuration (built-in defaults)"
     for destination, named in sorted(users.items()):
         listed = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
         click.echo(f"warning: {shown}: destination '{destination}' has no backend configured: "
