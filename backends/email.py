@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import binascii
 import email.errors
-import email.policy
 import hashlib
 import mailbox
 import os
@@ -49,7 +48,7 @@ import smtplib
 import ssl
 import time
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -57,6 +56,7 @@ from ..config import Config, EmailConfig, data_dir
 from ..errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from ..notification import Notification
 from .base import Backend
+from .mailheaders import header_line
 
 #: seconds a kept connection may sit idle before it is checked with NOOP
 IDLE_CHECK = 30.0
@@ -190,7 +190,7 @@ class Mail:
         ValueError, TypeError or :class:`email.errors.MessageError` for a
         header value the email package cannot encode.
         """
-        out = [_header_line(name, value, international) for name, value in self.headers]
+        out = [header_line(name, value, international) for name, value in self.headers]
         if self.html is None:
             out.append(_TEXT_PART_HEADERS + b"MIME-Version: 1.0\n\n")
             out.append(self.text)
@@ -213,29 +213,6 @@ _TEXT_PART_HEADERS = (b'Content-Type: text/plain; charset="utf-8"\n'
 _HTML_PART_HEADERS = (b'Content-Type: text/html; charset="utf-8"\n'
                       b"Content-Transfer-Encoding: quoted-printable\n")
 
-#: RFC 5322's limit on a line, CRLF not counted. Headers are folded only past it:
-#: folding at 78 turns a long URL (such as List-Unsubscribe's) into encoded words,
-#: which mail clients do not follow.
-_MAX_LINE = 998
-_POLICY_ASCII = email.policy.SMTP.clone(linesep="\n", max_line_length=_MAX_LINE)
-_POLICY_UTF8 = email.policy.SMTPUTF8.clone(linesep="\n", max_line_length=_MAX_LINE)
-
-#: header names (lowercase) the email package parses as structured values (addresses,
-#: dates, ids, MIME parameters) rather than as plain text; see HeaderRegistry
-_STRUCTURED = frozenset({
-    "from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to", "resent-cc",
-    "resent-bcc", "resent-sender", "date", "resent-date", "orig-date", "message-id",
-    "mime-version", "content-type", "content-disposition", "content-transfer-encoding"})
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
-_ADDR_SPEC = rf"{_DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-#: structured values the email package writes back exactly as given: a bare address,
-#: a display name of plain words before an address, a message id
-_VERBATIM = {
-    "from": re.compile(rf"{_ADDR_SPEC}|{_ATEXT}+(?: {_ATEXT}+)* <{_ADDR_SPEC}>"),
-    "to": re.compile(rf"{_ADDR_SPEC}|{_ATEXT}+(?: {_ATEXT}+)* <{_ADDR_SPEC}>"),
-    "message-id": re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>"),
-}
 #: what str.splitlines() breaks at; none of these may appear in a header value
 _LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 #: RFC 5322 field name: printable ASCII but the colon
@@ -268,36 +245,6 @@ class _Headers:
         lowered = name.lower()
         self._by_name.pop(lowered, None)
         self._by_name[lowered] = (name, value)
-
-
-def _header_line(name: str, value: str, international: bool) -> bytes:
-    """One header, folded and encoded as the email package does, and quickly when plain.
-
-    A value that is printable (and ASCII unless ``international``), fits on
-    one line and, for a structured header, is in a form the email package
-    would write back unchanged, is written as it is. Anything else goes
-    through the email package's header registry and folding.
-    """
-    lowered = name.lower()
-    if (len(name) + 2 + len(value) <= _MAX_LINE and value.isprintable()
-            and (international or value.isascii())):
-        if lowered not in _STRUCTURED:
-            return f"{name}: {value}\n".encode() if value else f"{name}:\n".encode()
-        if lowered == "date" and _canonical_date(value):
-            return f"{name}: {value}\n".encode()
-        pattern = _VERBATIM.get(lowered)
-        if pattern is not None and pattern.fullmatch(value):
-            return f"{name}: {value}\n".encode()
-    policy = _POLICY_UTF8 if international else _POLICY_ASCII
-    return policy.fold_binary(name, policy.header_factory(name, value))
-
-
-def _canonical_date(value: str) -> bool:
-    """Whether ``value`` is a date exactly as the email package writes it back."""
-    try:
-        return format_datetime(parsedate_to_datetime(value)) == value
-    except (ValueError, TypeError):
-        return False
 
 
 def _quoted_printable(text: str) -> bytes:

@@ -66,7 +66,8 @@ class ZmqPublisher(PublisherTransport):
                 who = "subscriber connected to" if self.bind else "relay answered at"
                 raise NoRelayError(
                     f"no {who} {self.address} within {self.timeout:g} s; "
-                    f"is the relay running? (start it with 'notifier relay')"
+                    f"is 'notifier serve' running? (it runs the relay and stores and "
+                    f"delivers what arrives; 'notifier relay' alone only forwards)"
                     if not self.bind else
                     f"no {who} {self.address} within {self.timeout:g} s")
             self._take_subscriptions(max(1, int(remaining * 1000)))

@@ -78,6 +78,9 @@ def logger(message: str | None, json_input: bool, topic: str, modname: str, time
     Without --message, each line of stdin is one message. Exits non-zero,
     naming the relay's address, if no relay answers within --timeout; and
     non-zero after sending the rest if some input was not valid JSON.
+
+    Messages are stored and delivered by 'notifier serve', which runs the
+    relay too; a separate 'notifier relay' alone forwards them to no one.
     """
     if message is not None:
         items: Iterable[Any] = (json_documents([message], "--message") if json_input

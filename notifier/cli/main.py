@@ -28,7 +28,9 @@ SUBCOMMANDS = {
 def cli() -> None:
     """notifier: per-user notifications from a fedmsg-style message bus.
 
-    Every subcommand takes --config PATH; see 'notifier COMMAND --help'.
+    Every command and group takes --config PATH, before or after the names
+    of the commands below it (notifier --config X users list, notifier users
+    list --config X); see 'notifier COMMAND --help'.
     """
 
 

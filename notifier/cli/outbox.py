@@ -70,8 +70,25 @@ def retry(config: Config, ids: tuple[int, ...], failed: bool) -> None:
     """Send dead notifications again (all, or those with the given IDS).
 
     Their attempts start again from zero; a running 'notifier serve' picks
-    them up within a second.
+    them up within a second. Given IDS that are unknown, or not dead (nor
+    failed, with --failed), are named with their state, and the exit status
+    is then 1; the others are still retried.
     """
     states = ("dead", "failed") if failed else ("dead",)
-    n = _open(config).retry(list(ids) if ids else None, states=states)
+    box = _open(config)
+    wanted = list(dict.fromkeys(ids))
+    known = box.states(wanted) if wanted else {}
+    retryable = [i for i in wanted if known.get(i) in states]
+    n = box.retry(retryable if ids else None, states=states) if retryable or not ids else 0
     click.echo(f"{n} notification(s) will be sent again")
+    unknown = [str(i) for i in wanted if i not in known]
+    other = [f"{i} ({known[i]})" for i in wanted if i in known and known[i] not in states]
+    if unknown or other:
+        problems = []
+        if unknown:
+            problems.append(f"unknown: {', '.join(unknown)}")
+        if other:
+            takes = "dead or failed ones" if failed else "dead ones (failed ones with --failed)"
+            problems.append(f"not retryable: {', '.join(other)}; retry takes {takes}")
+        raise click.ClickException(f"{len(unknown) + len(other)} of {len(wanted)} id(s) not "
+                                   f"retried:\n  " + "\n  ".join(problems))

@@ -21,6 +21,11 @@ def relay(config: Config, verbose: int) -> None:
     Binds [bus] relay_inbound (publishers such as notifier-logger and
     fedmsg-logger connect there) and [bus] endpoints[0] (notifier-tail and
     notifier serve connect there), exactly as written. Stops on SIGINT or SIGTERM.
+
+    The relay only forwards: it stores and delivers nothing. 'notifier serve'
+    runs a relay of its own besides everything else, so this command is for
+    setups where several services share one separate relay ([bus]
+    embedded_relay = false in theirs).
     """
     setup_logging(verbose)
     if not config.bus.endpoints:

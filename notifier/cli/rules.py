@@ -71,6 +71,32 @@ def _dump(data: Any, pretty: bool = False) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _missing_setting(config: Config, destination: str) -> str | None:
+    """The setting ``destination``'s backend needs and ``config`` lacks, or None.
+
+    Email falls back to a Maildir and feeds need nothing; desktop reaches the
+    ``[dbus] user`` over D-Bus and everyone else through the live stream.
+    """
+    if destination == "irc" and not config.irc.host:
+        return "[irc] host"
+    return None
+
+
+def _warn_unconfigured(config: Config, rules: Iterable[Rule], shown: str) -> None:
+    """Warn on stderr about each destination of ``rules`` that no backend can deliver to."""
+    users: dict[str, list[str]] = {}
+    for rule in rules:
+        for destination in rule.destinations:
+            if _missing_setting(config, destination):
+                users.setdefault(destination, []).append(f"{rule.user} {rule.name!r}")
+    where = " nor ".join(config.sources) or "the configuration (built-in defaults)"
+    for destination, named in sorted(users.items()):
+        listed = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+        click.echo(f"warning: {shown}: destination '{destination}' has no backend configured: "
+                   f"'{_missing_setting(config, destination)}' is not set in {where}; nothing "
+                   f"reaches {destination} until it is. Used by: {listed}", err=True)
+
+
 def _no_rule(store: Store, user: str, name: str) -> click.ClickException:
     names = [r["name"] for r in store.list_rules(user)]
     if not names:
@@ -136,6 +162,7 @@ def add(user: str, name: str, kind: str, targets: tuple[str, ...], apps: tuple[s
                                        "(use --replace to change it)")
         store.upsert_rules([rule.to_dict()])
     click.echo(f"{'saved' if replace else 'added'} rule {name!r} of {user}")
+    _warn_unconfigured(config, [rule], "command line")
 
 
 def _summary(rule: dict[str, Any]) -> str:
@@ -233,6 +260,10 @@ is stored. The error lists every invalid rule at once, by position in the
 file (from 0) and name, with the field at fault and, for a misspelt key,
 kind, severity or destination, the nearest valid word.
 
+A destination that no backend is configured for (irc without [irc] host)
+is reported on stderr with the rules that use it; the rules are still
+stored.
+
 {RULE_HELP}""")
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--dry-run", is_flag=True, help="Check FILE, store nothing.")
@@ -245,10 +276,11 @@ def import_(file: str, dry_run: bool, config: Config) -> None:
         raise RuleError(f"{exc}\nnothing was imported") from exc
     if dry_run:
         click.echo(f"{shown}: {len(loaded)} rules, all valid (dry run: nothing stored)")
-        return
-    with Store.from_config(config) as store:
-        changed = store.upsert_rules([rule.to_dict() for rule in loaded])
-    click.echo(f"{shown}: {len(loaded)} rules, {changed} added or changed")
+    else:
+        with Store.from_config(config) as store:
+            changed = store.upsert_rules([rule.to_dict() for rule in loaded])
+        click.echo(f"{shown}: {len(loaded)} rules, {changed} added or changed")
+    _warn_unconfigured(config, loaded, shown)
 
 
 @rules.command()

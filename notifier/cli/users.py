@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -12,6 +13,7 @@ from ..config import Config
 from ..inputs import read_json_file
 from ..storage import Store
 from ..users import UserDirectory
+from ..users.settings import email_problem, nick_problem
 from .common import NotifierGroup, config_option
 
 _SHOWN = ("name", "emails", "ircnicks", "groups", "delivery", "feed_token", "feed_url",
@@ -36,11 +38,26 @@ def _dump(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
+def _checked(what: str, problem: Callable[[str], str | None]) -> Callable[..., Any]:
+    def check(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+              ) -> tuple[str, ...]:
+        for value in values:
+            why = problem(value)
+            if why:
+                raise click.BadParameter(f"{value!r} is not {what}: {why}", ctx=ctx,
+                                         param=param)
+        return values
+
+    return check
+
+
 @users.command()
 @click.argument("name")
 @click.option("--email", "emails", metavar="ADDRESS", multiple=True,
+              callback=_checked("an email address", email_problem),
               help="E-mail address (repeatable).")
 @click.option("--ircnick", "ircnicks", metavar="NICK", multiple=True,
+              callback=_checked("an IRC nick", nick_problem),
               help="IRC nick (repeatable).")
 @click.option("--group", "groups", metavar="GROUP", multiple=True,
               help="Group the user belongs to (repeatable).")
@@ -122,13 +139,20 @@ def import_(file: str, config: Config) -> None:
         "delivery": {"email": {"address": "alice@example.org"}}}]
 
     Only "name" is required. A key left out keeps the stored value (for a new
-    user: empty, no delivery settings); a key given replaces it. "delivery"
-    is an object (or null) stored as given. Feed tokens are never imported:
-    new users get a fresh one, existing users keep theirs.
+    user: empty, no delivery settings); a key given replaces it. Feed tokens
+    are never imported: new users get a fresh one, existing users keep theirs.
+
+    "delivery" (or null) holds per-destination settings: email takes
+    "address" and "digest", irc "nick" and "digest", rss and desktop
+    "digest". A digest is {"every": "1h", "max_items": 100}: every is a
+    duration (30s, 15m, 1h, 2d) or daily@HH:MM, max_items 1 to 1000; null
+    means no digest.
 
     All or nothing: every record is checked first, and if any record is
-    invalid (unknown key, wrong type, repeated name) the error names the file,
-    the record and the key, and no user is changed.
+    invalid (unknown key, wrong type, an address that is not one, a bad
+    digest, a repeated name) the error lists every problem, naming the file,
+    the record, the field and, for a misspelt key, the nearest valid one; no
+    user is changed.
     """
     records = read_json_file(file)
     shown = "<stdin>" if file == "-" else file

@@ -9,14 +9,11 @@ the window after its oldest item arrived, or earlier, as soon as
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 
-from ..config import parse_duration
 from ..errors import InputError
-
-_DAILY = re.compile(r"^daily@([01]\d|2[0-3]):([0-5]\d)$")
+from ..users.settings import parse_every
 
 
 @dataclass(frozen=True)
@@ -30,17 +27,15 @@ class Schedule:
 
     @classmethod
     def parse(cls, text: str) -> Schedule:
-        """Parse ``every``; raises :class:`InputError` naming the text."""
-        daily = _DAILY.match(text.strip())
-        if daily:
-            return cls(text, 86400, int(daily.group(1)) * 3600 + int(daily.group(2)) * 60, True)
+        """Parse ``every`` (see :func:`notifier.users.settings.parse_every`).
+
+        Raises :class:`InputError` naming the text.
+        """
         try:
-            seconds = parse_duration(text)
-        except ValueError as exc:
-            raise InputError(f"digest 'every': {exc}, or daily@HH:MM") from exc
-        if seconds <= 0:
-            raise InputError(f"digest 'every': {text!r} must be longer than 0 s")
-        return cls(text, seconds)
+            length, offset, local = parse_every(text)
+        except InputError as exc:
+            raise InputError(f"digest 'every': {exc}") from exc
+        return cls(text, length, offset, local)
 
     def _shift(self, when: float) -> float:
         if not self.local:

@@ -20,7 +20,9 @@
 * ``Auto-Submitted: auto-generated`` (RFC 3834) so vacation responders stay quiet.
 
 Every value passes through :func:`~notifier.render.text.single_line`, so no
-content can start a header of its own.
+content can start a header of its own. Values are text as the reader should
+see it: the email backend encodes them for the wire, and encodes any text
+that merely looks like an RFC 2047 encoded word, so it is shown as written.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?
 _BRACKETED = re.compile(r"<([^<>]*)>")
 #: the package a notification is about (its message's first package)
 PACKAGE_HEADER = "X-Notifier-Package"
-# Header values are not cut short: a long one is folded by the email package.
+# Header values are not cut short: the email backend folds a long one at 78 characters,
+# with encoded words of at most 75 (see notifier.backends.mailheaders).
 _NO_LIMIT = None
 
 

@@ -28,7 +28,9 @@ the rules that matched), ``destination``, ``address``, ``base_url``,
 ``timestamp`` (when the message was sent, Unix time, or ``None``; the ``utc``
 filter formats it), ``unsubscribe_url`` (switches off the first rule;
 ``None`` with no rule) and ``feed_url`` (the user's Atom feed, with their
-feed token; ``None`` without one).
+feed token; ``None`` without one). A mail's body templates also get
+``subject``: the Subject exactly as sent (one line, cut to length), which
+``email/body.html`` and ``digest/body.html`` use as the HTML ``<title>``.
 """
 
 from __future__ import annotations
@@ -192,8 +194,14 @@ class Renderer:
                 self.templates.reads(template, "unsubscribe_url") for _, template, _ in chosen)
             context["unsubscribe_url"] = (self.headers.unsubscribe_url(user, unsubscribe_rule)
                                           if wanted else None)
-        return {key: clean(self.templates.render(template, context))
-                for key, template, clean in chosen}
+        content: dict[str, str] = {}
+        for key, template, clean in chosen:
+            content[key] = clean(self.templates.render(template, context))
+            if key == "subject":
+                # The bodies show the Subject as sent (an HTML <title> that differs
+                # from the Subject is what spam filters score).
+                context["subject"] = content[key]
+        return content
 
     # -- one message --------------------------------------------------------
 

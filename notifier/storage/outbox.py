@@ -320,6 +320,15 @@ class Outbox:
         with self.store._transaction("read the outbox", write=False) as conn:
             return [_row(r) for r in conn.execute(q)]
 
+    def states(self, ids: Iterable[int]) -> dict[int, str]:
+        """The state of each row of ``ids`` that exists."""
+        found: dict[int, str] = {}
+        with self.store._transaction("read the outbox", write=False) as conn:
+            for chunk in _chunks(list(ids)):
+                q = select(outbox.c.id, outbox.c.state).where(outbox.c.id.in_(chunk))
+                found.update((row_id, state) for row_id, state in conn.execute(q))
+        return found
+
     def retry(self, ids: Iterable[int] | None = None, states: Iterable[str] = ("dead",)) -> int:
         """Make rows due again now, with their attempts reset; return how many."""
         q = update(outbox).where(outbox.c.state.in_(list(states)))

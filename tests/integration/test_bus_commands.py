@@ -114,6 +114,9 @@ def test_logger_without_relay_fails_naming_the_address(tmp_path: Path) -> None:
     result = run("notifier-logger", "--message=x", "--timeout", "0.5", "--config", str(config))
     assert result.returncode != 0
     assert address in result.stderr
+    # A relay alone would take the message and store it nowhere: the hint names serve.
+    assert "is 'notifier serve' running?" in result.stderr
+    assert "start it with 'notifier relay'" not in result.stderr
     assert time.monotonic() - started < 10
 
 

@@ -122,6 +122,34 @@ def test_import_list_show_export_round_trip(loaded: Path, tmp_path: Path):
     assert [r["name"] for r in json.loads((tmp_path / "a.json").read_text())] == ["My packages"]
 
 
+def test_import_warns_about_destinations_with_no_backend(conf: Path, tmp_path: Path):
+    out = notifier(conf, "rules", "import", write(tmp_path / "rules.json", RULES))
+    assert out.returncode == 0
+    assert "4 rules, 4 added or changed" in out.stdout  # the import went through
+    assert out.stderr == (
+        f"warning: {tmp_path / 'rules.json'}: destination 'irc' has no backend configured: "
+        f"'[irc] host' is not set in {conf}; nothing reaches irc until it is. "
+        "Used by: alice 'My packages'\n")
+    # desktop (the live stream), email (a Maildir) and rss need nothing
+    others = [{**rule, "destinations": ["email", "rss", "desktop"]} for rule in RULES]
+    out = notifier(conf, "rules", "import", write(tmp_path / "others.json", others))
+    assert out.returncode == 0 and out.stderr == ""
+    many = [{**ALICE, "name": f"r{i}"} for i in range(7)]
+    out = notifier(conf, "rules", "import", "--dry-run", write(tmp_path / "many.json", many))
+    assert "Used by: alice 'r0', alice 'r1', alice 'r2', alice 'r3', alice 'r4' and 2 more" \
+        in out.stderr
+    out = notifier(conf, "rules", "add", "bob", "Chat", "--track", "related-events",
+                   "--destination", "irc")
+    assert out.returncode == 0
+    assert "destination 'irc' has no backend configured" in out.stderr
+
+    with_irc = tmp_path / "irc.toml"
+    with_irc.write_text(conf.read_text(encoding="utf-8") + '[irc]\nhost = "irc.example.org"\n',
+                        encoding="utf-8")
+    out = notifier(with_irc, "rules", "import", write(tmp_path / "rules.json", RULES))
+    assert out.returncode == 0 and out.stderr == ""
+
+
 def test_import_with_bad_rules_stores_none_and_names_all(conf: Path, tmp_path: Path):
     bad = [ALICE,
            {**ALICE, "name": "Second", "destinations": ["emial"]},

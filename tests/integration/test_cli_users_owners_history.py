@@ -133,6 +133,63 @@ def test_users_import_is_all_or_nothing(conf: Path, tmp_path: Path) -> None:
     assert notifier(conf, "users", "list").stdout == ""
 
 
+def test_users_import_checks_delivery_settings(conf: Path, tmp_path: Path) -> None:
+    good = {"email": {"address": "a@example.org", "digest": {"every": "daily@08:00"}},
+            "irc": {"nick": "al", "digest": {"every": "15m", "max_items": 20}},
+            "rss": None, "desktop": {"digest": None}}
+    bad = write_json(tmp_path / "bad.json", [
+        {"name": "alice", "delivery": good},
+        {"name": "bob", "delivery": {"email": "b@example.org"}},
+        {"name": "carol", "delivery": {"email": {"digest": {"every": "1 hour"}},
+                                       "irc": {"digest": {"every": "daily@25:00",
+                                                          "max_items": 0}}}},
+        {"name": "dave", "emails": ["dave"], "delivery": {"emial": {"adress": "x"}},
+         "ircnicks": ["dave", "#dave"]},
+        {"name": "erin", "delivery": {"email": {"digest": {"evry": "1h"}}}},
+    ])
+    result = notifier_process(conf, "users", "import", bad)
+    assert result.returncode == 1
+    for expected in [
+        f"{bad}: 4 of 5 records are invalid:",
+        f"{bad}: record 1 ('bob'): delivery.email: must be an object or null, not string "
+        "'b@example.org'; for example {\"address\": \"b@example.org\"}",
+        f"{bad}: record 2 ('carol'): delivery.email.digest.every: '1 hour' is not a duration "
+        "like 30s, 15m, 1h or 2d, nor a time of day like daily@08:00 (did you mean '1h'?)",
+        f"{bad}: record 2 ('carol'): delivery.irc.digest.every: 'daily@25:00': the time of "
+        "day must be HH:MM, from 00:00 to 23:59",
+        f"{bad}: record 2 ('carol'): delivery.irc.digest.max_items: must be a whole number "
+        "from 1 to 1000, not 0",
+        f"{bad}: record 3 ('dave'): emails[0]: 'dave' is not an email address: it has no '@'",
+        f"{bad}: record 3 ('dave'): ircnicks[1]: '#dave' is not an IRC nick",
+        f"{bad}: record 3 ('dave'): delivery: unknown destination 'emial' (did you mean "
+        "'email'?)",
+        f"{bad}: record 4 ('erin'): delivery.email.digest: unknown key 'evry' (did you mean "
+        "'every'?); known: every, max_items",
+    ]:
+        assert expected in result.stderr
+    assert "('alice')" not in result.stderr
+    assert notifier(conf, "users", "list").stdout == ""  # all or nothing
+
+    fine = write_json(tmp_path / "fine.json", [{"name": "alice", "delivery": good}])
+    assert notifier(conf, "users", "import", fine).returncode == 0
+    shown = json.loads(notifier(conf, "users", "show", "alice", "--json").stdout)
+    assert shown["delivery"] == good
+
+
+def test_users_add_checks_addresses_and_nicks(conf: Path) -> None:
+    bad_email = notifier(conf, "users", "add", "bob", "--email", "bob at example.org")
+    assert bad_email.returncode == 2
+    assert ("Invalid value for '--email': 'bob at example.org' is not an email address: "
+            "it has no '@'") in bad_email.stderr
+    bad_nick = notifier(conf, "users", "add", "bob", "--ircnick", "bob!")
+    assert bad_nick.returncode == 2
+    assert "Invalid value for '--ircnick': 'bob!' is not an IRC nick" in bad_nick.stderr
+    assert notifier(conf, "users", "list").stdout == ""
+    good = notifier(conf, "users", "add", "bob", "--email", "bob@example.org",
+                    "--ircnick", "bob_")
+    assert good.returncode == 0, good.stderr
+
+
 def test_users_import_upserts_and_keeps_feed_tokens(conf: Path, tmp_path: Path) -> None:
     delivery = {"email": {"address": "a@example.org",
                           "digest": {"every": "1h", "max_items": 100}},

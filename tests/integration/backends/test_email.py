@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import email.policy
 import mailbox
+import re
 import smtplib
 import socket
 import ssl
@@ -141,6 +142,29 @@ def test_the_mail_on_the_wire(smtp: SmtpPeer) -> None:
     assert isinstance(text, EmailMessage) and isinstance(html, EmailMessage)
     assert text.get_content() == "line one\n.\n..two dots\n"
     assert html.get_content().strip() == "<p>built ✓</p>"
+
+
+def test_long_and_lookalike_subjects_as_a_mail_reader_sees_them(smtp: SmtpPeer) -> None:
+    lookalike = "=?UTF-8?B?ZXZpbA==?="
+    subjects = [f"[bodhi] {lookalike} für Zoë ✓ " + "Ünïcode wörds " * 16,
+                "[koji] " + "漢字のテスト " * 36]
+    backend = EmailBackend(config_from_dict(smtp.config()))
+    for i, subject in enumerate(subjects):
+        backend.send(Notification(
+            user="alice", destination="email", address="alice@example.org", msg_id=f"m{i}",
+            topic="t", app="bodhi", content={"subject": subject, "text": "t\n"},
+            timestamp=1_700_000_000.0))
+    backend.close()
+    assert len(smtp.handler.messages) == 2
+    for got, subject in zip(smtp.handler.messages, subjects, strict=True):
+        head = got.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        start = next(i for i, line in enumerate(head) if line.startswith(b"Subject:"))
+        end = next(i for i in range(start + 1, len(head)) if head[i][:1] != b" ")
+        assert end - start > 2  # folded, not one long line
+        assert all(len(line) <= 78 for line in head[start:end])
+        words = re.findall(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=", b"".join(head[start:end]))
+        assert words and all(len(word) <= 75 for word in words)
+        assert got.message["Subject"] == subject  # the lookalike is shown as written
 
 
 def test_international_recipient_uses_smtputf8(smtp: SmtpPeer) -> None:

@@ -121,11 +121,11 @@ class StoreContract:
 
     def test_unicode_survives(self, store: Store) -> None:
         store.import_users([{"name": "zoë", "emails": ["zoë@exämple.org"],
-                             "delivery": {"note": "日本語 ☃"}}])
+                             "delivery": {"email": {"address": "日本語@exämple.org"}}}])
         user = store.get_user("zoë")
         assert user is not None
         assert user["emails"] == ["zoë@exämple.org"]
-        assert user["delivery"] == {"note": "日本語 ☃"}
+        assert user["delivery"] == {"email": {"address": "日本語@exämple.org"}}
 
     # -- profile cache -------------------------------------------------------------
 
