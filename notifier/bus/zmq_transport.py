@@ -91,10 +91,14 @@ class ZmqPublisher(PublisherTransport):
 class ZmqSubscriber(SubscriberTransport):
     """A SUB socket connected to every endpoint."""
 
-    def __init__(self, addresses: Sequence[str], topics: Sequence[str], high_water_mark: int):
+    def __init__(self, addresses: Sequence[str], topics: Sequence[str], high_water_mark: int,
+                 max_message_size: int = 0):
         self._ctx = zmq.Context(io_threads=1)
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.RCVHWM, high_water_mark)
+        if max_message_size > 0:
+            # A peer sending a bigger frame is disconnected before it is buffered.
+            self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_size)
         self._sock.setsockopt(zmq.LINGER, 0)
         for topic in topics or ("",):
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
@@ -131,5 +135,5 @@ class ZmqTransport(Transport):
                             high_water_mark=high_water_mark)
 
     def subscriber(self, addresses: Sequence[str], topics: Sequence[str],
-                   high_water_mark: int) -> ZmqSubscriber:
-        return ZmqSubscriber(addresses, topics, high_water_mark)
+                   high_water_mark: int, max_message_size: int = 0) -> ZmqSubscriber:
+        return ZmqSubscriber(addresses, topics, high_water_mark, max_message_size)
