@@ -13,8 +13,8 @@ what later stages cannot hold or store:
 
 orjson parses everything first, which is fast and already refuses lone
 surrogates and invalid UTF-8. Only when its answer could be wrong (a run of
-20 digits: an integer it may have turned into a float) or when it refused
-the document (to say precisely why) does the standard parser run.
+digits long enough to be an integer it turned into a float) or when it
+refused the document (to say precisely why) does the standard parser run.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ MAX_DEPTH = 64
 #: integers JSON on the bus may carry: what fits in 64 bits, signed or not
 INT_MIN, INT_MAX = -(2 ** 63), 2 ** 64 - 1
 
-_LONG_DIGITS = re.compile(rb"\d{20}")
+_LONG_DIGITS = re.compile(rb"-\d{19}|\d{20}")  # past what orjson reads exactly
 _NUL_ESCAPE = b"\\u0000"
 
 
