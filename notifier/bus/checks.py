@@ -13,8 +13,8 @@ The fields checked are those later stages read: ``topic`` (a non-empty
 string), ``msg`` or ``body`` (present, any JSON), ``msg_id`` and ``id``
 (strings), ``timestamp`` (a number of seconds between 1970 and 2100), ``i``
 (an integer), ``username`` (a string), ``headers`` (an object), and
-``crypto``, ``signature``, ``certificate`` (strings). A field that is
-present but null counts as absent.
+``crypto``, ``signature``, ``certificate`` (strings). An optional field
+that is null counts as absent.
 
 Oddities later stages cope with once smoothed are normalised rather than
 rejected: a missing or empty ``msg_id`` is derived

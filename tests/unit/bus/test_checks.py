@@ -22,7 +22,10 @@ from notifier.errors import BadMessageError
 TOPIC = b"org.fedoraproject.dev.git.repo.update"
 
 
-def reason(payload: bytes, topic: bytes = TOPIC, limits: Limits = Limits()) -> str:
+DEFAULT = Limits()
+
+
+def reason(payload: bytes, topic: bytes = TOPIC, limits: Limits = DEFAULT) -> str:
     with pytest.raises(BadMessageError) as info:
         check_received(topic, payload, limits)
     assert info.value.reason in REASONS
