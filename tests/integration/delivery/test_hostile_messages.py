@@ -27,8 +27,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileWorld]:
                  delivery={"rss": {"digest": {"every": "1 hour", "max_items": 0}}})
     w.rules(["alice"], ["rss", "irc"])  # no [irc] host: irc rows are dead at once
     w.rules(["mallory", "trudy"], ["email", "rss"])
-    w.start()
     try:
+        w.start()
         yield w
     finally:
         w.close()

@@ -34,8 +34,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileWorld]:
         w.write_user(name, emails=[f"{name}@example.org"], ircnicks=[name])
     w.rules(["alice"], ["rss"])
     w.rules(HOSTILE_USERS, ["email", "irc", "rss", "desktop"])
-    w.start()
     try:
+        w.start()
         yield w
     finally:
         w.close()
