@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -188,8 +189,10 @@ def rejected(since: int | None, reason: str | None, limit: int | None, as_json: 
     from ..storage.rejected import RejectedStore
 
     if reason is not None and reason not in REASONS:
-        raise click.BadParameter(f"{reason!r} is not a reason; reasons: {', '.join(REASONS)}",
-                                 param_hint="'--reason'")
+        near = difflib.get_close_matches(reason, list(REASONS), n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        raise click.BadParameter(f"{reason!r} is not a reason{hint}; reasons: "
+                                 f"{', '.join(REASONS)}", param_hint="'--reason'")
     start = None if since is None else time.time() - since
     with Store.from_config(config) as store:
         rows = RejectedStore(store).list(since=start, reason=reason, limit=limit)

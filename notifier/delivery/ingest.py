@@ -85,8 +85,8 @@ class Received:
 class Ingest:
     """Receives from ``subscriber`` until stopped; see the module docstring.
 
-    ``on_recorded`` is called after every batch that recorded something (the
-    live streams look for new rows then). ``rejected`` keeps rejected
+    ``on_recorded`` is called, from the ingest thread, after every batch that
+    recorded notifications (the live streams look for new rows then). ``rejected`` keeps rejected
     messages (default: in the pipeline's database, ``[history] keep_rejected``).
     """
 
@@ -250,7 +250,7 @@ class Ingest:
             self.metrics.notifications.labels(destination=destination).inc(n)
         for destination, n in result.dead.items():
             self.dispatcher.on_result(destination, "dead", n)
-        if result.new_messages or result.notifications:
+        if result.notifications:
             self.on_recorded()
 
     def _reject_all(self, batch: list[Received], detail: str) -> None:
