@@ -56,6 +56,8 @@ LOG_PER_SECOND = 20
 REJECTIONS_HELD = 2000
 #: seconds between attempts to write rejected messages after one failed
 REJECTIONS_RETRY = 5.0
+#: rejected messages are written at least this often (seconds) while messages keep coming
+REJECTIONS_EVERY = 1.0
 
 
 class IngestMetrics(Protocol):
@@ -137,7 +139,9 @@ class Ingest:
                     if got is not None:
                         self._batch.append(got)
                     if len(self._batch) < BATCH_MAX:
-                        if len(self._rejections) >= BATCH_MAX:
+                        if self._rejections and (
+                                len(self._rejections) >= BATCH_MAX
+                                or time.time() - self._rejections[0].at > REJECTIONS_EVERY):
                             self._flush_rejections()
                         continue
                 if self._batch and not self._process(stopping):

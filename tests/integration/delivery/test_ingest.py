@@ -284,7 +284,7 @@ def test_a_flood_of_bad_messages_costs_a_transaction_a_batch_and_a_bounded_log(
         last = harness.publisher.good("after the flood")
         wait_for(lambda: last in harness.stored(), what="the good message after the flood")
         wait_for(lambda: sum(writes) >= flood, what="every rejected message kept")
-    assert sum(writes) == flood and len(writes) <= flood // 500 + 3, writes
+    assert sum(writes) == flood and len(writes) <= 20, writes  # not one a message
     assert harness.rejected_count() == flood
     lines = [r.getMessage() for r in caplog.records]
     one_by_one = [m for m in lines if m.startswith("rejected bad-")]
