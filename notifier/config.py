@@ -64,13 +64,25 @@ class BusConfig:
     # When set, notifier.publish binds here (fedmsg's passive mode) instead of
     # connecting to relay_inbound.
     publish_endpoint: str | None = None
-    # 0 means no limit: ZeroMQ never drops on a full queue.
-    high_water_mark: int = 0
+    # Messages queued per peer on each socket: the relay's, serve's subscriber and
+    # every publisher's. Past it a publisher blocks, then fails loudly (never drops);
+    # a subscriber that falls that far behind loses messages, as PUB/SUB does. 0
+    # means no limit, and no bound on memory under a flood.
+    high_water_mark: int = 10000
+    # ZeroMQ drops the connection of a peer sending a bigger frame (ZMQ_MAXMSGSIZE),
+    # on the relay's inbound socket and serve's subscriber: a bound on memory.
+    # Frames between max_message_bytes and this are received, rejected and kept in
+    # 'notifier history rejected'. Never less than max_message_bytes plus 64 KiB.
+    max_frame_bytes: int = 4194304
     # Seconds a publisher waits for a subscriber before it gives up.
     publish_timeout: float = 5.0
     # notifier serve runs the relay itself; turn off when a separate relay (or
     # several serve workers sharing one) is used.
     embedded_relay: bool = True
+
+    def frame_limit(self, max_message_bytes: int) -> int:
+        """ZMQ_MAXMSGSIZE for the sockets that receive: never below what is accepted."""
+        return max(self.max_frame_bytes, max_message_bytes + 65536)
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,8 @@ class HistoryConfig:
     """``[history]``: how long received messages are kept."""
 
     retention: str = _duration("30d")
+    # Rejected bus messages kept for 'notifier history rejected': the newest ones.
+    keep_rejected: int = 10000
 
 
 @dataclass(frozen=True)
@@ -233,7 +247,8 @@ class Config:
     delivery: DeliveryConfig = DeliveryConfig()
     # A site's template directory, searched before the built-in templates.
     templates_dir: str | None = _path(default=None)
-    # Bigger messages are rejected (and counted) by notifier serve.
+    # Bigger messages are rejected (counted, and kept in 'notifier history rejected')
+    # by notifier serve; see also [bus] max_frame_bytes.
     max_message_bytes: int = 1048576
     # The files this configuration was read from, first to last.
     sources: tuple[str, ...] = field(default=(), metadata={"internal": True})

@@ -8,9 +8,12 @@ The tree::
     ├── BusError
     │   ├── PublishError       a message could not be handed to the bus
     │   │   └── NoRelayError   nobody subscribed within the timeout (names the address)
-    │   └── TransportError     the transport failed (bad address, socket error)
+    │   ├── TransportError     the transport failed (bad address, socket error)
+    │   └── BadMessageError    a received message failed a check; ``reason`` says which
     ├── SignatureError         signing failed, or a signature, chain or CRL did not validate
     ├── StorageError           the database could not be opened, migrated or written
+    │   └── StorageUnavailableError  not the data's fault: the database is down,
+    │                                disconnected, locked, read-only, full or not migrated
     ├── DirectoryError         the user directory (FASJSON) could not be asked
     ├── RuleError              a rule is invalid (names the file, the rule and the field)
     └── DeliveryError          a backend could not deliver a notification
@@ -52,12 +55,37 @@ class TransportError(BusError):
     """The transport failed: a bad address or a socket error."""
 
 
+class BadMessageError(BusError, ValueError):
+    """A message received from the bus failed a check and is rejected.
+
+    ``reason`` is a short word for metrics and the store of rejected messages
+    (see :data:`notifier.bus.checks.REASONS`); ``detail`` says what was found.
+    It is also a ``ValueError``, which is what decoding raised before.
+    """
+
+    def __init__(self, reason: str, detail: str, msg_id: str | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.msg_id = msg_id
+
+
 class SignatureError(NotifierError):
     """Signing failed, or a message did not validate."""
 
 
 class StorageError(NotifierError):
     """The database could not be opened, migrated or written."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database cannot be used now, for reasons that are not in the data written.
+
+    Worth retrying: a connection lost or refused, a lock held too long, a
+    read-only or full disk, a schema not migrated. Data that the database
+    refuses (a constraint, a value it cannot hold) is a plain
+    :class:`StorageError`.
+    """
 
 
 class DirectoryError(NotifierError):

@@ -27,7 +27,8 @@ from typing import Any
 
 import orjson
 
-from ..errors import PublishError
+from ..errors import BadMessageError, PublishError
+from .decoding import MAX_DEPTH, loads_checked
 
 #: fedmsg's canonical encoder: sorted keys, compact separators, ASCII only.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -212,20 +213,29 @@ def _current_user() -> str:
         return str(os.getuid())
 
 
-def decode_envelope(topic: bytes, payload: bytes) -> dict[str, Any]:
+def topic_text(topic: bytes) -> str:
+    """The topic frame as text; :class:`BadMessageError` (reason ``topic``) if it cannot be one."""
+    try:
+        text = topic.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadMessageError("topic", f"topic frame is not UTF-8: {topic[:80]!r}") from exc
+    if "\x00" in text:
+        raise BadMessageError("topic", f"topic frame holds a NUL byte: {topic[:80]!r}")
+    return text
+
+
+def decode_envelope(topic: bytes, payload: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """Parse the two frames of a bus message into an envelope dict.
 
-    Raises ``ValueError`` with a reason when the frames are not a fedmsg envelope.
+    The JSON is checked as it is parsed (see :mod:`notifier.bus.decoding`):
+    depth, numbers, text. An envelope without a ``topic`` takes the topic
+    frame's. Raises :class:`~notifier.errors.BadMessageError` (a ``ValueError``)
+    whose ``reason`` says what is wrong; the fields are checked by
+    :mod:`notifier.bus.checks`.
     """
-    try:
-        envelope = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"envelope is not JSON: {exc}") from exc
+    envelope = loads_checked(payload, max_depth)
     if not isinstance(envelope, dict):
-        raise ValueError("envelope is not a JSON object")
+        raise BadMessageError("json", "envelope is not a JSON object")
     if "topic" not in envelope:
-        try:
-            envelope["topic"] = topic.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError("topic frame is not UTF-8") from exc
+        envelope["topic"] = topic_text(topic)
     return envelope

@@ -13,10 +13,14 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 import zmq
 
 from ..errors import TransportError
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -27,9 +31,14 @@ class Relay:
 
     Bind happens in the constructor, so an address in use is reported at once.
     :meth:`run` blocks until :meth:`stop` is called from any thread.
+
+    ``high_water_mark`` bounds the messages queued per peer each way (0: no
+    bound); ``max_message_size`` the bytes of one inbound frame (0: no bound):
+    a publisher sending a bigger one is disconnected by ZeroMQ.
     """
 
-    def __init__(self, inbound: str, outbound: str, high_water_mark: int = 0):
+    def __init__(self, inbound: str, outbound: str, high_water_mark: int = 0,
+                 max_message_size: int = 0):
         self.inbound = inbound
         self.outbound = outbound
         self._ctx = zmq.Context(io_threads=1)
@@ -42,6 +51,8 @@ class Relay:
             sock.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, high_water_mark)
         self._pub.setsockopt(zmq.SNDHWM, high_water_mark)
+        if max_message_size > 0:
+            self._sub.setsockopt(zmq.MAXMSGSIZE, max_message_size)
         # Subscribe to everything ourselves, whoever listens downstream, so a
         # publisher waiting for a subscription hears from us at once.
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -53,6 +64,13 @@ class Relay:
                 self._close()
                 raise TransportError(f"cannot bind [bus] {role} {address}: {exc}") from exc
         self._control.bind(self._control_address)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Relay:
+        """The relay ``[bus]`` describes, with its queue and frame limits."""
+        bus = config.bus
+        return cls(bus.relay_inbound, bus.endpoints[0], bus.high_water_mark,
+                   bus.frame_limit(config.max_message_bytes))
 
     def run(self) -> None:
         """Forward messages until :meth:`stop` is called."""

@@ -76,5 +76,9 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def subscriber(self, addresses: Sequence[str], topics: Sequence[str],
-                   high_water_mark: int) -> SubscriberTransport:
-        """A subscriber connected to every one of ``addresses``."""
+                   high_water_mark: int, max_message_size: int = 0) -> SubscriberTransport:
+        """A subscriber connected to every one of ``addresses``.
+
+        ``max_message_size`` (bytes, 0 for none) bounds one received frame, where
+        the transport can: a peer sending a bigger one may be disconnected.
+        """

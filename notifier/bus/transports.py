@@ -45,11 +45,13 @@ def open_publisher(address: str, *, bind: bool = False, timeout: float = 5.0,
 
 
 def open_subscriber(addresses: Sequence[str], topics: Sequence[str] = ("",),
-                    high_water_mark: int = 0) -> SubscriberTransport:
+                    high_water_mark: int = 0, max_message_size: int = 0
+                    ) -> SubscriberTransport:
     """Open one subscriber on every address in ``addresses`` (all of one transport)."""
     if not addresses:
         raise TransportError("no endpoint to subscribe to: [bus] endpoints is empty")
     transports = {type(transport_for(a)) for a in addresses}
     if len(transports) > 1:
         raise TransportError(f"endpoints mix transports: {', '.join(addresses)}")
-    return transport_for(addresses[0]).subscriber(addresses, topics, high_water_mark)
+    return transport_for(addresses[0]).subscriber(addresses, topics, high_water_mark,
+                                                  max_message_size)

@@ -9,13 +9,17 @@ nobody does within the timeout.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from ..errors import NoRelayError, PublishError, TransportError
 from .transport import MalformedFrames, PublisherTransport, SubscriberTransport, Transport
+
+log = logging.getLogger(__name__)
 
 
 class ZmqPublisher(PublisherTransport):
@@ -90,12 +94,24 @@ class ZmqPublisher(PublisherTransport):
 
 
 class ZmqSubscriber(SubscriberTransport):
-    """A SUB socket connected to every endpoint."""
+    """A SUB socket connected to every endpoint.
 
-    def __init__(self, addresses: Sequence[str], topics: Sequence[str], high_water_mark: int):
+    With ``max_message_size``, ZeroMQ drops the connection to a peer that
+    sends a bigger frame, before buffering it, and does not connect again by
+    itself; :meth:`recv` then connects again, so that such a frame costs the
+    messages in flight on that connection, not the subscription.
+    """
+
+    def __init__(self, addresses: Sequence[str], topics: Sequence[str], high_water_mark: int,
+                 max_message_size: int = 0):
         self._ctx = zmq.Context(io_threads=1)
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.RCVHWM, high_water_mark)
+        self._max_message_size = max_message_size
+        self._monitor: zmq.Socket[bytes] | None = None
+        if max_message_size > 0:
+            self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_size)
+            self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._sock.setsockopt(zmq.LINGER, 0)
         for topic in topics or ("",):
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
@@ -106,7 +122,26 @@ class ZmqSubscriber(SubscriberTransport):
                 self.close()
                 raise TransportError(f"cannot connect to {address}: {exc}") from exc
 
+    def _reconnect(self) -> None:
+        """Connect again to every endpoint that dropped us since the last look."""
+        assert self._monitor is not None
+        while self._monitor.poll(0, zmq.POLLIN):
+            event = parse_monitor_message(self._monitor.recv_multipart())
+            endpoint = event["endpoint"].decode("utf-8", "replace")
+            log.warning("the connection to %s was dropped (a frame over %d bytes, or the "
+                        "peer went away); connecting again", endpoint, self._max_message_size)
+            try:
+                self._sock.disconnect(endpoint)
+            except zmq.ZMQError:
+                pass  # already forgotten
+            try:
+                self._sock.connect(endpoint)
+            except zmq.ZMQError as exc:
+                raise TransportError(f"cannot connect again to {endpoint}: {exc}") from exc
+
     def recv(self, timeout: float | None = None) -> tuple[bytes, bytes] | None:
+        if self._monitor is not None:
+            self._reconnect()
         wait = -1 if timeout is None else max(0, int(timeout * 1000))
         if not self._sock.poll(wait, zmq.POLLIN):
             return None
@@ -116,6 +151,9 @@ class ZmqSubscriber(SubscriberTransport):
         return frames[0], frames[1]
 
     def close(self) -> None:
+        if self._monitor is not None and not self._monitor.closed:
+            self._sock.disable_monitor()
+            self._monitor.close(linger=0)
         if not self._sock.closed:
             self._sock.close()
         self._ctx.term()
@@ -132,5 +170,5 @@ class ZmqTransport(Transport):
                             high_water_mark=high_water_mark)
 
     def subscriber(self, addresses: Sequence[str], topics: Sequence[str],
-                   high_water_mark: int) -> ZmqSubscriber:
-        return ZmqSubscriber(addresses, topics, high_water_mark)
+                   high_water_mark: int, max_message_size: int = 0) -> ZmqSubscriber:
+        return ZmqSubscriber(addresses, topics, high_water_mark, max_message_size)

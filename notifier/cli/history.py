@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -36,10 +37,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.group(cls=NotifierGroup)
 def history() -> None:
-    """Import, list and prune the message history.
+    """Import, list and prune the message history; list rejected messages.
 
     notifier serve stores every message it receives; messages older than
-    [history] retention (default 30d) are pruned.
+    [history] retention (default 30d) are pruned. The messages it rejected
+    are listed by 'notifier history rejected'.
     """
 
 
@@ -153,3 +155,51 @@ def prune(older_than: int | None, config: Config) -> None:
     with Store.from_config(config) as store:
         removed = store.prune_history(age)
     click.echo(f"{removed} messages older than {age} s removed")
+
+
+def _reasons_help() -> str:
+    from ..bus.checks import REASONS
+
+    return "\n".join(f"  {reason:<10} {meaning}" for reason, meaning in REASONS.items())
+
+
+@history.command(epilog="\b\nReasons:\n" + _reasons_help())
+@click.option("--since", metavar="DURATION", callback=_duration,
+              help="Only messages rejected in this time, e.g. 30m, 12h, 1d.")
+@click.option("--reason", metavar="REASON",
+              help="Only messages rejected for this reason (listed below).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Only the newest N.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per line: at, reason, detail, msg_id, topic, payload "
+                   "(the envelope as received, undecodable bytes as \\xNN), size, truncated.")
+@config_option
+def rejected(since: int | None, reason: str | None, limit: int | None, as_json: bool,
+             config: Config) -> None:
+    """List the bus messages notifier serve rejected, oldest first, with the reason.
+
+    A message is rejected alone when it fails a check at the boundary (size,
+    JSON, nesting, numbers, field types, signature) or a stage of the pipeline
+    (describe, match, render, record); everything around it goes on. Each
+    line has the time (local time zone), the reason, the msg_id when the
+    message had one, the topic and what was wrong. The newest [history]
+    keep_rejected (default 10000) are kept, with the first 16 KiB of each.
+    """
+    from ..bus.checks import REASONS
+    from ..storage.rejected import RejectedStore
+
+    if reason is not None and reason not in REASONS:
+        near = difflib.get_close_matches(reason, list(REASONS), n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        raise click.BadParameter(f"{reason!r} is not a reason{hint}; reasons: "
+                                 f"{', '.join(REASONS)}", param_hint="'--reason'")
+    start = None if since is None else time.time() - since
+    with Store.from_config(config) as store:
+        rows = RejectedStore(store).list(since=start, reason=reason, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row.to_dict(), ensure_ascii=False, separators=(",", ":")))
+        else:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.at))
+            click.echo(f"{stamp} {row.reason} {row.msg_id or '-'} {row.topic or '-'}: "
+                       f"{row.detail}")

@@ -30,7 +30,7 @@ def relay(config: Config, verbose: int) -> None:
     setup_logging(verbose)
     if not config.bus.endpoints:
         raise click.UsageError("[bus] endpoints is empty: the relay needs somewhere to publish")
-    r = Relay(config.bus.relay_inbound, config.bus.endpoints[0], config.bus.high_water_mark)
+    r = Relay.from_config(config)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

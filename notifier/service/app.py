@@ -70,16 +70,17 @@ class Service:
         self._new_rows = threading.Condition()
         self.dispatcher = Dispatcher(config, self.outbox, in_memory=self.store.in_memory,
                                      on_result=self.metrics.outcome, backends=backends)
+        self.pipeline.delivered = frozenset(self.dispatcher.destinations)
         self.digests = DigestScheduler(self.outbox, self.renderer, self.users.get,
                                        on_queued=self.dispatcher.wake)
         self.relay = None
         if config.bus.embedded_relay:
             from ..bus.relay import Relay
 
-            self.relay = Relay(config.bus.relay_inbound, config.bus.endpoints[0],
-                               config.bus.high_water_mark)
+            self.relay = Relay.from_config(config)
         self.subscriber: SubscriberTransport = open_subscriber(
-            config.bus.endpoints, ("",), config.bus.high_water_mark)
+            config.bus.endpoints, ("",), config.bus.high_water_mark,
+            config.bus.frame_limit(config.max_message_bytes))
         validator = None
         if config.validate_signatures:
             from ..bus.signing import Validator
@@ -126,6 +127,7 @@ class Service:
                  self.config.http.public_url(), self.config.http.listen)
         log.info("database: %s", self.store.display_url)
         log.info("backends: %s", self.dispatcher.describe())
+        self.pipeline.warn_undelivered(self.store.list_rules())
 
     def stop(self) -> None:
         """Drain what is in flight, then stop everything."""

@@ -74,20 +74,24 @@ class Outbox:
     # -- writing -----------------------------------------------------------
 
     def record(self, envelopes: list[dict[str, Any]],
-               notifications: Iterable[tuple[Notification, str]]) -> tuple[int, int]:
+               notifications: Iterable[tuple[Notification, str] | tuple[Notification, str,
+                                                                         str | None]]
+               ) -> tuple[int, int]:
         """Store ``envelopes`` in the history and ``notifications`` in the outbox, atomically.
 
         ``notifications`` pairs each notification with its first state
-        (``pending``, ``held`` for a digest, or ``sent`` for one delivered by
-        being stored, such as the live stream's). Returns how many messages
-        and notifications were new; duplicates are skipped.
+        (``pending``, ``held`` for a digest, ``sent`` for one delivered by
+        being stored, such as the live stream's, or ``dead`` for one nothing
+        can deliver), optionally followed by the row's ``last_error``. Returns
+        how many messages and notifications were new; duplicates are skipped.
         """
         new_messages, new_notifications, _claimed = self.record_and_claim(
             envelopes, notifications)
         return new_messages, new_notifications
 
     def record_and_claim(self, envelopes: list[dict[str, Any]],
-                         notifications: Iterable[tuple[Notification, str]],
+                         notifications: Iterable[tuple[Notification, str] | tuple[
+                             Notification, str, str | None]],
                          claim: Container[str] | Mapping[str, int] = (),
                          lease: float = LEASE) -> tuple[int, int, list[OutboxRow]]:
         """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
@@ -112,7 +116,9 @@ class Outbox:
         taken: dict[tuple[str, str, str], Notification] = {}
         first: set[tuple[str, str, str]] = set()
         room = dict(claim) if isinstance(claim, Mapping) else None
-        for n, state in notifications:
+        for item in notifications:
+            n, state = item[0], item[1]
+            error = item[2] if len(item) > 2 else None
             key = (n.user, n.msg_id, n.destination)
             leased = False
             # Of duplicates in one batch only the first is inserted: claim it only if it is
@@ -129,6 +135,7 @@ class Outbox:
                          "state": state, "attempts": 0, "next_attempt": now, "created_at": now,
                          "claimed_until": claimed_until if leased else None,
                          "sent_at": now if state == "sent" else None,
+                         "last_error": None if error is None else error[:2000],
                          "notification": n.to_dict()})
         new_messages = new_notifications = 0
         claimed: list[OutboxRow] = []

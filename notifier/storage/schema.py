@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -182,4 +183,23 @@ settings = Table(
     "settings", metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+#: Bus messages notifier serve rejected, the newest few thousand (notifier.storage.rejected;
+#: migration 0006), for 'notifier history rejected'.
+rejected_messages = Table(
+    "rejected_messages", metadata,
+    Column("id", BigId, primary_key=True),
+    # Seconds since the epoch, when it was rejected.
+    Column("at", Float, nullable=False),
+    # One of notifier.bus.checks.REASONS, and what exactly was wrong.
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    # What the message said these were, when it could be read that far.
+    Column("msg_id", Text, nullable=True),
+    Column("topic", Text, nullable=True),
+    # The envelope frame as received, cut to a bound; ``size`` is its whole length.
+    Column("payload", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Index(None, "at"),
 )

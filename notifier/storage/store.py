@@ -7,7 +7,9 @@ applies fully or not at all; each change to users, owners or rules is also
 appended to the change log (table ``changes``) in that transaction, for a
 running ``notifier serve`` to follow. Database errors come out as
 :class:`~notifier.errors.StorageError` naming the database URL (without its
-password).
+password); :class:`~notifier.errors.StorageUnavailableError` when the
+database cannot be used now (down, disconnected, locked, read-only, full,
+not migrated), as opposed to refusing the data written.
 """
 
 from __future__ import annotations
@@ -22,10 +24,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from alembic.util import CommandError
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ..bus.envelope import message_id
-from ..errors import InputError, StorageError
+from ..errors import InputError, StorageError, StorageUnavailableError
 from ..users.ownership import check_packages, ownership_pairs
 from ..users.records import LIST_FIELDS, check_user_records
 from . import migrate
@@ -76,6 +85,26 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be used now, rather than that it refused data.
+
+    Refused data is a constraint (IntegrityError), a value the database
+    cannot hold (DataError), or one that could not even be sent (a
+    statement error that is not the database's). Every other error from the
+    database (connection lost or refused, locked, read-only, full, a table
+    missing) is not the data's fault, and worth retrying.
+    """
+    if isinstance(exc, DisconnectionError | PoolTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or not isinstance(exc, DataError | IntegrityError)
+    return False
+
+
 class Store:
     """notifier's database: users, package owners, rules, message history.
 
@@ -122,12 +151,13 @@ class Store:
     # -- plumbing ---------------------------------------------------------
 
     def _error(self, action: str, exc: BaseException) -> StorageError:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [repr(exc)])[0]
         hint = ""
         lowered = detail.lower()
         if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
             hint = " (is the schema up to date? run 'notifier db upgrade')"
-        return StorageError(f"{self.display_url}: cannot {action}: {detail}{hint}")
+        cls = StorageUnavailableError if _unavailable(exc) else StorageError
+        return cls(f"{self.display_url}: cannot {action}: {detail}{hint}")
 
     @contextmanager
     def _transaction(self, action: str, *, write: bool = True) -> Iterator[Connection]:
@@ -141,6 +171,8 @@ class Store:
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as exc:
+            raise self._error(action, exc) from exc
+        except UnicodeEncodeError as exc:  # text the database's encoding cannot hold
             raise self._error(action, exc) from exc
 
     def _log_changes(self, conn: Connection, entries: list[tuple[str | None, ...]]) -> None:
@@ -192,8 +224,10 @@ class Store:
 
     @staticmethod
     def _user(row: Any) -> dict[str, Any]:
-        return {"name": row.name, "emails": list(row.emails), "ircnicks": list(row.ircnicks),
-                "groups": list(row.groups), "delivery": row.delivery,
+        # A list is copied; anything else (a record edited by hand) is returned as stored,
+        # for the reader to refuse: list() would turn "a@b" into ["a", "@", "b"].
+        return {"name": row.name, "emails": _copy(row.emails), "ircnicks": _copy(row.ircnicks),
+                "groups": _copy(row.groups), "delivery": row.delivery,
                 "feed_token": row.feed_token}
 
     def import_users(self, records: list[dict[str, Any]], source: str = "<records>"

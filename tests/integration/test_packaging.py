@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from notifier.storage.migrate import head_revision
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,7 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     assert lines[0].startswith(str(target / "notifier"))
     assert lines[1].startswith(str(target / "notifier" / "backends"))
     assert "email" in lines[2] and "irc" in lines[2]
-    assert lines[3] == "0005"
+    assert lines[3] == head_revision()
     for script in ("notifier", "notifier-logger", "notifier-tail"):
         run = subprocess.run([str(target / "bin" / script), "--help"], capture_output=True,
                              text=True, cwd=tmp_path, env=env, timeout=60)
