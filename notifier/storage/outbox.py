@@ -320,6 +320,11 @@ class Outbox:
         with self.store._transaction("read the outbox", write=False) as conn:
             return [_row(r) for r in conn.execute(q)]
 
+    def last_id(self) -> int:
+        """The highest row id, 0 for an empty outbox (rows after it are new)."""
+        with self.store._transaction("read the outbox", write=False) as conn:
+            return conn.execute(select(func.max(outbox.c.id))).scalar() or 0
+
     def retry(self, ids: Iterable[int] | None = None, states: Iterable[str] = ("dead",)) -> int:
         """Make rows due again now, with their attempts reset; return how many."""
         q = update(outbox).where(outbox.c.state.in_(list(states)))

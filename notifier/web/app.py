@@ -1,0 +1,169 @@
+"""The ASGI application: every route of ``notifier serve``'s HTTP side.
+
+=====================================  ===========================================
+``GET /``                              what this service is; how to manage your notifications
+``GET /healthz``                       200 when ready, else 503 naming the part (JSON)
+``GET /healthz/live``, ``/ready``      liveness and readiness, the same way
+``GET /metrics``                       Prometheus text format
+``GET /feeds/<user>.atom?token=T``     the user's Atom feed (``.rss`` for RSS 2.0)
+``GET /users/<user>/stream?token=T``   the user's desktop notifications, as Server-Sent Events
+``GET /unsubscribe/<token>``           a page with a button that disables the rule
+``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
+=====================================  ===========================================
+
+These routes stay out of the OpenAPI schema, which belongs to the JSON API
+under ``/api/v1``. A wrong or missing token is the same 404 as an unknown
+user or path (see :mod:`notifier.web.users`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..config import HttpConfig
+from ..errors import InputError
+from ..render.feed import conditional_response, feed_validators, render_feed
+from ..storage.feeds import FeedStore
+from . import pages
+from .hub import StreamHub
+from .limits import RequestLimits
+from .stream import stream_response
+from .users import FeedUsers, User
+
+log = logging.getLogger(__name__)
+
+FEED_TYPES = {"atom": "application/atom+xml; charset=utf-8",
+              "rss": "application/rss+xml; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What the application needs from the service."""
+
+    http: HttpConfig
+    #: ``health(kind)``, kind ``live`` or ``ready``: (healthy, JSON body naming what is not)
+    health: Callable[[str], tuple[bool, dict[str, Any]]]
+    #: the Prometheus text of the service's metrics
+    metrics: Callable[[], bytes]
+    users: FeedUsers
+    feeds: FeedStore
+    feed_items: int
+    hub: StreamHub
+    #: ``(user, rule)`` an unsubscribe token names; InputError when it is not valid
+    check_unsubscribe: Callable[[str], tuple[str, str]]
+    #: disables the rule a token names, returns ``(user, rule)``; InputError when not valid
+    unsubscribe: Callable[[str], tuple[str, str]]
+
+
+def create_app(parts: Parts) -> FastAPI:
+    """The application serving ``parts``; see the module docstring for its routes."""
+    app = FastAPI(title="notifier", openapi_url="/api/v1/openapi.json", docs_url=None,
+                  redoc_url=None)
+    app.add_middleware(RequestLimits, max_body_bytes=parts.http.max_body_bytes)
+    # Outside the limits, so their refusals carry CORS headers too.
+    app.add_middleware(CORSMiddleware, allow_origins=list(parts.http.allowed_origins),
+                       allow_methods=["GET"], allow_headers=["Last-Event-ID"],
+                       expose_headers=["ETag", "Last-Modified"])
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.status_code != 404:
+            return Response(exc.detail, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+        return pages.not_found()
+
+    app.add_exception_handler(HTTPException, not_found)
+
+    def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
+        def register(endpoint: Any) -> Any:
+            app.add_route(path, endpoint, methods=methods, include_in_schema=False)
+            return endpoint
+        return register
+
+    @route("/", ["GET"])
+    async def home(request: Request) -> Response:
+        return pages.home()
+
+    def health(kind: str) -> Response:
+        healthy, body = parts.health(kind)
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @route("/healthz", ["GET"])
+    def healthz(request: Request) -> Response:
+        return health("ready")
+
+    @route("/healthz/{kind}", ["GET"])
+    def healthz_kind(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        return health(kind) if kind in ("live", "ready") else pages.not_found()
+
+    @route("/metrics", ["GET"])
+    def metrics(request: Request) -> Response:
+        return Response(parts.metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def local_user(name: str, token: str | None) -> User | None:
+        settled, user = parts.users.known(name)
+        if not settled:
+            user = await run_in_threadpool(parts.users.load, name)
+        return parts.users.check(user, token)
+
+    @route("/feeds/{name:path}", ["GET"])
+    async def feed(request: Request) -> Response:
+        user_name, dot, fmt = request.path_params["name"].rpartition(".")
+        if not dot or fmt not in FEED_TYPES:
+            return pages.not_found()
+        token = request.query_params.get("token")
+        user = await local_user(user_name, token)
+        if user is None:
+            return pages.not_found()
+        return await run_in_threadpool(_feed, parts, user["name"], token or "", fmt,
+                                       request.headers)
+
+    @route("/users/{name:path}/stream", ["GET"])
+    async def stream(request: Request) -> Any:
+        name = request.path_params["name"]
+        if await local_user(name, request.query_params.get("token")) is None:
+            return pages.not_found()
+        return stream_response(parts.hub, name, request)
+
+    @route("/unsubscribe/{token}", ["GET"])
+    def unsubscribe_page(request: Request) -> Response:
+        try:
+            user, rule = parts.check_unsubscribe(request.path_params["token"])
+        except InputError:
+            return pages.not_found()
+        return pages.unsubscribe_form(user, rule)
+
+    @route("/unsubscribe/{token}", ["POST"])
+    async def unsubscribe(request: Request) -> Response:
+        await request.body()  # "List-Unsubscribe=One-Click"; its size is bounded
+        try:
+            user, rule = await run_in_threadpool(parts.unsubscribe,
+                                                 request.path_params["token"])
+        except InputError:
+            return pages.not_found()
+        return pages.unsubscribed(user, rule)
+
+    return app
+
+
+def _feed(parts: Parts, user: str, token: str, fmt: str, headers: Any) -> Response:
+    items = parts.feeds.items(user, parts.feed_items)
+    etag, last_modified = feed_validators(items, fmt)  # type: ignore[arg-type]
+    out = {"ETag": etag, "Cache-Control": "private, max-age=60"}
+    if last_modified:
+        out["Last-Modified"] = last_modified
+    if conditional_response(headers, etag, last_modified):
+        return Response(status_code=304, headers=out)
+    body = render_feed(user, items, fmt, parts.http.feed_url(user, token, fmt),  # type: ignore[arg-type]
+                       home_url=parts.http.public_url() + "/")
+    return Response(body, media_type=FEED_TYPES[fmt], headers=out)
