@@ -56,8 +56,9 @@ def render_feed(user: str, items: Sequence[FeedItem], fmt: FeedFormat, self_url:
     feed.title(xml_text(title or f"Notifications for {user}"))
     feed.description(xml_text(f"Notifications for {user}, newest first"))
     feed.author({"name": "notifier"})
-    feed.link(href=xml_text(home_url or feed_id), rel="alternate")
     feed.link(href=xml_text(self_url), rel="self")
+    # Last: RSS takes the last link as the channel's <link>.
+    feed.link(href=xml_text(home_url or feed_id), rel="alternate")
     feed.generator("notifier", __version__)
     feed.updated(_utc(max((item.stored_at for item in items), default=0.0)))
     for item in items:

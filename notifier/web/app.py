@@ -26,7 +26,6 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -35,6 +34,7 @@ from ..errors import InputError
 from ..render.feed import conditional_response, feed_validators, render_feed
 from ..storage.feeds import FeedStore
 from . import pages
+from .cors import AllowedOrigins
 from .hub import StreamHub
 from .limits import RequestLimits
 from .stream import stream_response
@@ -69,11 +69,10 @@ def create_app(parts: Parts) -> FastAPI:
     """The application serving ``parts``; see the module docstring for its routes."""
     app = FastAPI(title="notifier", openapi_url="/api/v1/openapi.json", docs_url=None,
                   redoc_url=None)
-    app.add_middleware(RequestLimits, max_body_bytes=parts.http.max_body_bytes)
+    app.add_middleware(RequestLimits, max_body_bytes=parts.http.max_body_bytes,
+                       max_header_bytes=parts.http.max_header_bytes)
     # Outside the limits, so their refusals carry CORS headers too.
-    app.add_middleware(CORSMiddleware, allow_origins=list(parts.http.allowed_origins),
-                       allow_methods=["GET"], allow_headers=["Last-Event-ID"],
-                       expose_headers=["ETag", "Last-Modified"])
+    app.add_middleware(AllowedOrigins, origins=parts.http.allowed_origins)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException) and exc.status_code != 404:

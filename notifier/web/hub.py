@@ -119,8 +119,10 @@ class StreamHub:
     """Open streams by user, and the one reader that feeds them; see the module docstring."""
 
     def __init__(self, outbox: Outbox, *, queue_limit: int = 1000, poll_interval: float = 5.0,
-                 on_read: Callable[[str], None] = lambda cause: None):
+                 heartbeat: float = 15.0, on_read: Callable[[str], None] = lambda cause: None):
         self.outbox = outbox
+        #: seconds between keep-alive comments on an idle stream
+        self.heartbeat = heartbeat
         self.queue_limit = queue_limit
         self.poll_interval = poll_interval
         self.on_read = on_read

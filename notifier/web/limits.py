@@ -6,6 +6,9 @@
   reject it).
 * A body longer than ``max_body_bytes`` is a 413: at once when
   Content-Length says so, else as soon as the chunks read add up to more.
+* Headers (with the request target) longer than ``max_header_bytes`` are a
+  431. h11 refuses them too, with a 400, when they arrive in pieces; this
+  catches those that arrive whole in one read.
 
 Both answers close the connection, so nothing after them on it is read as
 another request.
@@ -25,13 +28,19 @@ class _TooLarge(Exception):
 class RequestLimits:
     """ASGI middleware applying the rules in the module docstring."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+            len(name) + len(value) + 4 for name, value in scope["headers"])
+        if size > self.max_header_bytes:
+            await refuse(send, 431, f"headers may have {self.max_header_bytes} bytes at most\n")
             return
         names = [name for name, _ in scope["headers"]]
         if b"transfer-encoding" in names and b"content-length" in names:

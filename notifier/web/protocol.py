@@ -8,6 +8,12 @@
   then gets a 408; one still sending a body has its connection closed.
 * **No access log**: request lines carry feed tokens in their query strings;
   none is logged, whatever the logging configuration.
+* **Lingering close**: when the server closes a connection while the client
+  is still sending (a 413 before the body was read, a request refused
+  mid-way), closing at once would make the kernel reset the connection and
+  the client could lose the answer. The connection is half-closed instead,
+  what still arrives is read and dropped, and it is closed after
+  :data:`LINGER` seconds or when the client closes its side.
 * **Abort**: the application finds ``scope["extensions"]["notifier.abort"]``,
   which drops the connection at once. A live stream uses it to cut off a
   client that stopped reading, whose sends would otherwise wait forever.
@@ -32,6 +38,42 @@ _TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain;
                      b"content-length: 16\r\nconnection: close\r\n\r\nrequest timeout\n")
 
 
+#: seconds a closed connection still reads (and drops) what the client sends
+LINGER = 2.0
+
+
+class _LingeringTransport:
+    """The connection's transport, with the lingering :meth:`close` of the module docstring."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: BoundedH11Protocol):
+        self._transport = transport
+        self._protocol = protocol
+        self._closing = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        transport = self._transport
+        if not self._protocol.client_still_sending() or not transport.can_write_eof():
+            transport.close()
+            return
+        self._protocol.lingering = True
+        transport.write_eof()  # once what was written is out
+        transport.resume_reading()
+        self._protocol.loop.call_later(LINGER, transport.close)
+
+    def abort(self) -> None:
+        self._closing = True
+        self._transport.abort()
+
+
 class BoundedH11Protocol(H11Protocol):
     """One HTTP/1.1 connection; subclass it with ``request_timeout`` set (see :func:`protocol`)."""
 
@@ -41,6 +83,8 @@ class BoundedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self.access_log = False
         self._request_timer: asyncio.TimerHandle | None = None
+        #: closed by us; what the client still sends is dropped
+        self.lingering = False
         app = self.app
 
         async def with_abort(scope: Any, receive: Any, send: Any) -> None:
@@ -51,10 +95,18 @@ class BoundedH11Protocol(H11Protocol):
         self.app = with_abort
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         self._arm()
 
+    def client_still_sending(self) -> bool:
+        """Whether the client is in the middle of a request (so closing now would reset)."""
+        state = self.conn.their_state
+        return state is h11.SEND_BODY or state is h11.ERROR or (
+            state is h11.IDLE and bool(self.conn.trailing_data[0]))
+
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
         if self._request_timer is None and self.conn.their_state is h11.IDLE:
             self._arm()  # the first byte of a request on a kept-alive connection
         super().data_received(data)

@@ -9,7 +9,7 @@ Each event is ``id: <outbox row id>``, ``event: notification`` and one
 * else at ``?since=ID``, the same way;
 * else now: only rows recorded from now on.
 
-Idle streams get a keep-alive comment every :data:`HEARTBEAT` seconds; the
+Idle streams get a keep-alive comment every ``hub.heartbeat`` seconds; the
 stream opens with ``retry:``, the client's reconnection delay.
 """
 
@@ -28,8 +28,6 @@ from .hub import StreamHub, Subscriber
 
 log = logging.getLogger(__name__)
 
-#: seconds between keep-alive comments on an idle stream
-HEARTBEAT = 15.0
 #: milliseconds an EventSource waits before it reconnects
 RETRY_MS = 2000
 
@@ -53,12 +51,10 @@ def bad_request(text: str) -> Response:
 class EventStream:
     """The response of one stream: an ASGI app that runs until the client leaves."""
 
-    def __init__(self, hub: StreamHub, user: str, after: int | None,
-                 heartbeat: float = HEARTBEAT):
+    def __init__(self, hub: StreamHub, user: str, after: int | None):
         self.hub = hub
         self.user = user
         self.after = after
-        self.heartbeat = heartbeat
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         subscriber = self.hub.subscribe(self.user, self.after)
@@ -79,7 +75,7 @@ class EventStream:
                     subscriber.close("error")  # the client comes back with its Last-Event-ID
             await self._send(send, first)
             while not subscriber.closed:
-                if not await subscriber.wait(self.heartbeat):
+                if not await subscriber.wait(self.hub.heartbeat):
                     await self._send(send, b": keep-alive\n\n")
                     continue
                 chunk = subscriber.take()
