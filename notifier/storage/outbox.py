@@ -305,14 +305,16 @@ class Outbox:
     # -- reading and administration -----------------------------------------
 
     def rows(self, states: Iterable[str] | None = None, user: str | None = None,
-             destination: str | None = None, after_id: int = 0, limit: int | None = None
-             ) -> list[OutboxRow]:
-        """Rows in id order, filtered."""
+             destination: str | None = None, after_id: int = 0, limit: int | None = None,
+             *, users: Iterable[str] | None = None) -> list[OutboxRow]:
+        """Rows in id order, filtered (``users``: of any of these users)."""
         q = select(outbox).where(outbox.c.id > after_id).order_by(outbox.c.id)
         if states is not None:
             q = q.where(outbox.c.state.in_(list(states)))
         if user is not None:
             q = q.where(outbox.c.user == user)
+        if users is not None:
+            q = q.where(outbox.c.user.in_(list(users)))
         if destination is not None:
             q = q.where(outbox.c.destination == _literal(destination))
         if limit is not None:

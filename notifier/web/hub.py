@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 #: rows per database read
 PAGE = 1000
+#: streams resuming at once whose rows are read together, at most
+REPLAY_BATCH = 500
+#: how far apart (in row ids) the streams read together may resume
+REPLAY_SPREAD = 100_000
 #: states never streamed: held for a digest, or already in one
 UNSTREAMED = frozenset({"held", "digested"})
 
@@ -132,6 +136,9 @@ class StreamHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._replay_wake: asyncio.Event | None = None
+        self._replays: list[tuple[Subscriber, asyncio.Future[bytes]]] = []
+        self._replay_task: asyncio.Task[None] | None = None
 
     # -- lifecycle (on the event loop) ----------------------------------------
 
@@ -141,7 +148,10 @@ class StreamHub:
         self.cursor = await loop.run_in_executor(None, self.outbox.last_id)
         self._subscribers.clear()
         self._wake = asyncio.Event()
+        self._replay_wake = asyncio.Event()
+        self._replays = []
         self._task = loop.create_task(self._pump(), name="stream-hub")
+        self._replay_task = loop.create_task(self._replayer(), name="stream-replays")
         self._loop = loop
 
     def close_all(self, reason: str = "stopping") -> None:
@@ -153,20 +163,21 @@ class StreamHub:
     async def stop(self) -> None:
         self._loop = None
         self.close_all()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        for task in (self._task, self._replay_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._task = self._replay_task = None
 
     def failure(self) -> BaseException | None:
-        """Why the reader stopped, if it stopped by itself (a bug: it survives database errors)."""
-        task = self._task
-        if task is None or not task.done() or task.cancelled():
-            return None
-        return task.exception()
+        """Why a reader stopped, if one stopped by itself (a bug: they survive database errors)."""
+        for task in (self._task, self._replay_task):
+            if task is not None and task.done() and not task.cancelled():
+                return task.exception()
+        return None
 
     def notify(self) -> None:
         """New rows were recorded. Safe from any thread; does nothing while stopped."""
@@ -197,28 +208,61 @@ class StreamHub:
         return sum(len(s) for s in self._subscribers.values())
 
     async def replay(self, subscriber: Subscriber) -> bytes:
-        """``subscriber``'s rows after its last id, from the database (one read a page)."""
-        loop = asyncio.get_running_loop()
-        out = []
-        while True:
-            rows = await loop.run_in_executor(None, self._read_user, subscriber.user,
-                                              subscriber.last)
-            self.on_read("replay")
-            if not rows:
-                break
-            for row_id, data in rows:
-                if row_id > subscriber.last:
-                    out.append(data)
-                    subscriber.last = row_id
-            if len(rows) < PAGE:
-                break
-        return b"".join(out)
+        """``subscriber``'s rows after its last id, from the database, as one chunk.
+
+        Streams that resume together (a reconnect storm) share their reads:
+        up to :data:`REPLAY_BATCH` of them, whose ids lie within
+        :data:`REPLAY_SPREAD` of each other, are read in one query.
+        """
+        assert self._replay_wake is not None
+        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._replays.append((subscriber, done))
+        self._replay_wake.set()
+        return await done
 
     # -- reading ------------------------------------------------------------------
 
-    def _read_user(self, user: str, after: int) -> list[Frame]:
-        rows = self.outbox.rows(user=user, destination="desktop", after_id=after, limit=PAGE)
-        return [f for _, f in frames(rows)]
+    async def _replayer(self) -> None:
+        assert self._replay_wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._replay_wake.wait()
+            self._replay_wake.clear()
+            while self._replays:
+                waiting = sorted(self._replays, key=lambda pair: pair[0].last)
+                batch = [pair for pair in waiting[:REPLAY_BATCH]
+                         if pair[0].last - waiting[0][0].last <= REPLAY_SPREAD]
+                taken = {id(pair[1]) for pair in batch}
+                self._replays = [pair for pair in self._replays if id(pair[1]) not in taken]
+                users = sorted({subscriber.user for subscriber, _ in batch})
+                try:
+                    found = await loop.run_in_executor(None, self._read_users, users,
+                                                       batch[0][0].last)
+                except StorageError as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for subscriber, done in batch:
+                    out = []
+                    for row_id, data in found.get(subscriber.user, ()):
+                        if row_id > subscriber.last:
+                            out.append(data)
+                            subscriber.last = row_id
+                    if not done.done():
+                        done.set_result(b"".join(out))
+
+    def _read_users(self, users: list[str], after: int) -> dict[str, list[Frame]]:
+        found: dict[str, list[Frame]] = defaultdict(list)
+        while True:
+            rows = self.outbox.rows(users=users, destination="desktop", after_id=after,
+                                    limit=PAGE)
+            self.on_read("replay")
+            for user, item in frames(rows):
+                found[user].append(item)
+            if len(rows) < PAGE:
+                return found
+            after = rows[-1].id
 
     def _read_new(self, after: int) -> tuple[int, int, list[tuple[str, Frame]]]:
         rows = self.outbox.rows(destination="desktop", after_id=after, limit=PAGE)

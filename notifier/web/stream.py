@@ -9,8 +9,11 @@ Each event is ``id: <outbox row id>``, ``event: notification`` and one
 * else at ``?since=ID``, the same way;
 * else now: only rows recorded from now on.
 
-Idle streams get a keep-alive comment every ``hub.heartbeat`` seconds; the
-stream opens with ``retry:``, the client's reconnection delay.
+The stream opens with ``retry:`` (the client's reconnection delay) and an
+``id:`` alone, where it starts: ``EventSource`` takes it as the last event
+id without showing an event, so a client that loses the connection before
+its first event still resumes exactly there. Idle streams get a keep-alive
+comment every ``hub.heartbeat`` seconds.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class EventStream:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]})
-            first = f"retry: {RETRY_MS}\n\n".encode()
+            first = f"retry: {RETRY_MS}\nid: {subscriber.last}\n\n".encode()
             if self.after is not None:
                 try:
                     first += await self.hub.replay(subscriber)

@@ -147,3 +147,14 @@ def test_only_the_streams_of_the_users_concerned_get_a_row(site: Site) -> None:
         assert [e.id for e in bob.events(1)] == [row]
         (mine,) = site.record("alice")
         assert [e.id for e in alice.events(1)] == [mine]  # and not bob's before it
+
+
+def test_a_stream_dropped_before_its_first_event_resumes_where_it_started(site: Site) -> None:
+    stream = open_stream(site, "alice")
+    (opening,) = stream.events(1, notifications_only=False)
+    assert opening.retry == 2000 and opening.id is not None and opening.data is None
+    stream.close()
+    wait_for(lambda: site.web.hub.open_streams() == 0, what="the stream to close")
+    missed = site.record("alice")  # while alice's client is away
+    with open_stream(site, "alice", headers={"Last-Event-ID": str(opening.id)}) as again:
+        assert [e.id for e in again.events(1)] == missed
