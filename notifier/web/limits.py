@@ -18,11 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class RequestLimits:
@@ -51,29 +48,39 @@ class RequestLimits:
             if name == b"content-length" and int(value) > self.max_body_bytes:
                 await refuse(send, 413, f"a body may have {self.max_body_bytes} bytes at most\n")
                 return
-        started = False
+        started = refused = False
         seen = 0
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            # Past the limit, the 413 goes out and the application is told the client left.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    raise _TooLarge
+                    refused = True
+                    if started:  # too late for a 413: drop the connection
+                        (scope.get("extensions") or {}).get("notifier.abort", lambda: None)()
+                    else:
+                        await refuse(send, 413,
+                                     f"a body may have {self.max_body_bytes} bytes at most\n")
+                    return {"type": "http.disconnect"}
             return message
 
         async def watching_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # what the application answers to a refused request goes nowhere
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, watching_send)
-        except _TooLarge:
-            if started:
-                raise  # too late for a 413: the server drops the connection
-            await refuse(send, 413, f"a body may have {self.max_body_bytes} bytes at most\n")
+        except ClientDisconnect:
+            if not refused:
+                raise
 
 
 async def refuse(send: Send, status: int, text: str, headers: Any = ()) -> None:

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from ..config import Config, parse_duration
 from ..errors import HttpError
 from ..storage.feeds import FeedStore
-from .app import Parts, create_app
+from .app import Application, Parts
 from .binding import bind_listener
 from .hub import StreamHub
 from .protocol import protocol
@@ -64,7 +64,7 @@ class WebServer:
         feeds = FeedStore(store.engine, config.delivery.feed_items,
                           display_url=store.display_url, on_close=lambda: None,
                           write_lock=store.write_lock)
-        self.app = create_app(Parts(
+        self.app = Application(Parts(
             http=config.http, health=health,
             metrics=lambda: metrics() + generate_latest(self.registry),
             users=self.users, feeds=feeds, feed_items=config.delivery.feed_items, hub=self.hub,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -107,7 +108,8 @@ def test_an_oversized_body_is_a_413_and_smuggles_nothing(site: Site) -> None:
 
 
 @pytest.mark.http(max_body_bytes=1000)
-def test_an_oversized_chunked_body_is_a_413(site: Site) -> None:
+def test_an_oversized_chunked_body_is_a_413(site: Site, caplog: pytest.LogCaptureFixture
+                                            ) -> None:
     chunk = b"x" * 600
     sock = site.connect()
     sock.sendall(b"POST /unsubscribe/good HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
@@ -115,6 +117,7 @@ def test_an_oversized_chunked_body_is_a_413(site: Site) -> None:
     answer = read_all(sock)
     assert responses(answer) == [b"HTTP/1.1 413 Request Entity Too Large"]
     assert b"service metrics" not in answer
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # refused, not failed
 
 
 def test_a_body_within_the_limit_goes_through(site: Site) -> None:
