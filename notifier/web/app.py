@@ -93,7 +93,7 @@ class Application:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = _STREAM.fullmatch(scope["path"]) if scope["type"] == "http" else None
-        if match is None or scope["method"] not in ("GET", "HEAD"):
+        if match is None or scope["method"] != "GET":
             await self.api(scope, receive, send)
             return
         request = Request(scope, receive)
