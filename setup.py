@@ -29,6 +29,7 @@ EXTRAS["test"] = [
     "miniircd>=2.3",
     "python-dbusmock>=0.32",
     "feedparser>=6.0",
+    "httpx>=0.27",
 ]
 
 setup(
@@ -64,6 +65,10 @@ setup(
         "alembic>=1.12",
         "feedgen>=1.0",
         "prometheus_client>=0.17",
+        # HTTP: the ASGI application and its server (h11, without optional C parts).
+        "fastapi>=0.115",
+        "uvicorn>=0.30",
+        "h11>=0.16",
     ],
     extras_require=EXTRAS,
     entry_points={

@@ -47,6 +47,16 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+_ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
+
+
+def check_origin(text: str) -> None:
+    """Raise ValueError unless ``text`` is a web origin: ``scheme://host[:port]``."""
+    if not _ORIGIN.match(text):
+        raise ValueError(f"{text!r} is not an origin like https://apps.example.org "
+                         "(a scheme and a host, no path)")
+
+
 def _path(**kw: Any) -> Any:
     return field(metadata={"path": True}, **kw)
 
@@ -199,6 +209,22 @@ class HttpConfig:
     listen: str = "127.0.0.1:8080"
     # Public address used in links; empty means http://{listen}.
     base_url: str | None = None
+    # Connections the kernel queues until serve accepts them: room for every live
+    # stream reconnecting at once after a restart.
+    backlog: int = 4096
+    # Open connections at most (live streams included); beyond that, 503.
+    max_connections: int = 16384
+    # Seconds a client has to send a whole request, headers and body: 408 or closed after.
+    request_timeout: float = 10.0
+    # Seconds an idle keep-alive connection stays open.
+    keep_alive_timeout: float = 5.0
+    # Request size limits: headers beyond max_header_bytes are a 400, a body beyond
+    # max_body_bytes a 413.
+    max_header_bytes: int = 16384
+    max_body_bytes: int = 65536
+    # Web origins (scheme://host[:port]) whose pages may read feeds and open live
+    # streams (CORS). Empty: none.
+    allowed_origins: tuple[str, ...] = field(default=(), metadata={"check": check_origin})
 
     def public_url(self) -> str:
         """Where users reach the service: ``base_url``, else ``http://{listen}``."""

@@ -16,6 +16,7 @@ The tree::
     │                                disconnected, locked, read-only, full or not migrated
     ├── DirectoryError         the user directory (FASJSON) could not be asked
     ├── RuleError              a rule is invalid (names the file, the rule and the field)
+    ├── HttpError              the HTTP server stopped without being asked to
     └── DeliveryError          a backend could not deliver a notification
         ├── TemporaryDeliveryError   worth retrying later
         └── PermanentDeliveryError   retrying will not help (unknown nick, SMTP 5xx)
@@ -94,6 +95,10 @@ class DirectoryError(NotifierError):
 
 class RuleError(NotifierError):
     """A rule is invalid."""
+
+
+class HttpError(NotifierError):
+    """The HTTP server stopped without being asked to."""
 
 
 class DeliveryError(NotifierError):

@@ -8,7 +8,7 @@ and calls :func:`render_feed`, with :func:`feed_validators` and
     etag, last_modified = feed_validators(items, "atom")
     if conditional_response(request.headers, etag, last_modified):
         ...  # 304, with the ETag and Last-Modified headers
-    body = render_feed(user, items, "atom", self_url)
+    body = render_feed(user, items, "atom", self_url, home_url=home_url)
 
 The HTML content is sanitized when the feed is written (an allow-list of
 tags and attributes; ``<script>``, ``<style>`` and the like are dropped with
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from feedgen.feed import FeedGenerator
 
@@ -37,23 +37,28 @@ FORMATS: tuple[FeedFormat, ...] = ("atom", "rss")
 
 
 def render_feed(user: str, items: Sequence[FeedItem], fmt: FeedFormat, self_url: str,
-                *, title: str | None = None) -> bytes:
+                *, home_url: str | None = None, title: str | None = None) -> bytes:
     """``user``'s feed as Atom or RSS 2.0 XML (UTF-8), items in the order given.
 
     ``items`` come newest first, as :meth:`FeedStore.items` returns them.
-    ``self_url`` is where the feed is served; it is also the feed's id. The
-    same items, user and URL always give the same bytes, so the strong ETag
-    of :func:`feed_validators` holds.
+    ``self_url`` is where the feed is served, with whatever token fetching it
+    takes: it appears only as the ``self`` link, the one place a reader
+    fetches from. The feed's id is ``self_url`` without its query string (so
+    without the token), and its ``alternate`` link (RSS: the channel's link)
+    is ``home_url``, by default that id. The same arguments always give the
+    same bytes, so the strong ETag of :func:`feed_validators` holds.
     """
     if fmt not in FORMATS:
         raise ValueError(f"feed format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    feed_id = urlunsplit(urlsplit(self_url)._replace(query="", fragment=""))
     feed = FeedGenerator()
-    feed.id(xml_text(self_url))
+    feed.id(xml_text(feed_id))
     feed.title(xml_text(title or f"Notifications for {user}"))
     feed.description(xml_text(f"Notifications for {user}, newest first"))
     feed.author({"name": "notifier"})
     feed.link(href=xml_text(self_url), rel="self")
-    feed.link(href=xml_text(self_url), rel="alternate")
+    # Last: RSS takes the last link as the channel's <link>.
+    feed.link(href=xml_text(home_url or feed_id), rel="alternate")
     feed.generator("notifier", __version__)
     feed.updated(_utc(max((item.stored_at for item in items), default=0.0)))
     for item in items:

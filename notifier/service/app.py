@@ -36,8 +36,8 @@ from ..delivery.pipeline import Pipeline
 from ..errors import NotifierError
 from ..storage.outbox import Outbox
 from ..users.cache import UserCache
+from ..web import WebServer
 from .changes import ChangeWatcher
-from .http import Endpoints, make_server
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ class Service:
         self.metrics = Metrics(outbox_depth=self._outbox_depth, lag=self._lag)
         self.changes = ChangeWatcher(self.store, self.matcher, self.users)
         self.stopping = threading.Event()
-        self._new_rows = threading.Condition()
         self.dispatcher = Dispatcher(config, self.outbox, in_memory=self.store.in_memory,
                                      on_result=self.metrics.outcome, backends=backends)
         self.pipeline.delivered = frozenset(self.dispatcher.destinations)
@@ -86,15 +85,13 @@ class Service:
             from ..bus.signing import Validator
 
             validator = Validator.from_config(config)
+        self.web = WebServer(config, store=self.store, outbox=self.outbox, users=self.users,
+                             health=self._health, metrics=self.metrics.render,
+                             check_unsubscribe=self._check_unsubscribe,
+                             unsubscribe=self._unsubscribe)
         self.ingest = Ingest(config, self.subscriber, self.pipeline, self.dispatcher,
-                             self.metrics, validator=validator, on_recorded=self._recorded)
-        self.http = make_server(config.http.listen, Endpoints(
-            health=self._health, metrics=self.metrics.render, user=self.users.get,
-            feed=self._feed, stream_rows=self._stream_rows, wait_for_rows=self._wait_rows,
-            check_unsubscribe=self._check_unsubscribe, unsubscribe=self._unsubscribe,
-            stopping=self.stopping))
+                             self.metrics, validator=validator, on_recorded=self.web.on_recorded)
         self._threads: list[threading.Thread] = []
-        self._feeds: Any = None
 
     # -- running ---------------------------------------------------------------
 
@@ -112,7 +109,7 @@ class Service:
             self.digests.start()
             self.changes.start()
             for target, name in (((lambda: self.ingest.run(self.stopping)), "ingest"),
-                                 (self.http.serve_forever, "http"),
+                                 ((lambda: self.web.run(self.stopping)), "http"),
                                  (self._housekeeping, "housekeeping")):
                 thread = threading.Thread(target=target, name=name, daemon=True)
                 thread.start()
@@ -133,25 +130,18 @@ class Service:
         """Drain what is in flight, then stop everything."""
         log.info("stopping: draining what is in flight")
         self.stopping.set()
-        with self._new_rows:
-            self._new_rows.notify_all()
         for thread in self._threads:
-            if thread.name == "ingest":
+            if thread.name in ("ingest", "http"):
                 thread.join(30)
         self.digests.stop()
         self.changes.stop()
         self.dispatcher.stop()
-        self.http.shutdown()
-        self.http.server_close()
+        self.web.close()
         if self.relay is not None:
             self.relay.stop()
         self.subscriber.close()
         self.store.close()
         log.info("stopped")
-
-    def _recorded(self) -> None:
-        with self._new_rows:
-            self._new_rows.notify_all()
 
     # -- housekeeping ----------------------------------------------------------
 
@@ -169,9 +159,11 @@ class Service:
 
     # -- HTTP ------------------------------------------------------------------
 
-    def _health(self) -> dict[str, Any]:
-        return {"status": "ok", "uptime": round(time.time() - self.metrics.started, 1),
-                **self.dispatcher.health()}
+    def _health(self, kind: str) -> tuple[bool, dict[str, Any]]:
+        down = sorted(t.name for t in self._threads if not t.is_alive())
+        body = {"status": "down" if down else "ok", "down": down,
+                "uptime": round(time.time() - self.metrics.started, 1), **self.dispatcher.health()}
+        return not down, body
 
     def _outbox_depth(self) -> float:
         return float(self.outbox.depth())
@@ -179,32 +171,6 @@ class Service:
     def _lag(self) -> float:
         oldest = self.outbox.oldest_due()
         return 0.0 if oldest is None else max(0.0, time.time() - oldest)
-
-    def _feed(self, user: dict[str, Any], fmt: str, headers: dict[str, str]
-              ) -> tuple[int, dict[str, str], bytes]:
-        from ..render.feed import conditional_response, feed_validators, render_feed
-        from ..storage.feeds import FeedStore
-
-        if self._feeds is None:
-            self._feeds = FeedStore.from_config(self.config)
-        items = self._feeds.items(user["name"], self.config.delivery.feed_items)
-        etag, last_modified = feed_validators(items, fmt)  # type: ignore[arg-type]
-        out = {"ETag": etag, "Cache-Control": "private, max-age=60"}
-        if last_modified:
-            out["Last-Modified"] = last_modified
-        if conditional_response(headers, etag, last_modified):
-            return 304, out, b""
-        url = self.config.http.feed_url(user["name"], user["feed_token"], fmt)
-        return 200, out, render_feed(user["name"], items, fmt, url)  # type: ignore[arg-type]
-
-    def _stream_rows(self, user: str, after: int) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.outbox.rows(user=user, destination="desktop", after_id=after, limit=200)
-        return [(row.id, _stream_payload(row.notification)) for row in rows
-                if row.state not in ("held",)]
-
-    def _wait_rows(self, timeout: float) -> None:
-        with self._new_rows:
-            self._new_rows.wait(timeout)
 
     def _check_unsubscribe(self, token: str) -> tuple[str, str]:
         return self._verify_unsubscribe(self.secret, token)
@@ -217,11 +183,3 @@ class Service:
         return user, rule
 
 
-
-def _stream_payload(notification: Any) -> dict[str, Any]:
-    content = notification.content
-    return {"msg_id": notification.msg_id, "topic": notification.topic,
-            "app": notification.app, "summary": content.get("summary", ""),
-            "body": content.get("body", ""), "link": notification.link,
-            "icon": notification.icon, "severity": notification.severity,
-            "timestamp": notification.timestamp, "rules": list(notification.rules)}

@@ -312,14 +312,16 @@ class Outbox:
     # -- reading and administration -----------------------------------------
 
     def rows(self, states: Iterable[str] | None = None, user: str | None = None,
-             destination: str | None = None, after_id: int = 0, limit: int | None = None
-             ) -> list[OutboxRow]:
-        """Rows in id order, filtered."""
+             destination: str | None = None, after_id: int = 0, limit: int | None = None,
+             *, users: Iterable[str] | None = None) -> list[OutboxRow]:
+        """Rows in id order, filtered (``users``: of any of these users)."""
         q = select(outbox).where(outbox.c.id > after_id).order_by(outbox.c.id)
         if states is not None:
             q = q.where(outbox.c.state.in_(list(states)))
         if user is not None:
             q = q.where(outbox.c.user == user)
+        if users is not None:
+            q = q.where(outbox.c.user.in_(list(users)))
         if destination is not None:
             q = q.where(outbox.c.destination == _literal(destination))
         if limit is not None:
@@ -335,6 +337,11 @@ class Outbox:
                 q = select(outbox.c.id, outbox.c.state).where(outbox.c.id.in_(chunk))
                 found.update((row_id, state) for row_id, state in conn.execute(q))
         return found
+
+    def last_id(self) -> int:
+        """The highest row id, 0 for an empty outbox (rows after it are new)."""
+        with self.store._transaction("read the outbox", write=False) as conn:
+            return conn.execute(select(func.max(outbox.c.id))).scalar() or 0
 
     def retry(self, ids: Iterable[int] | None = None, states: Iterable[str] = ("dead",)) -> int:
         """Make rows due again now, with their attempts reset; return how many."""

@@ -42,6 +42,10 @@ class UserCache:
                 self._users[name] = user
         return user
 
+    def peek(self, name: str) -> dict[str, Any] | None:
+        """The record cached for ``name``, without asking the database or the directory."""
+        return self._users.get(name)
+
     def preload(self, records: list[dict[str, Any]]) -> None:
         """Cache these local records, so the first messages need no lookups."""
         with self._lock:

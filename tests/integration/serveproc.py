@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,14 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace")
 
     def get(self, path: str, headers: dict[str, str] | None = None
-            ) -> tuple[int, dict[str, str], bytes]:
+            ) -> tuple[int, Message, bytes]:
+        """Status, headers (looked up without regard to case) and body of ``GET path``."""
         request = urllib.request.Request(f"http://{self.http}{path}", headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=10) as r:
-                return r.status, dict(r.headers.items()), r.read()
+                return r.status, r.headers, r.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers.items()), exc.read()
+            return exc.code, exc.headers, exc.read()
 
     def metric(self, name: str) -> float:
         """The sum of every sample of ``name`` on /metrics."""

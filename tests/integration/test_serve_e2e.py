@@ -9,6 +9,7 @@ feedparser.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tests.integration.backends.peers_dbus import DesktopPeer
 from tests.integration.backends.peers_email import SmtpPeer
 from tests.integration.backends.peers_irc import IrcPeer
 from tests.integration.serveproc import ServeProcess, merge, write_toml
+from tests.integration.web.sse import EventStream
 
 pytestmark = pytest.mark.integration
 
@@ -117,9 +119,21 @@ def wait_until_window_start(length: float) -> float:
 
 def test_every_destination_gets_what_it_should(world: World) -> None:
     world.serve.start()
+    token = json.loads(world.cli("users", "show", "alice", "--json").stdout)["feed_token"]
+    stream = EventStream(f"http://{world.http}/users/alice/stream?token={token}")
+    deadline = time.monotonic() + 10
+    while world.serve.metric("notifier_streams_open") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     boundary = wait_until_window_start(4.0)
     world.log("commit one", "commit two", "commit three")
     world.log("something else", modname="other", topic="thing")
+
+    # alice's live stream, opened before: the three, as they were recorded.
+    try:
+        assert sorted(e.data["summary"] for e in stream.events(3)) == \
+            ["git: commit one", "git: commit three", "git: commit two"]
+    finally:
+        stream.close()
 
     # Email, at once for alice; bob's waits for his digest.
     mails = emails(world.smtp, 3)
@@ -128,6 +142,11 @@ def test_every_destination_gets_what_it_should(world: World) -> None:
         ["[git] commit one", "[git] commit three", "[git] commit two"]
     first = mails[0].raw.message
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # Every link in the mail leads somewhere.
+    settings = re.search(r"Your notification settings: (\S+)", mails[0].text)
+    assert settings is not None and settings.group(1) == f"http://{world.http}/"
+    page = world.serve.get("/")
+    assert page[0] == 200 and b"Your notification settings" in page[2]
     assert first["X-Notifier-Rule"] == "git" and first["X-Notifier-App"] == "git"
     assert first.get_body(("html",)) is not None
 
@@ -149,7 +168,6 @@ def test_every_destination_gets_what_it_should(world: World) -> None:
     assert all(c.raw["app_name"] == "notifier-test" for c in calls)
 
     # The feed, through HTTP with alice's token; a wrong token is a 404.
-    token = json.loads(world.cli("users", "show", "alice", "--json").stdout)["feed_token"]
     status, headers, body = world.serve.get(f"/feeds/alice.atom?token={token}")
     assert status == 200
     feed = feedparser.parse(body)
@@ -241,7 +259,6 @@ def test_kill_9_and_restart_lose_nothing(world: World) -> None:
 
 def test_running_service_follows_changes_rejects_junk_and_honours_unsubscribe(
         world: World) -> None:
-    import re
     import urllib.request
 
     import zmq

@@ -356,7 +356,7 @@ def test_serve_sends_mail_and_feeds_from_the_sender_process_when_it_can(
             assert service.dispatcher.sender.destinations == expected
             assert local == {"email", "rss"} - set(expected)
     finally:
-        service.http.server_close()
+        service.web.close()
         service.subscriber.close()
         service.store.close()
 

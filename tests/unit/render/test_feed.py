@@ -144,3 +144,15 @@ def test_conditional_response(headers: dict[str, str], fresh: bool) -> None:
 
 def test_empty_feed_has_no_date_to_compare() -> None:
     assert conditional_response({"If-Modified-Since": LAST}, '"atom-0-0"', None) is False
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_the_token_is_only_in_the_self_link(fmt: str) -> None:
+    self_url = f"https://notify.example.org/feeds/alice.{fmt}?token=SECRET"
+    data = render_feed("alice", [item(1)], fmt, self_url, home_url="https://notify.example.org/")
+    assert data.count(b"SECRET") == 1
+    parsed = feedparser.parse(data)
+    assert [link.href for link in parsed.feed.links if link.rel == "self"] == [self_url]
+    assert parsed.feed.link == "https://notify.example.org/"
+    if fmt == "atom":
+        assert parsed.feed.id == "https://notify.example.org/feeds/alice.atom"

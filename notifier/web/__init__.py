@@ -1,0 +1,15 @@
+"""notifier's HTTP side: an ASGI application (FastAPI) served by uvicorn inside ``notifier serve``.
+
+* :mod:`.app`: the routes (feeds, live streams, unsubscribe, health, metrics, ``/``);
+* :mod:`.server`: :class:`WebServer`, the supervised part that runs uvicorn on a
+  socket bound by :mod:`.binding`, with the bounds of :mod:`.protocol` and :mod:`.limits`;
+* :mod:`.hub` and :mod:`.stream`: live streams fed by one database read per batch;
+* :mod:`.users`: local users and their feed tokens, unknown names cached;
+* :mod:`.pages`: the HTML pages.
+"""
+
+from __future__ import annotations
+
+from .server import WebServer
+
+__all__ = ["WebServer"]

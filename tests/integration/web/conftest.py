@@ -1,0 +1,188 @@
+"""A real uvicorn server (notifier.web.WebServer) in this process, on a free port, over SQLite.
+
+The tests talk to it with httpx and with raw sockets; rows are written to the
+outbox as the ingest would, then announced with ``on_recorded``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from notifier.config import config_from_dict
+from notifier.errors import InputError
+from notifier.storage import Store
+from notifier.storage.outbox import Outbox
+from notifier.users.cache import UserCache
+from notifier.web import WebServer
+from tests.integration.outbox_rows import envelope, note
+
+_ids = itertools.count(1)
+#: [http] base_url of the test sites
+PUBLIC = "https://notify.example.org"
+
+
+@dataclass
+class Statements:
+    """The SQL statements the server ran on an engine (not those of the test's own thread)."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def add(self, statement: str) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            self.seen.append(statement)
+
+    def writes(self) -> list[str]:
+        return [s for s in self.seen
+                if s.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")]
+
+    def reading(self, table: str) -> list[str]:
+        return [s for s in self.seen if s.lstrip().upper().startswith("SELECT")
+                and f"FROM {table}" in s]
+
+
+@dataclass
+class Site:
+    web: WebServer
+    store: Store
+    outbox: Outbox
+    users: UserCache
+    base: str
+    statements: Statements
+    healthy: dict[str, bool]
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return self.web.address
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=10, **kw)
+
+    def token(self, user: str) -> str:
+        record = self.store.get_user(user)
+        assert record is not None
+        return str(record["feed_token"])
+
+    def record(self, *users: str, state: str = "sent", notify: bool = True) -> list[int]:
+        """One batch: a desktop row for each of ``users``; their ids, in order."""
+        before = self.outbox.last_id()
+        msg_id = f"2025-{next(_ids)}"
+        self.outbox.record([envelope(msg_id)], [
+            (note(user, msg_id, destination="desktop"), state) for user in users])
+        if notify:
+            self.web.on_recorded()
+        return [row.id for row in self.outbox.rows(after_id=before)]
+
+    def run(self) -> None:
+        """Start ``web.run()`` in a thread, and wait until it answers."""
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self.web.run, args=(self._stopping,),
+                                        name="http", daemon=True)
+        self._thread.start()
+        wait_for(lambda: _answers(self), what="the server to answer")
+
+    def halt(self) -> None:
+        """Set ``stopping``; ``run()`` must return."""
+        self._stopping.set()
+        self._thread.join(15)
+        assert not self._thread.is_alive(), "the server did not stop"
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(self.host_port, timeout=10)
+        return sock
+
+
+def read_all(sock: socket.socket, timeout: float = 10) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            raise AssertionError(
+                f"the server kept the connection open; got {out[:500]!r}") from None
+        if not chunk:
+            return out
+        out += chunk
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.01)
+
+
+def start_site(tmp_path: Path, http: dict[str, Any] | None = None,
+               fasjson: dict[str, Any] | None = None) -> tuple[Site, Callable[[], None]]:
+    data: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path / 'n.db'}",
+                            "http": {"listen": "127.0.0.1:0", "base_url": PUBLIC, **(http or {})}}
+    if fasjson:
+        data["fasjson"] = fasjson
+    config = config_from_dict(data, str(tmp_path / "notifier.toml"))
+    store = Store.from_config(config)
+    store.import_users([{"name": name, "emails": [f"{name}@example.org"], "ircnicks": [],
+                         "groups": []} for name in ("alice", "bob", "carol")])
+    statements = Statements()
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.add(statement))
+    outbox = Outbox(store)
+    users = UserCache(config, store)
+    users.preload(store.list_users())
+    healthy = {"live": True, "ready": True}
+
+    def unsubscribe(token: str) -> tuple[str, str]:
+        if token != "good":
+            raise InputError("bad token")
+        return "alice", "git"
+
+    web = WebServer(config, store=store, outbox=outbox, users=users,
+                    health=lambda kind: (healthy[kind], {"status": kind}),
+                    metrics=lambda: b"# service metrics\n",
+                    check_unsubscribe=unsubscribe, unsubscribe=unsubscribe)
+    host, port = web.address
+    site = Site(web, store, outbox, users, f"http://{host}:{port}", statements, healthy)
+    site.run()
+
+    def stop() -> None:
+        site.halt()
+        web.close()
+        store.close()
+
+    return site, stop
+
+
+def _answers(site: Site) -> bool:
+    try:
+        return httpx.get(f"{site.base}/healthz/live", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
+    marker = request.node.get_closest_marker("http")
+    s, stop = start_site(tmp_path, marker.kwargs if marker else None)
+    try:
+        yield s
+    finally:
+        stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "http(**settings): [http] settings for the site fixture")
