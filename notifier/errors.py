@@ -13,6 +13,8 @@ The tree::
     ├── StorageError           the database could not be opened, migrated or written
     ├── DirectoryError         the user directory (FASJSON) could not be asked
     ├── RuleError              a rule is invalid (names the file, the rule and the field)
+    ├── ServiceError           a part of notifier serve failed (a child process exited), or
+    │                          another notifier serve holds the SQLite database
     └── DeliveryError          a backend could not deliver a notification
         ├── TemporaryDeliveryError   worth retrying later
         └── PermanentDeliveryError   retrying will not help (unknown nick, SMTP 5xx)
@@ -66,6 +68,10 @@ class DirectoryError(NotifierError):
 
 class RuleError(NotifierError):
     """A rule is invalid."""
+
+
+class ServiceError(NotifierError):
+    """A part of ``notifier serve`` failed, or the service cannot run (the database is held)."""
 
 
 class DeliveryError(NotifierError):

@@ -1,7 +1,9 @@
 """The service's HTTP endpoints.
 
 =====================================  ===========================================
-``GET /healthz``                       200 while the service runs (JSON status)
+``GET /healthz/live``                  200 while the process is worth keeping, else 503
+``GET /healthz/ready``                 200 while every part works, else 503 naming it
+``GET /healthz``                       the same as ``/healthz/ready``
 ``GET /metrics``                       Prometheus text format
 ``GET /feeds/<user>.atom?token=T``     the user's Atom feed (``.rss`` for RSS 2.0)
 ``GET /users/<user>/stream?token=T``   the user's desktop notifications, as Server-Sent Events
@@ -38,7 +40,8 @@ STREAM_HEARTBEAT = 15.0
 class Endpoints:
     """What the HTTP handler needs from the service; see :class:`~.app.Service`."""
 
-    def __init__(self, *, health: Callable[[], dict[str, Any]], metrics: Callable[[], bytes],
+    def __init__(self, *, health: Callable[[str], tuple[bool, dict[str, Any]]],
+                 metrics: Callable[[], bytes],
                  user: Callable[[str], dict[str, Any] | None],
                  feed: Callable[[dict[str, Any], str, dict[str, str]],
                                 tuple[int, dict[str, str], bytes]],
@@ -98,9 +101,11 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = unquote(url.path)
         try:
-            if path == "/healthz":
-                body = json.dumps(self.endpoints.health()).encode() + b"\n"
-                self._send(200, body, "application/json")
+            if path in ("/healthz", "/healthz/ready", "/healthz/live"):
+                ok, report = self.endpoints.health("live" if path.endswith("/live") else "ready")
+                body = json.dumps(report).encode() + b"\n"
+                self._send(200 if ok else 503, body, "application/json",
+                           {"Cache-Control": "no-store"})
             elif path == "/metrics":
                 self._send(200, self.endpoints.metrics(),
                            "text/plain; version=0.0.4; charset=utf-8")
