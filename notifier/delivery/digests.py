@@ -111,10 +111,13 @@ class DigestScheduler:
     def _settings(self, user_name: str, destination: str, user: dict[str, Any]
                   ) -> tuple[Schedule, int]:
         """The schedule and ``max_items``; the defaults for what does not parse (logged once)."""
-        settings = digest_settings(user, destination)
-        if not isinstance(settings, dict):
-            settings = {}
+        # None: the digest was turned off after these were held; they go out by the default.
+        settings = digest_settings(user, destination) or {}
         problems = []
+        if not isinstance(settings, dict):
+            problems.append(f"digest settings {settings!r} are not a table of 'every' and "
+                            "'max_items'")
+            settings = {}
         try:
             schedule = Schedule.parse(str(settings.get("every", DEFAULT_EVERY)))
         except InputError as exc:
@@ -127,8 +130,8 @@ class DigestScheduler:
             max_items = DEFAULT_MAX_ITEMS
         if problems:
             self._report((user_name, destination, "settings"),
-                         "; ".join(problems) + f"; using every {DEFAULT_EVERY!r}, "
-                         f"max_items {DEFAULT_MAX_ITEMS} for what does not parse")
+                         "; ".join(problems) + f"; using every {DEFAULT_EVERY!r}, max_items "
+                         f"{DEFAULT_MAX_ITEMS} where the settings do not parse")
         else:
             self._report((user_name, destination, "settings"), None)
         return schedule, max_items

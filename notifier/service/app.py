@@ -186,7 +186,11 @@ class Service:
         ]
         for names, timeout in stages:
             self.supervisor.stop([n for n in names if n in self.supervisor.names], timeout)
-        self.dispatcher.close()
+        try:
+            self.dispatcher.close()
+        except Exception:  # the rest must still stop and be released
+            log.exception("closing the delivery side (what was not written is due again "
+                          "when its claims run out)")
         self.supervisor.stop([n for n in ("http", "relay") if n in self.supervisor.names], 10.0)
         self._close()
         log.info("stopped")
