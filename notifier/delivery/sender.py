@@ -155,7 +155,9 @@ class SenderProcess:
                 log.error("the sender process (pid %s) did not exit; killing it", process.pid)
                 process.kill()
                 process.join(5)
-        if stopping.is_set() and self._stop_sent and process.exitcode == 0:
+        if stopping.is_set() and process.exitcode in (0, -signal.SIGTERM):
+            # Stopped as asked; or, still starting, it had no handler yet for the SIGTERM
+            # systemd sends the whole group: it held nothing then.
             return
         why = f": {self._failure}" if self._failure else ""
         raise ServiceError(

@@ -77,7 +77,7 @@ class Service:
         try:
             self._build(config, backends, on_give_up)
         except BaseException:
-            self._close()
+            self.close()
             raise
 
     def _build(self, config: Config, backends: dict[str, Backend] | None,
@@ -161,7 +161,7 @@ class Service:
                     log.info("took back %d notifications claimed before a restart", released)
             self.dispatcher.setup()  # a backend's mistake (no session bus) stops serve here
         except BaseException:
-            self._close()
+            self.close()
             raise
         self.supervisor.start()
         bus = self.config.bus
@@ -192,11 +192,11 @@ class Service:
             log.exception("closing the delivery side (what was not written is due again "
                           "when its claims run out)")
         self.supervisor.stop([n for n in ("http", "relay") if n in self.supervisor.names], 10.0)
-        self._close()
+        self.close()
         log.info("stopped")
 
-    def _close(self) -> None:
-        """Release what was opened, newest first (each once)."""
+    def close(self) -> None:
+        """Release what was opened, newest first, each once (:meth:`stop` does it too)."""
         while self._closers:
             closer = self._closers.pop()
             try:

@@ -114,7 +114,6 @@ class _Slot:
         self.thread: threading.Thread | None = None
         #: starting, running, backoff, stopped, or failed (given up on)
         self.state = "starting"
-        self.since = time.monotonic()
         self.restarts = 0
         self.recent: deque[float] = deque()
         self.attempt = 0
@@ -253,7 +252,7 @@ class Supervisor:
             else None
         if failures > self.max_restarts:
             with self._lock:
-                slot.state, slot.since, slot.retry_at = "failed", now, None
+                slot.state, slot.retry_at = "failed", None
                 first = self.gave_up is None
                 if first:
                     self.gave_up = slot.name
@@ -269,7 +268,7 @@ class Supervisor:
         delay = backoff_delay(slot.attempt, self.backoff_base, self.backoff_cap)
         with self._lock:
             slot.attempt += 1
-            slot.state, slot.since = "backoff", now
+            slot.state = "backoff"
             slot.retry_at = now + delay
         log.error("%s failed (%s); starting it again in %.1f s (failure %d of %d allowed "
                   "within %.0f s)", slot.name, problem, delay, failures, self.max_restarts,
@@ -278,7 +277,7 @@ class Supervisor:
 
     def _set(self, slot: _Slot, state: str) -> None:
         with self._lock:
-            slot.state, slot.since = state, self.clock()
+            slot.state = state
             if state != "backoff":
                 slot.retry_at = None
 

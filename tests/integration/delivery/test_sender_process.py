@@ -396,9 +396,7 @@ def test_serve_sends_mail_and_feeds_from_the_sender_process_when_it_can(
             assert service.dispatcher.sender.destinations == expected
             assert local == {"email", "rss"} - set(expected)
     finally:
-        service.http.server_close()
-        service.subscriber.close()
-        service.store.close()
+        service.close()
 
 
 def test_the_old_email_sender_process_key_names_its_new_place(tmp_path: Path) -> None:
