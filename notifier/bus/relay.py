@@ -26,12 +26,8 @@ class Relay:
     """Forward everything from ``inbound`` to ``outbound``.
 
     Bind happens in the constructor, so an address in use is reported at once.
-    :meth:`run` blocks until :meth:`stop` is called from any thread; it is also a
-    part for ``notifier serve``'s supervisor (``name``, ``run(stopping)``,
-    ``interrupt()``).
+    :meth:`run` blocks until :meth:`stop` is called from any thread.
     """
-
-    name = "relay"
 
     def __init__(self, inbound: str, outbound: str, high_water_mark: int = 0):
         self.inbound = inbound
@@ -60,6 +56,9 @@ class Relay:
                 self._close()
                 raise TransportError(f"cannot bind [bus] {role} {address}: {exc}") from exc
         self._control.bind(self._control_address)
+
+    #: as a part of notifier serve's supervisor: ``run(stopping)``, ``interrupt()``
+    name = "relay"
 
     def run(self, stopping: threading.Event | None = None) -> None:
         """Forward messages until ``stopping`` is set (then :meth:`interrupt`) or :meth:`stop`.

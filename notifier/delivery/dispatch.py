@@ -121,7 +121,7 @@ class Dispatcher:
             elif self.sender is None or not self.sender.put(destination, rows):
                 # The sender process just died: due again at once, for its successor.
                 give_back(self.outbox, rows, f"{destination} (sender process not running)")
-        for destination, n in result.delivered.items():
+        for destination, n in result.sent_at_once.items():
             self.on_result(destination, "sent", n)  # the live stream's: delivered as recorded
         for destination, n in result.per_destination.items():
             # Rows not handed over (no room, a digest's) wait in the database: look there.

@@ -62,8 +62,8 @@ class BatchResult:
     per_destination: dict[str, int] = field(default_factory=dict)
     #: new pending rows claimed for this process's workers (see ``claim``), by id
     claimed: list[OutboxRow] = field(default_factory=list)
-    #: notifications delivered by being recorded (the live stream's), by destination
-    delivered: dict[str, int] = field(default_factory=dict)
+    #: notifications recorded already sent (the live stream's), by destination
+    sent_at_once: dict[str, int] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -123,7 +123,8 @@ class Pipeline:
                     state = self.first_state(user, destination)
                     notifications.append((notification, state))
                     if state == "sent":
-                        result.delivered[destination] = result.delivered.get(destination, 0) + 1
+                        result.sent_at_once[destination] = \
+                            result.sent_at_once.get(destination, 0) + 1
                     result.per_destination[destination] = \
                         result.per_destination.get(destination, 0) + 1
         result.new_messages, result.notifications, result.claimed = \
