@@ -66,7 +66,10 @@ class Dispatcher:
             # Check the settings here, where a mistake stops serve from starting.
             backends.pop(name).setup()
         if apart:
-            self.sender = SenderProcess(config, apart, on_result=self.on_result)
+            self.sender = SenderProcess(
+                config, apart, on_result=self.on_result,
+                on_lost=lambda rows: give_back(self.outbox, rows,
+                                               "handed to a sender process that exited"))
         return backends
 
     def _sent_apart(self, in_memory: bool) -> list[str]:

@@ -41,6 +41,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -71,7 +72,9 @@ class SenderProcess:
 
     The ingest asks :meth:`room`, hands rows over with :meth:`put` and
     :meth:`wake`\\ s it like a local worker. ``on_result(destination,
-    outcome, n)`` is told what the child's workers did, for the metrics.
+    outcome, n)`` is told what the child's workers did, for the metrics;
+    ``on_lost(rows)`` gets the rows a child was handed and never took when it
+    exits (to give their claims back).
 
     As a supervised part, :meth:`run` starts a child and relays its reports
     until ``stopping`` is set (then it stops the child and returns) or the
@@ -83,14 +86,17 @@ class SenderProcess:
     name = "sender"
 
     def __init__(self, config: Config, destinations: list[str], *,
-                 on_result: Callable[[str, str, int], None], limit: int = QUEUE_LIMIT):
+                 on_result: Callable[[str, str, int], None], limit: int = QUEUE_LIMIT,
+                 on_lost: Callable[[list[OutboxRow]], None] | None = None):
         self.config = config
         self.destinations = list(destinations)
         self.on_result = on_result
+        self.on_lost = on_lost or (lambda rows: None)
         self.limit = limit
         self.names = [f"sender:{d}" for d in self.destinations]
-        self._in_flight = dict.fromkeys(self.destinations, 0)
-        self._lock = threading.Lock()  # guards the counts
+        #: rows handed to the child and not yet taken by its workers, oldest first
+        self._handed: dict[str, deque[OutboxRow]] = {d: deque() for d in self.destinations}
+        self._lock = threading.Lock()  # guards _handed
         self._sending = threading.Lock()  # one message at a time on the pipe; guards _conn
         self._conn: multiprocessing.connection.Connection | None = None
         self._process: Any = None
@@ -109,17 +115,19 @@ class SenderProcess:
         if not self._ready.is_set():
             return 0
         with self._lock:
-            return max(0, self.limit - self._in_flight[destination])
+            return max(0, self.limit - len(self._handed[destination]))
 
     def put(self, destination: str, rows: list[OutboxRow]) -> bool:
         """Hand claimed rows to the child; False when it is not running (give them back)."""
-        # Counted before sending: the child's "taken" report may come back before send returns.
+        # Noted before sending: the child's "taken" report may come back before send returns.
         with self._lock:
-            self._in_flight[destination] += len(rows)
+            self._handed[destination].extend(rows)
         if self._send(("rows", destination, rows)):
             return True
+        sent = {id(row) for row in rows}
         with self._lock:
-            self._in_flight[destination] = max(0, self._in_flight[destination] - len(rows))
+            self._handed[destination] = deque(
+                row for row in self._handed[destination] if id(row) not in sent)
         return False
 
     def wake(self, destination: str, database: bool = False) -> None:
@@ -155,6 +163,7 @@ class SenderProcess:
                 log.error("the sender process (pid %s) did not exit; killing it", process.pid)
                 process.kill()
                 process.join(5)
+            self._give_back_untaken()
         if stopping.is_set() and process.exitcode in (0, -signal.SIGTERM):
             # Stopped as asked; or, still starting, it had no handler yet for the SIGTERM
             # systemd sends the whole group: it held nothing then.
@@ -164,6 +173,15 @@ class SenderProcess:
             f"the sender process (pid {process.pid}) for {', '.join(self.destinations)} "
             f"exited with code {process.exitcode}{why}; what it held is due again when its "
             f"claims run out")
+
+    def _give_back_untaken(self) -> None:
+        """The rows the child was handed and never took: due again at once, not when their
+        claims run out (a stopping child gave them back already; that is a no-op then)."""
+        with self._lock:
+            untaken = [row for rows in self._handed.values() for row in rows]
+            self._handed = {d: deque() for d in self.destinations}
+        if untaken:
+            self.on_lost(untaken)
 
     def interrupt(self) -> None:
         """Tell the child to stop (``stopping`` is set): it finishes its sends first."""
@@ -178,7 +196,7 @@ class SenderProcess:
                 return f"the sender process has not been ready for {now - self._spawned_at:.0f} s"
             return None
         with self._lock:
-            held = sum(self._in_flight.values())
+            held = sum(len(rows) for rows in self._handed.values())
         if held and now - self._heard_at >= STALL_AFTER:
             return (f"the sender process took none of the {held} rows handed to it in "
                     f"{now - self._heard_at:.0f} s")
@@ -215,7 +233,7 @@ class SenderProcess:
         child_end.close()
         with self._sending, self._lock:
             self._conn, self._process = parent_end, process
-            self._in_flight = dict.fromkeys(self.destinations, 0)
+            self._handed = {d: deque() for d in self.destinations}
         self._spawned_at = self._heard_at = time.monotonic()
 
     def _send(self, message: tuple[Any, ...]) -> bool:
@@ -265,7 +283,9 @@ class SenderProcess:
             self.on_result(message[1], message[2], message[3])
         elif kind == "taken":
             with self._lock:
-                self._in_flight[message[1]] = max(0, self._in_flight[message[1]] - message[2])
+                handed = self._handed[message[1]]
+                for _ in range(min(message[2], len(handed))):
+                    handed.popleft()
         elif kind == "ready":
             self.names = list(message[1])
             self._ready.set()

@@ -310,6 +310,35 @@ def test_a_killed_child_is_replaced_and_the_new_one_sends(
     assert running.restarts == ["sender"]
 
 
+def test_rows_a_killed_child_never_took_are_due_again_at_once(
+        tmp_path: Path, db: Store, start_sender: Callable[..., Supervised]) -> None:
+    handler = GatedHandler()
+    smtp = SmtpPeer(tmp_path)
+    smtp.handler = handler
+    smtp.start()
+    outbox = Outbox(db)
+    try:
+        # One connection: its worker takes one chunk (5 rows) from the queue at a time.
+        running = start_sender(make_config(tmp_path, smtp, connections=1), Results(),
+                               on_lost=lambda rows: outbox.release(rows))
+        sender = running.sender
+        wait_ready(sender)
+        users = [f"user{i:02}" for i in range(10)]
+        sender.put("email", record(outbox, users, "m1", claimed=True))
+        assert handler.entered.wait(WAIT)  # sending user00, holding user00-04
+        wait_for(lambda: sender.room("email") == sender.limit - 5, "the child to take 5")
+        # No new child for a minute: nobody else claims meanwhile.
+        running.supervisor.backoff_base = running.supervisor.backoff_cap = 60.0
+        os.kill(sender._process.pid, signal.SIGKILL)
+        wait_for(lambda: running.restarts, "the child's death to be seen")
+        # What it never took is claimable now, not in two minutes; what it took (and may
+        # have sent) waits for its claim to run out.
+        assert [row.user for row in outbox.claim("email", lease=1)] == users[5:]
+    finally:
+        handler.gate.set()
+        smtp.stop()
+
+
 def test_sigterm_to_the_child_alone_stops_it_cleanly_and_it_is_replaced(
         tmp_path: Path, db: Store, smtp: SmtpPeer,
         start_sender: Callable[..., Supervised]) -> None:
