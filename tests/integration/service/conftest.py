@@ -27,15 +27,18 @@ WAIT = 30.0
 GIT = "*.git.*"
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` s."""
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT,
+             context: Callable[[], str] | None = None) -> Any:
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` s, with
+    ``context()`` (a log, say) in the message."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}"
+                        + (f"\n{context()}" if context is not None else ""))
         time.sleep(0.02)
 
 
