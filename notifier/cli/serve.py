@@ -62,6 +62,6 @@ def serve(config: Config, verbose: int) -> None:
     stop.wait()
     service.stop()
     if service.gave_up is not None:
-        log.error("notifier serve exits: %s could not be kept up (see above); a restart of the "
-                  "whole service may", service.gave_up)
+        log.error("notifier serve exits: %s could not be kept up (see above); exit status 1, "
+                  "for the whole service to be restarted", service.gave_up)
         sys.exit(1)

@@ -7,6 +7,11 @@ other core. The ingest asks it how many fresh rows each destination takes
 now (:meth:`Dispatcher.room`), records that many already claimed, and hands
 them over (:meth:`Dispatcher.hand_off`); everything else waits in the
 database, where any worker finds it.
+
+The workers, the sent log and the sender process are parts for the
+service's supervisor (:meth:`Dispatcher.parts`): :meth:`Dispatcher.setup`
+opens the local backends before they start, :meth:`Dispatcher.close` closes
+them and gives back what is still queued once they have stopped.
 """
 
 from __future__ import annotations
