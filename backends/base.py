@@ -17,11 +17,14 @@ not; the outbox retries the first and gives up on the second.
 from __future__ import annotations
 
 import abc
+import logging
 from typing import ClassVar
 
 from ..config import Config
-from ..errors import DeliveryError
+from ..errors import DeliveryError, TemporaryDeliveryError
 from ..notification import Notification
+
+log = logging.getLogger(__name__)
 
 
 class Backend(abc.ABC):
@@ -49,9 +52,13 @@ class Backend(abc.ABC):
     def send_batch(self, notifications: list[Notification]) -> list[DeliveryError | None]:
         """Deliver several; return, for each, None when delivered or the error it got.
 
-        The default sends one by one. A backend that can deliver a batch more
-        cheaply (one transaction, say) overrides it; it must still report
-        each notification's own outcome.
+        The default sends one by one. Whatever else :meth:`send` raises (a
+        bug, a library error nobody translated) is that notification's
+        :class:`~notifier.errors.TemporaryDeliveryError`, logged with its
+        traceback: it counts as a failed attempt, and the others are still
+        sent. A backend that can deliver a batch more cheaply (one
+        transaction, say) overrides it; it must still report each
+        notification's own outcome.
         """
         outcomes: list[DeliveryError | None] = []
         for notification in notifications:
@@ -59,6 +66,13 @@ class Backend(abc.ABC):
                 self.send(notification)
             except DeliveryError as exc:
                 outcomes.append(exc)
+            except Exception as exc:  # one notification's failure, whatever it is
+                log.error("%s backend: sending %s to %s raised", self.name,
+                          notification.msg_id, notification.user, exc_info=exc)
+                error = TemporaryDeliveryError(
+                    f"the {self.name} backend failed: {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+                outcomes.append(error)
             else:
                 outcomes.append(None)
         return outcomes

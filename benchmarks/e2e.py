@@ -32,7 +32,7 @@ message it was for. Then it measures:
    second behind on every count:
 
    * notifications owed (for every message published so far) minus
-     ``notifier_notifications_sent_total{backend="rss"}`` is at most the
+     ``notifier_notifications_sent_total{destination="rss"}`` is at most the
      notifications of 0.5 s of traffic, so delivery keeps up with matching
      to within 0.5 s (about 6 % of an 8 s step);
    * ``notifier_outbox_depth`` is at most that too;
@@ -623,7 +623,7 @@ def latency_phase(publisher: Publisher, population: Population, sink: SmtpSink,
     return figures
 
 
-RSS_SENT = 'notifier_notifications_sent_total{backend="rss"}'
+RSS_SENT = 'notifier_notifications_sent_total{destination="rss"}'
 RECEIVED = "notifier_messages_received_total"
 DEPTH = "notifier_outbox_depth"
 

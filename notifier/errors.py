@@ -16,7 +16,9 @@ The tree::
     │                                disconnected, locked, read-only, full or not migrated
     ├── DirectoryError         the user directory (FASJSON) could not be asked
     ├── RuleError              a rule is invalid (names the file, the rule and the field)
-    ├── HttpError              the HTTP server stopped without being asked to
+    ├── ServiceError           a part of notifier serve failed (a child process exited), or
+    │   │                      another notifier serve holds the SQLite database
+    │   └── HttpError          the HTTP server stopped without being asked to
     └── DeliveryError          a backend could not deliver a notification
         ├── TemporaryDeliveryError   worth retrying later
         └── PermanentDeliveryError   retrying will not help (unknown nick, SMTP 5xx)
@@ -97,7 +99,11 @@ class RuleError(NotifierError):
     """A rule is invalid."""
 
 
-class HttpError(NotifierError):
+class ServiceError(NotifierError):
+    """A part of ``notifier serve`` failed, or the service cannot run (the database is held)."""
+
+
+class HttpError(ServiceError):
     """The HTTP server stopped without being asked to."""
 
 

@@ -46,7 +46,10 @@ class Relay:
         self._sub = self._ctx.socket(zmq.SUB)
         self._pub = self._ctx.socket(zmq.PUB)
         self._control = self._ctx.socket(zmq.PAIR)
-        self._stopped = threading.Event()
+        self._stopped = threading.Event()  # set once the sockets are closed
+        self._forwarding = threading.Event()
+        self._closing = threading.Lock()
+        self._stop_asked = False
         for sock in (self._sub, self._pub, self._control):
             sock.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, high_water_mark)
@@ -72,19 +75,52 @@ class Relay:
         return cls(bus.relay_inbound, bus.endpoints[0], bus.high_water_mark,
                    bus.frame_limit(config.max_message_bytes))
 
-    def run(self) -> None:
-        """Forward messages until :meth:`stop` is called."""
-        log.info("relay: publishers connect to %s, subscribers to %s", self.inbound, self.outbound)
+    #: as a part of notifier serve's supervisor: ``run(stopping)``, ``interrupt()``
+    name = "relay"
+
+    def run(self, stopping: threading.Event | None = None) -> None:
+        """Forward messages until ``stopping`` is set (then :meth:`interrupt`) or :meth:`stop`.
+
+        The proxy loop ending any other way raises :class:`TransportError`.
+        The sockets stay bound then, so :meth:`run` can be called again:
+        publishers keep their connections, and what they send meanwhile waits
+        in the inbound socket.
+        """
+        if stopping is None:
+            stopping = threading.Event()
+        self._forwarding.set()  # before looking at stopping: see interrupt()
+        try:
+            if not (stopping.is_set() or self._stop_asked):
+                log.info("relay: publishers connect to %s, subscribers to %s",
+                         self.inbound, self.outbound)
+                self._forward()
+        finally:
+            self._forwarding.clear()
+        if not (stopping.is_set() or self._stop_asked):
+            raise TransportError("the relay's proxy loop ended although nobody asked it to")
+        self.close()
+
+    def _forward(self) -> None:
+        """ZeroMQ's own proxy loop, until TERMINATE arrives on the control socket."""
         try:
             zmq.proxy_steerable(self._sub, self._pub, None, self._control)
         except zmq.ContextTerminated:
             pass
-        finally:
-            self._stopped.set()
-            self._close()
+
+    def interrupt(self) -> None:
+        """End the proxy loop of a :meth:`run` whose ``stopping`` is set; wait until it has."""
+        if self._forwarding.is_set():
+            self._terminate(5.0)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask :meth:`run` to return, from any thread, and wait until it has."""
+        """Ask :meth:`run` to return, from any thread, and wait until it has; close."""
+        self._stop_asked = True
+        if self._forwarding.is_set():
+            self._terminate(timeout)
+        else:
+            self.close()
+
+    def _terminate(self, timeout: float) -> None:
         if self._stopped.is_set():
             return
         try:
@@ -101,10 +137,17 @@ class Relay:
             ctrl.close()
 
     def start_thread(self) -> threading.Thread:
-        """Run the relay in a daemon thread and return it."""
+        """Run the relay in a daemon thread, unsupervised, and return it."""
         thread = threading.Thread(target=self.run, name="relay", daemon=True)
         thread.start()
         return thread
+
+    def close(self) -> None:
+        """Close the sockets (once); the relay cannot run again."""
+        with self._closing:
+            if not self._stopped.is_set():
+                self._stopped.set()
+                self._close()
 
     def _close(self) -> None:
         for sock in (self._sub, self._pub, self._control):

@@ -30,7 +30,13 @@ def serve(config: Config, verbose: int) -> None:
     unless [bus] embedded_relay = false), stores it in the history, finds who
     wants it, renders it for each destination, and delivers it by email, IRC,
     RSS/Atom feed or desktop notification. Feeds, live streams, unsubscribe
-    links, /healthz and /metrics are served on [http] listen.
+    links, /healthz/live, /healthz/ready and /metrics are served on [http]
+    listen.
+
+    A part that fails is restarted; one that keeps failing (more than 5
+    times in 5 minutes) stops the service, which exits 1 so that systemd
+    restarts it whole. On SQLite, one service per database: a second one
+    exits 1, naming the process that holds it.
 
     SIGTERM or SIGINT drains what is in flight, then exits 0.
     """
@@ -45,7 +51,7 @@ def serve(config: Config, verbose: int) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    service = Service(config)
+    service = Service(config, on_give_up=lambda name: stop.set())
     # The rules index and the user cache live as long as the process. Left to the
     # collector, every full collection walks them all (60-110 ms with 10,000 users),
     # stalling every thread; frozen, it only walks what came later.
@@ -55,3 +61,7 @@ def serve(config: Config, verbose: int) -> None:
     log.info("ready in %.2f s", time.monotonic() - started)
     stop.wait()
     service.stop()
+    if service.gave_up is not None:
+        log.error("notifier serve exits: %s could not be kept up (see above); exit status 1, "
+                  "for the whole service to be restarted", service.gave_up)
+        sys.exit(1)

@@ -10,10 +10,11 @@ survive restarts and none goes out twice.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import InputError
+from ..errors import InputError, NotifierError, StorageError
 from ..notification import Notification
 from ..storage.outbox import Outbox
 from .periodic import Periodic
@@ -23,6 +24,7 @@ from .schedule import Schedule
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ITEMS = 100
+DEFAULT_EVERY = "1h"
 
 
 class RendersDigests(Protocol):
@@ -31,49 +33,145 @@ class RendersDigests(Protocol):
 
 
 class DigestScheduler:
-    """Sends due digests; :meth:`run_once` is one pass, :meth:`start` runs passes in a thread."""
+    """Queues due digests: :meth:`run_once` is one pass; as a supervised part, ``digests``.
+
+    One user's digest that fails (settings that do not parse, a render
+    error, anything) is logged once per user, destination and problem, and
+    never holds up anyone else's. ``every`` or ``max_items`` settings that
+    do not parse fall back to the defaults (``1h``, 100), so that user's
+    held notifications still go out. ``on_queued(destination)`` is told of
+    each digest queued; ``on_result(destination, outcome, n)`` counts, for
+    the metrics, the held items put into a digest as ``sent`` and the digest
+    itself as ``queued``.
+    """
+
+    name = "digests"
 
     def __init__(self, outbox: Outbox, renderer: RendersDigests,
                  users: Callable[[str], dict[str, Any] | None], *, interval: float = 1.0,
-                 on_queued: Callable[[str], None] | None = None):
+                 on_queued: Callable[[str], None] | None = None,
+                 on_result: Callable[[str, str, int], None] | None = None):
         self.outbox = outbox
         self.renderer = renderer
         self.users = users
         self.interval = interval
         self.on_queued = on_queued or (lambda destination: None)
+        self.on_result = on_result or (lambda destination, outcome, n: None)
         self._periodic = Periodic("digests", interval, self.run_once)
+        #: (user, destination, "settings" or "digest") -> the problem last logged for it
+        self._problems: dict[tuple[str, str, str], str] = {}
 
     def run_once(self) -> int:
         """Queue every digest that is due now; return how many."""
         queued = 0
         now = self.outbox.clock()
-        for user_name, destination, count, oldest in self.outbox.held_groups():
-            user = self.users(user_name)
-            if user is None:
-                continue
-            settings = digest_settings(user, destination) or {}
+        groups = self.outbox.held_groups()
+        for user_name, destination, count, oldest in groups:
+            key = (user_name, destination)
             try:
-                schedule = Schedule.parse(str(settings.get("every", "1h")))
-            except InputError as exc:
-                log.error("digest for %s on %s: %s", user_name, destination, exc)
-                continue
-            max_items = int(settings.get("max_items") or DEFAULT_MAX_ITEMS)
-            last_window = self.outbox.last_window(user_name, destination)
-            if not schedule.due(now=now, oldest=oldest, count=count, max_items=max_items,
-                                last_window=last_window):
-                continue
-            items = self.outbox.held(user_name, destination, max_items)
-            address = address_for(user, destination) or items[0].notification.address
-            digest = self.renderer.render_digest(
-                destination, user, [i.notification for i in items], address)
-            if self.outbox.commit_digest(digest, items, schedule.window(now)):
-                queued += 1
-                self.on_queued(destination)
-                log.info("digest of %d for %s on %s queued", len(items), user_name, destination)
+                if self._one(user_name, destination, count, oldest, now):
+                    queued += 1
+            except StorageError:
+                raise  # the database, not this user: the whole pass waits for it
+            except Exception as exc:  # one user's digest must never stop the others'
+                self._report((*key, "digest"), f"{type(exc).__name__}: {exc}", exc)
+            else:
+                self._report((*key, "digest"), None)
+        # Forget the problems of digests no longer held (sent, or the user removed).
+        held = {(user, destination) for user, destination, _n, _o in groups}
+        for key in [k for k in self._problems if k[:2] not in held]:
+            del self._problems[key]
         return queued
 
-    def start(self) -> None:
-        self._periodic.start()
+    def _one(self, user_name: str, destination: str, count: int, oldest: float,
+             now: float) -> bool:
+        """Queue the digest of one user and destination if it is due; whether it was."""
+        user = self.users(user_name)
+        if user is None:
+            return False
+        schedule, max_items = self._settings(user_name, destination, user)
+        last_window = self.outbox.last_window(user_name, destination)
+        if not schedule.due(now=now, oldest=oldest, count=count, max_items=max_items,
+                            last_window=last_window):
+            return False
+        items = self.outbox.held(user_name, destination, max_items)
+        if not items:
+            return False
+        address = address_for(user, destination) or items[0].notification.address
+        digest = self.renderer.render_digest(
+            destination, user, [i.notification for i in items], address)
+        if not self.outbox.commit_digest(digest, items, schedule.window(now)):
+            return False
+        self.on_queued(destination)
+        self.on_result(destination, "sent", len(items))
+        self.on_result(destination, "queued", 1)
+        log.info("digest of %d for %s on %s queued", len(items), user_name, destination)
+        return True
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._periodic.stop(timeout)
+    def _settings(self, user_name: str, destination: str, user: dict[str, Any]
+                  ) -> tuple[Schedule, int]:
+        """The schedule and ``max_items``; the defaults for what does not parse (logged once)."""
+        # None: the digest was turned off after these were held; they go out by the default.
+        settings = digest_settings(user, destination) or {}
+        problems = []
+        if not isinstance(settings, dict):
+            problems.append(f"digest settings {settings!r} are not a table of 'every' and "
+                            "'max_items'")
+            settings = {}
+        try:
+            schedule = Schedule.parse(str(settings.get("every", DEFAULT_EVERY)))
+        except InputError as exc:
+            problems.append(str(exc))
+            schedule = Schedule.parse(DEFAULT_EVERY)
+        given = settings.get("max_items")
+        max_items = _whole(given) if given is not None else DEFAULT_MAX_ITEMS
+        if max_items is None:
+            problems.append(f"digest 'max_items': {given!r} is not a whole number over 0")
+            max_items = DEFAULT_MAX_ITEMS
+        if problems:
+            self._report((user_name, destination, "settings"),
+                         "; ".join(problems) + f"; using every {DEFAULT_EVERY!r}, max_items "
+                         f"{DEFAULT_MAX_ITEMS} where the settings do not parse")
+        else:
+            self._report((user_name, destination, "settings"), None)
+        return schedule, max_items
+
+    def _report(self, key: tuple[str, str, str], problem: str | None,
+                exc: BaseException | None = None) -> None:
+        """Log ``problem`` for ``key`` (user, destination, what) once, until it changes."""
+        known = self._problems.get(key)
+        if problem is None:
+            if known is not None:
+                del self._problems[key]
+                log.info("digest for %s on %s: %s works again", key[0], key[1], key[2])
+            return
+        if problem == known:
+            return
+        self._problems[key] = problem
+        if key[2] == "settings":
+            log.error("digest for %s on %s: %s", key[0], key[1], problem)
+            return
+        trace = exc if exc is not None and not isinstance(exc, NotifierError) else None
+        log.error("digest for %s on %s failed: %s (its held notifications wait; other "
+                  "digests go on)", key[0], key[1], problem, exc_info=trace)
+
+    # -- a supervised part ---------------------------------------------------
+
+    def run(self, stopping: threading.Event) -> None:
+        """Queue due digests every ``interval`` seconds until ``stopping`` is set."""
+        self._periodic.run(stopping)
+
+    def interrupt(self) -> None:
+        self._periodic.interrupt()
+
+    def stalled(self) -> str | None:
+        return self._periodic.stalled()
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as a whole number over 0 (an int, or digits in a string), else None."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value

@@ -7,6 +7,11 @@ other core. The ingest asks it how many fresh rows each destination takes
 now (:meth:`Dispatcher.room`), records that many already claimed, and hands
 them over (:meth:`Dispatcher.hand_off`); everything else waits in the
 database, where any worker finds it.
+
+The workers, the sent log and the sender process are parts for the
+service's supervisor (:meth:`Dispatcher.parts`): :meth:`Dispatcher.setup`
+opens the local backends before they start, :meth:`Dispatcher.close` closes
+them and gives back what is still queued once they have stopped.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from ..storage.outbox import Outbox, OutboxRow
 from .handoff import DueQueue, SentLog, give_back
 from .pipeline import BatchResult
 from .sender import SenderProcess
-from .workers import BackendWorker, build_workers, stop_workers
+from .workers import BackendWorker, build_workers, close_workers
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,10 @@ class Dispatcher:
             # Check the settings here, where a mistake stops serve from starting.
             backends.pop(name).setup()
         if apart:
-            self.sender = SenderProcess(config, apart, on_result=self.on_result)
+            self.sender = SenderProcess(
+                config, apart, on_result=self.on_result,
+                on_lost=lambda rows: give_back(self.outbox, rows,
+                                               "handed to a sender process that exited"))
         return backends
 
     def _sent_apart(self, in_memory: bool) -> list[str]:
@@ -85,20 +93,23 @@ class Dispatcher:
         apart = self.sender.destinations if self.sender is not None else []
         return [*self.by_destination, *apart]
 
-    def start(self) -> None:
-        """Start the sent log, the workers, then the sender process."""
-        self.sent_log.start()
+    def setup(self) -> None:
+        """Open every local worker's backend: a mistake (no session bus) stops serve here."""
         for worker in self.workers:
-            worker.start()  # a backend's set-up may fail (no session bus): before the child
-        if self.sender is not None:
-            self.sender.start()
+            worker.setup()
 
-    def stop(self) -> None:
-        """Let every worker finish its send, give back what is queued, write what was sent."""
-        stop_workers(self.workers, self.outbox, self.queues)
+    def parts(self) -> list[Any]:
+        """The supervised parts: the sent log, every local worker, the sender process."""
+        parts: list[Any] = [self.sent_log, *self.workers]
         if self.sender is not None:
-            self.sender.stop()
-        self.sent_log.stop()
+            parts.append(self.sender)
+        return parts
+
+    def close(self) -> None:
+        """After the parts stopped: close the backends, give back what is queued, write
+        what was sent."""
+        close_workers(self.workers, self.outbox, self.queues)
+        self.sent_log.close()
 
     def room(self) -> dict[str, int]:
         """How many fresh rows each destination takes now (those with room only)."""
@@ -118,6 +129,8 @@ class Dispatcher:
             elif self.sender is None or not self.sender.put(destination, rows):
                 # The sender process just died: due again at once, for its successor.
                 give_back(self.outbox, rows, f"{destination} (sender process not running)")
+        for destination, n in result.sent_at_once.items():
+            self.on_result(destination, "sent", n)  # the live stream's: delivered as recorded
         for destination, n in result.per_destination.items():
             # Rows not handed over (no room, a digest's) wait in the database: look there.
             self.wake(destination, database=len(handed.get(destination, ())) < n)
@@ -135,7 +148,7 @@ class Dispatcher:
         health: dict[str, Any] = {"workers": sorted(
             names + (self.sender.names if self.sender is not None else []))}
         if self.sender is not None:
-            health["sender"] = {"ready": self.sender.ready, "restarts": self.sender.restarts,
+            health["sender"] = {"ready": self.sender.ready,
                                 "destinations": list(self.sender.destinations)}
         return health
 

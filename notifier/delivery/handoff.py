@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: what a queue holds at most; beyond it, new rows wait in the database, unclaimed
 QUEUE_LIMIT = 5000
+#: seconds delivered rows may wait to be marked sent before the sent log counts as stalled
+STALL_AFTER = 60.0
 
 
 class DueQueue:
@@ -112,9 +114,17 @@ class SentLog:
 
     :meth:`add` returns at once; the rows are written within about
     ``delay`` seconds (longer while the database is down: nothing is
-    dropped, the ids wait for the next try). :meth:`stop` writes what is
-    left.
+    dropped, the ids wait for the next try). Before its thread ever ran,
+    :meth:`add` writes at once.
+
+    It is a supervised part (``sent-log``: ``run(stopping)``, ``interrupt()``,
+    ``stalled()``); :meth:`start` and :meth:`stop` run it in a thread of its
+    own instead. A failure other than the database's propagates out of
+    :meth:`run`, the ids kept for the next run. :meth:`close` writes what is
+    left after the last run.
     """
+
+    name = "sent-log"
 
     def __init__(self, outbox: Outbox, *, delay: float = 0.025, retry: float = 1.0):
         self.outbox = outbox
@@ -123,17 +133,21 @@ class SentLog:
         self._ids: list[int] = []
         self._cond = threading.Condition()
         self._flushing = threading.Lock()
-        self._stopping = False
+        self._stopping = threading.Event()
+        self._started = False
         self._thread: threading.Thread | None = None
         self._writing = 0
+        self._waiting_since: float | None = None  # time.monotonic() of the oldest id kept
 
     def add(self, ids: list[int]) -> None:
         if not ids:
             return
         with self._cond:
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
             self._ids.extend(ids)
             self._cond.notify()
-        if self._thread is None:
+        if not self._started:
             self.flush()  # not started: write at once
 
     def pending(self) -> int:
@@ -142,18 +156,38 @@ class SentLog:
             return len(self._ids) + self._writing
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sent-log", daemon=True)
+        """Run in a thread of its own, unsupervised (until :meth:`stop`)."""
+        self._started = True
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self.run, args=(self._stopping,),
+                                        name="sent-log", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write every id added so far, then stop the thread."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
+        """Write every id added so far, then stop the thread :meth:`start` started."""
+        self._stopping.set()
+        self.interrupt()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.close()
+
+    def close(self) -> None:
+        """Write what is left (after the last :meth:`run`)."""
         self.flush()
+
+    def interrupt(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def stalled(self) -> str | None:
+        """Why delivered rows are not marked sent: ids kept for over STALL_AFTER seconds."""
+        with self._cond:
+            since, waiting = self._waiting_since, len(self._ids) + self._writing
+        if since is None or not waiting or time.monotonic() - since < STALL_AFTER:
+            return None
+        return (f"{waiting} delivered notifications not marked sent for "
+                f"{time.monotonic() - since:.0f} s (the database?)")
 
     def flush(self) -> bool:
         """Write what is waiting now; False (keeping the ids) when the database failed."""
@@ -177,27 +211,22 @@ class SentLog:
                 return False
             with self._cond:
                 self._writing = 0
+                self._waiting_since = time.monotonic() if self._ids else None
             return True
 
-    def _run(self) -> None:
+    def run(self, stopping: threading.Event) -> None:
+        """Write what is added, in batches, until ``stopping`` is set; then what is left."""
+        self._started = True
         while True:
             with self._cond:
-                while not self._ids and not self._stopping:
+                while not self._ids and not stopping.is_set():
                     self._cond.wait()
-                if self._stopping:
-                    return
+            if stopping.is_set():
+                self.flush()
+                return
             # Let more sends finish, so one transaction covers them.
             time.sleep(self.delay)
-            try:
-                written = self.flush()
-            except Exception:
-                # Not a database error we know: show it whole, keep the ids, carry on.
-                log.exception("cannot mark delivered notifications sent (will try again)")
-                written = False
-            if not written:
+            if not self.flush():
                 # A full retry interval, however many sends are added meanwhile: while the
                 # database is away, one attempt (and one error) per interval.
-                deadline = time.monotonic() + self.retry
-                with self._cond:
-                    while not self._stopping and (left := deadline - time.monotonic()) > 0:
-                        self._cond.wait(left)
+                stopping.wait(self.retry)

@@ -94,6 +94,8 @@ class BatchResult:
     rejected: list[Rejection] = field(default_factory=list)
     #: rows recorded dead at once because no backend delivers their destination
     dead: dict[str, int] = field(default_factory=dict)
+    #: notifications recorded already sent (the live stream's), by destination
+    sent_at_once: dict[str, int] = field(default_factory=dict)
 
 
 class _Failed(Exception):
@@ -321,3 +323,5 @@ class Pipeline:
                 _count(result.dead, notification.destination)
             else:
                 _count(result.per_destination, notification.destination)
+                if state == "sent":
+                    _count(result.sent_at_once, notification.destination)

@@ -18,8 +18,9 @@ from collections.abc import Callable
 
 from ..backends.base import Backend
 from ..backends.registry import backend_class
+from ..backoff import backoff_delay
 from ..config import Config
-from ..errors import DeliveryError, NotifierError, PermanentDeliveryError
+from ..errors import DeliveryError, NotifierError, PermanentDeliveryError, TemporaryDeliveryError
 from ..storage.outbox import CLAIM_MARGIN, Outbox, OutboxRow
 from .handoff import DueQueue, SentLog, give_back
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: the longest a worker goes without looking at the outbox in the database
 IDLE_POLL = 1.0
+#: seconds without progress, while rows are due, after which a worker counts as stalled
+STALL_AFTER = 120.0
 
 
 class BackendWorker:
@@ -37,6 +40,15 @@ class BackendWorker:
     them the worker claims everything from the database and marks each
     chunk sent itself. ``on_result(destination, outcome, n)`` is told
     ``sent``, ``failed`` or ``dead``.
+
+    It is a supervised part (``name``, ``run(stopping)``, ``interrupt()``,
+    ``stalled()``): :meth:`setup` opens the backend first, where a mistake
+    stops ``notifier serve`` from starting; :meth:`close` closes it after the
+    last :meth:`run`. Whatever a backend raises while sending counts as a
+    failed attempt of the rows it was sending (retried with backoff, dead
+    after ``[delivery] max_attempts``); anything else unexpected propagates
+    out of :meth:`run`, having given back the rows it held but had not
+    attempted, and the next :meth:`run` opens the backend afresh.
     """
 
     def __init__(self, config: Config, outbox: Outbox, backend: Backend, *,
@@ -58,15 +70,19 @@ class BackendWorker:
         self._wake = threading.Event()
         self._look = threading.Event()  # set: look in the database at the next turn
         self._look.set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # the one run() was given
         self._next_look = 0.0  # time.monotonic() of the next look in the database
+        self._set_up = False  # the backend is open and fit to send
+        self._opening: tuple[int, str] | None = None  # failed tries to open it again, why
+        #: time.monotonic() when the worker last made progress: attempted a send, or
+        #: found nothing due in the database
+        self.progress_at = time.monotonic()
         self.idle = threading.Event()
 
-    def start(self) -> None:
+    def setup(self) -> None:
+        """Open the backend (its connection, its session bus ...)."""
         self.backend.setup()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        self._set_up = True
 
     def wake(self, database: bool = False) -> None:
         """New rows may be due: in the queue, or with ``database``, only in the database."""
@@ -74,39 +90,81 @@ class BackendWorker:
             self._look.set()
         self._wake.set()
 
-    def request_stop(self) -> None:
-        """Ask the worker to stop after the send in progress, without waiting for it."""
-        self._stop.set()
+    def interrupt(self) -> None:
+        """Cut an idle wait short (``stopping`` is set): the send in progress finishes first."""
         self._wake.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the send in progress (a batched backend's chunk); stop; close the backend."""
-        self.request_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def close(self) -> None:
+        """Close the backend (after the last :meth:`run`)."""
+        self._set_up = False
         self.backend.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except NotifierError as exc:
-                # The database is unreachable or the like: say so, and try again shortly.
-                log.error("%s worker: %s", self.destination, exc)
-                worked = False
-                self._next_look = time.monotonic() + IDLE_POLL
-            except Exception:
-                # A bug: show it whole, and keep the worker alive rather than let the
-                # destination go silent.
-                log.exception("%s worker failed; going on in %g s", self.destination, IDLE_POLL)
-                worked = False
-                self._next_look = time.monotonic() + IDLE_POLL
-            if worked:
-                continue
-            self.idle.set()
-            self._wake.wait(max(0.0, self._next_look - time.monotonic()))
-            self._wake.clear()
-            self.idle.clear()
+    def run(self, stopping: threading.Event) -> None:
+        """Send what is due until ``stopping`` is set; then finish the send in progress."""
+        self._stopping = stopping
+        self.progress_at = time.monotonic()
+        try:
+            while not stopping.is_set():
+                if not self._set_up and not self._reopen(stopping):
+                    continue
+                try:
+                    worked = self.run_once()
+                except NotifierError as exc:
+                    # The database is unreachable or the like: say so, and try again shortly.
+                    log.error("%s: %s", self.name, exc)
+                    worked = False
+                    self._next_look = time.monotonic() + IDLE_POLL
+                if worked:
+                    continue
+                self.idle.set()
+                self._wake.wait(max(0.0, self._next_look - time.monotonic()))
+                self._wake.clear()
+                self.idle.clear()
+        except BaseException:
+            self._set_up = False  # the next run opens the backend afresh
+            raise
+
+    def _reopen(self, stopping: threading.Event) -> bool:
+        """Close the backend and open it again (after a failure its connection is suspect).
+
+        A backend that cannot be opened now (a DeliveryError: its server or
+        session bus is away) is tried again with backoff, the rows waiting
+        meanwhile; False until it opens.
+        """
+        try:
+            self.backend.close()
+        except Exception:  # closing what failed may fail too; opening again is what matters
+            log.debug("%s: closing the backend before opening it again", self.name,
+                      exc_info=True)
+        try:
+            self.setup()
+        except DeliveryError as exc:
+            if self._opening is None:
+                log.error("%s: cannot open the %s backend (trying again): %s", self.name,
+                          self.destination, exc)
+            tries = self._opening[0] + 1 if self._opening else 1
+            self._opening = (tries, str(exc))
+            stopping.wait(backoff_delay(tries - 1, 1.0, 60.0))
+            return False
+        if self._opening is not None:
+            log.info("%s: the %s backend is open again", self.name, self.destination)
+            self._opening = None
+        self._look.set()  # what failed meanwhile may be due
+        return True
+
+    def stalled(self) -> str | None:
+        """Why the worker is stuck: no progress for STALL_AFTER s while rows are due."""
+        opening = self._opening
+        if opening is not None:
+            return f"cannot open the {self.destination} backend ({opening[0]} tries): {opening[1]}"
+        idle_for = time.monotonic() - self.progress_at
+        if idle_for < STALL_AFTER:
+            return None
+        due = self.outbox.next_due(self.destination, user=self.user)
+        if due is None or due > time.time() - STALL_AFTER:
+            return None
+        return (f"no send for {idle_for:.0f} s while {self.destination} notifications have "
+                f"been due for {time.time() - due:.0f} s")
 
     def run_once(self) -> bool:
         """Send one batch of due notifications; return whether there was any."""
@@ -115,6 +173,7 @@ class BackendWorker:
             if not rows and self._look_now():
                 rows = self._claim(self.batch)
                 if not rows:
+                    self.progress_at = time.monotonic()  # nothing due: nothing held up
                     self._schedule_look()
             elif rows and self._look_now():
                 # Fresh traffic never holds back what is due in the database: a chunk of each.
@@ -130,7 +189,7 @@ class BackendWorker:
         # send, however long the ones before it took (an SMTP server timing out).
         step = self.chunk if self.backend.batched else 1
         for start in range(0, len(rows), step):
-            if self._stop.is_set():
+            if self._stopping.is_set():
                 self._give_back(rows[start:])
                 break
             # A row whose claim is nearly out is left to run out: another worker may
@@ -141,21 +200,43 @@ class BackendWorker:
             if not chunk:
                 continue
             try:
-                outcomes = self.backend.send_batch([row.notification for row in chunk])
-            except BaseException:
-                self._give_back(rows[start + step:])
-                raise
-            # What was delivered is recorded first: recording a failure may fail.
-            self._record_sent([row.id for row, error in zip(chunk, outcomes, strict=True)
-                               if error is None])
-            try:
+                outcomes = self._send(chunk)
+                # What was delivered is recorded first: recording a failure may fail.
+                self._record_sent([row.id for row, error in zip(chunk, outcomes, strict=True)
+                                   if error is None])
                 for row, error in zip(chunk, outcomes, strict=True):
                     if error is not None:
                         self._failed(row, error)
             except BaseException:
                 self._give_back(rows[start + step:])
                 raise
+            self.progress_at = time.monotonic()
         return True
+
+    def _send(self, chunk: list[OutboxRow]) -> list[DeliveryError | None]:
+        """The backend's outcome for each row; whatever it raises fails every row of ``chunk``."""
+        try:
+            outcomes = self.backend.send_batch([row.notification for row in chunk])
+        except DeliveryError as exc:
+            return [exc] * len(chunk)
+        except Exception as exc:  # a backend's bug must cost attempts, not the worker
+            log.error("%s: the %s backend raised while sending %d notification(s); each "
+                      "counts as a failed attempt", self.name, self.destination, len(chunk),
+                      exc_info=exc)
+            self._set_up = False  # its connection is suspect: open it again before the next
+            error = TemporaryDeliveryError(f"the backend failed: {type(exc).__name__}: {exc}")
+            return [error] * len(chunk)
+        if not isinstance(outcomes, list) or len(outcomes) != len(chunk):
+            got = len(outcomes) if isinstance(outcomes, list) else type(outcomes).__name__
+            log.error("%s: the %s backend answered %s outcomes for %d notifications; each "
+                      "counts as a failed attempt", self.name, self.destination, got,
+                      len(chunk))
+            error = TemporaryDeliveryError(
+                f"the backend answered {got} outcomes for {len(chunk)} notifications")
+            return [error] * len(chunk)
+        return [error if error is None or isinstance(error, DeliveryError)
+                else TemporaryDeliveryError(f"the backend failed: {error!r}")
+                for error in outcomes]
 
     def _claim(self, limit: int) -> list[OutboxRow]:
         rows = self.outbox.claim(self.destination, limit, user=self.user)
@@ -231,11 +312,12 @@ def build_workers(config: Config, outbox: Outbox, backends: dict[str, Backend], 
     return workers
 
 
-def stop_workers(workers: list[BackendWorker], outbox: Outbox,
-                 queues: dict[str, DueQueue]) -> None:
-    """Stop ``workers`` side by side, then give back the rows left in ``queues``."""
+def close_workers(workers: list[BackendWorker], outbox: Outbox,
+                  queues: dict[str, DueQueue]) -> None:
+    """After the workers' last run: close their backends, give back what is still queued."""
     for worker in workers:
-        worker.request_stop()  # all at once: each finishes its send meanwhile
-    for worker in workers:
-        worker.stop()
+        try:
+            worker.close()
+        except Exception:  # one backend failing to close must not keep the rows claimed
+            log.exception("closing %s", worker.name)
     give_back(outbox, [row for queue in queues.values() for row in queue.drain()])

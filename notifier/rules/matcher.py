@@ -108,6 +108,11 @@ class Matcher:
         with self._lock:
             return self.index.remove(user, name)
 
+    def replace_all(self, other: Matcher) -> None:
+        """Take ``other``'s rules and owners in place of all of this one's (a rebuild)."""
+        with self._lock:
+            self.index = other.index
+
     def add_owner(self, package: str, kind: str, name: str) -> bool:
         """``name`` (``kind`` "user" or "group") now owns ``package``; whether it is new."""
         with self._lock:

@@ -1,6 +1,8 @@
 """The running service: every stage wired together, started and drained in order.
 
-Threads:
+Every thread and child process is a part under one
+:class:`~.supervisor.Supervisor`, which restarts a part that fails and gives
+up (``notifier serve`` then exits non-zero) on one that keeps failing:
 
 * ``relay``: the embedded ZeroMQ relay (unless ``[bus] embedded_relay = false``);
 * ``ingest``: receives from ``[bus] endpoints``, checks each message, and hands
@@ -8,11 +10,18 @@ Threads:
   rows to the dispatcher (:mod:`notifier.delivery.ingest`);
 * ``worker-<destination>``: one per backend connection, sending what the
   ingest hands over and what the outbox has due;
+* ``sender``: the child process that sends SMTP mail and stores feed items
+  (:mod:`notifier.delivery.sender`), when there is one;
 * ``sent-log``: marks delivered notifications sent, in batches;
 * ``digests``: queues digests when they are due;
 * ``changes``: applies rule, owner and user changes made by other processes
   to the matcher, incrementally;
-* ``http``: feeds, the live stream, unsubscribe, ``/healthz`` and ``/metrics``.
+* ``http``: feeds, the live stream, unsubscribe, ``/healthz`` and ``/metrics``;
+* ``housekeeping``: prunes the history, the outbox and the change log hourly.
+
+On SQLite, one service per database: the constructor takes the database's
+:class:`~notifier.storage.servicelock.ServiceLock` before anything else, and
+a second service fails there, naming the process that holds it.
 
 On :meth:`Service.stop` the ingest loop stops taking messages, processes what
 it already received, then the workers finish their current send and stop.
@@ -23,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..backends.base import Backend
@@ -32,28 +42,52 @@ from ..config import Config, parse_duration
 from ..delivery.digests import DigestScheduler
 from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
+from ..delivery.periodic import Periodic
 from ..delivery.pipeline import Pipeline
-from ..errors import NotifierError
 from ..storage.outbox import Outbox
+from ..storage.servicelock import ServiceLock
 from ..users.cache import UserCache
 from ..web import WebServer
 from .changes import ChangeWatcher
 from .metrics import Metrics
+from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
+#: seconds between two runs of housekeeping
+HOUSEKEEPING_INTERVAL = 3600.0
+
 
 class Service:
-    """``notifier serve``. Build it, :meth:`start` it, :meth:`stop` it."""
+    """``notifier serve``. Build it, :meth:`start` it, :meth:`stop` it.
 
-    def __init__(self, config: Config, *, backends: dict[str, Backend] | None = None):
+    ``on_give_up(name)`` is called (from the supervisor's thread) when a part
+    cannot be kept up; the caller then stops the service and exits non-zero
+    (:attr:`gave_up` names the part).
+    """
+
+    def __init__(self, config: Config, *, backends: dict[str, Backend] | None = None,
+                 on_give_up: Callable[[str], None] | None = None):
+        self.config = config
+        # Before anything touches the database: a second service on a SQLite file stops here.
+        self.lock = ServiceLock(config.resolved_database_url())
+        self.lock.acquire()
+        self._closers: list[Callable[[], None]] = [self.lock.release]
+        try:
+            self._build(config, backends, on_give_up)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, config: Config, backends: dict[str, Backend] | None,
+               on_give_up: Callable[[str], None] | None) -> None:
         from ..meta import Describer
         from ..render import Renderer, verify_unsubscribe_token
         from ..rules.matcher import Matcher
         from ..storage import Store
 
-        self.config = config
         self.store = Store.from_config(config)
+        self._closers.append(self.store.close)
         self.outbox = Outbox(self.store)
         self.secret = self.outbox.secret()
         self._verify_unsubscribe = verify_unsubscribe_token
@@ -65,59 +99,66 @@ class Service:
         self.pipeline = Pipeline(config, self.outbox, self.describer, self.matcher,
                                  self.renderer, self.users.get)
         self.metrics = Metrics(outbox_depth=self._outbox_depth, lag=self._lag)
+        self._on_give_up = on_give_up or (lambda name: None)
+        self.supervisor = Supervisor(on_restart=self.metrics.restarted,
+                                     on_give_up=self._on_give_up)
         self.changes = ChangeWatcher(self.store, self.matcher, self.users)
         self.stopping = threading.Event()
         self.dispatcher = Dispatcher(config, self.outbox, in_memory=self.store.in_memory,
                                      on_result=self.metrics.outcome, backends=backends)
         self.pipeline.delivered = frozenset(self.dispatcher.destinations)
         self.digests = DigestScheduler(self.outbox, self.renderer, self.users.get,
-                                       on_queued=self.dispatcher.wake)
+                                       on_queued=self.dispatcher.wake,
+                                       on_result=self.metrics.outcome)
         self.relay = None
         if config.bus.embedded_relay:
             from ..bus.relay import Relay
 
             self.relay = Relay.from_config(config)
+            self._closers.append(self.relay.close)
         self.subscriber: SubscriberTransport = open_subscriber(
             config.bus.endpoints, ("",), config.bus.high_water_mark,
             config.bus.frame_limit(config.max_message_bytes))
+        self._closers.append(self.subscriber.close)
         validator = None
         if config.validate_signatures:
             from ..bus.signing import Validator
 
             validator = Validator.from_config(config)
+        # Binds [http] listen: a clash stops serve here, before anything runs.
         self.web = WebServer(config, store=self.store, outbox=self.outbox, users=self.users,
-                             health=self._health, metrics=self.metrics.render,
+                             health=self.health, metrics=self.metrics.render,
                              check_unsubscribe=self._check_unsubscribe,
                              unsubscribe=self._unsubscribe)
+        self._closers.append(self.web.close)
         self.ingest = Ingest(config, self.subscriber, self.pipeline, self.dispatcher,
                              self.metrics, validator=validator, on_recorded=self.web.on_recorded)
-        self._threads: list[threading.Thread] = []
+        self.housekeeping = Periodic("housekeeping", HOUSEKEEPING_INTERVAL, self._prune)
+        for part in ([self.relay] if self.relay is not None else []) + [
+                *self.dispatcher.parts(), self.digests, self.changes, self.ingest,
+                self.web, self.housekeeping]:
+            self.supervisor.add(part)
+
+    @property
+    def gave_up(self) -> str | None:
+        """The part the supervisor gave up on, if any."""
+        return self.supervisor.gave_up
 
     # -- running ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Start every thread; log where everything listens."""
-        if self.config.bus.embedded_relay:
-            # One machine owns every row: what a killed run had claimed is due again now.
-            released = self.outbox.release_claims()
-            if released:
-                log.info("took back %d notifications claimed before a restart", released)
-        if self.relay is not None:
-            self._threads.append(self.relay.start_thread())
-        self.dispatcher.start()
+        """Start every part; log where everything listens."""
         try:
-            self.digests.start()
-            self.changes.start()
-            for target, name in (((lambda: self.ingest.run(self.stopping)), "ingest"),
-                                 ((lambda: self.web.run(self.stopping)), "http"),
-                                 (self._housekeeping, "housekeeping")):
-                thread = threading.Thread(target=target, name=name, daemon=True)
-                thread.start()
-                self._threads.append(thread)
+            if self.config.bus.embedded_relay:
+                # One machine owns every row: what a killed run had claimed is due again now.
+                released = self.outbox.release_claims()
+                if released:
+                    log.info("took back %d notifications claimed before a restart", released)
+            self.dispatcher.setup()  # a backend's mistake (no session bus) stops serve here
         except BaseException:
-            if self.dispatcher.sender is not None:
-                self.dispatcher.sender.stop(5)  # or the exit would wait for the child
+            self.close()
             raise
+        self.supervisor.start()
         bus = self.config.bus
         log.info("listening to the bus at %s", ", ".join(bus.endpoints))
         log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
@@ -127,43 +168,55 @@ class Service:
         self.pipeline.warn_undelivered(self.store.list_rules())
 
     def stop(self) -> None:
-        """Drain what is in flight, then stop everything."""
+        """Drain what is in flight, then stop everything, in order."""
         log.info("stopping: draining what is in flight")
         self.stopping.set()
-        for thread in self._threads:
-            if thread.name in ("ingest", "http"):
-                thread.join(30)
-        self.digests.stop()
-        self.changes.stop()
-        self.dispatcher.stop()
-        self.web.close()
-        if self.relay is not None:
-            self.relay.stop()
-        self.subscriber.close()
-        self.store.close()
+        stages: list[tuple[list[str], float]] = [
+            (["ingest"], 30.0),
+            (["digests", "changes", "housekeeping"], 10.0),
+            ([w.name for w in self.dispatcher.workers], 30.0),
+            (["sender"], 45.0),
+            (["sent-log"], 30.0),
+        ]
+        for names, timeout in stages:
+            self.supervisor.stop([n for n in names if n in self.supervisor.names], timeout)
+        try:
+            self.dispatcher.close()
+        except Exception:  # the rest must still stop and be released
+            log.exception("closing the delivery side (what was not written is due again "
+                          "when its claims run out)")
+        self.supervisor.stop([n for n in ("http", "relay") if n in self.supervisor.names], 10.0)
+        self.close()
         log.info("stopped")
+
+    def close(self) -> None:
+        """Release what was opened, newest first, each once (:meth:`stop` does it too)."""
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:  # the rest must still be released
+                log.exception("closing %s", getattr(closer, "__qualname__", closer))
+
+    def health(self, kind: str = "ready") -> tuple[bool, dict[str, Any]]:
+        """Whether the service is ``live`` or ``ready``, and why not (see the supervisor)."""
+        ok, report = self.supervisor.health(kind)
+        report = {"status": report["status"],
+                  "uptime": round(time.time() - self.metrics.started, 1), **report,
+                  **self.dispatcher.health()}
+        return ok, report
 
     # -- housekeeping ----------------------------------------------------------
 
-    def _housekeeping(self) -> None:
+    def _prune(self) -> None:
         retention = parse_duration(self.config.history.retention)
-        while not self.stopping.wait(3600):
-            try:
-                pruned = self.store.prune_history(retention)
-                finished = self.outbox.prune(retention)
-                self.changes.prune()
-                log.info("pruned %d messages and %d finished notifications older than %s",
-                         pruned, finished, self.config.history.retention)
-            except NotifierError as exc:
-                log.error("housekeeping: %s", exc)
+        pruned = self.store.prune_history(retention)
+        finished = self.outbox.prune(retention)
+        self.changes.prune()
+        log.info("pruned %d messages and %d finished notifications older than %s",
+                 pruned, finished, self.config.history.retention)
 
-    # -- HTTP ------------------------------------------------------------------
-
-    def _health(self, kind: str) -> tuple[bool, dict[str, Any]]:
-        down = sorted(t.name for t in self._threads if not t.is_alive())
-        body = {"status": "down" if down else "ok", "down": down,
-                "uptime": round(time.time() - self.metrics.started, 1), **self.dispatcher.health()}
-        return not down, body
+    # -- metrics and HTTP ------------------------------------------------------
 
     def _outbox_depth(self) -> float:
         return float(self.outbox.depth())
@@ -181,5 +234,3 @@ class Service:
         self.changes.poll()
         log.info("%s disabled rule %r through an unsubscribe link", user, rule)
         return user, rule
-
-

@@ -1,4 +1,16 @@
-"""Prometheus metrics for one running service (its own registry, no globals)."""
+"""Prometheus metrics for one running service (its own registry, no globals).
+
+Every count by destination uses the label ``destination``. A notification
+is counted once as ``queued`` when it is recorded for delivery, and once as
+``sent``, ``dead`` or still waiting (``notifier_outbox_depth``, or held for
+a digest) in the end:
+
+* ``sent``: delivered by a backend (here or in the sender process), stored
+  for the live stream (desktop notifications of users other than ``[dbus]
+  user``, at once), or put into a digest. A digest is a notification of its
+  own: ``queued`` when it is made, then ``sent`` or ``dead`` like any other;
+* ``failed``: each failed attempt (it is tried again, or ends ``dead``).
+"""
 
 from __future__ import annotations
 
@@ -24,11 +36,17 @@ class Metrics:
                                      "Notifications put in the outbox, by destination",
                                      ["destination"], registry=r)
         self.sent = Counter("notifier_notifications_sent",
-                            "Notifications delivered, by backend", ["backend"], registry=r)
+                            "Notifications delivered, by destination", ["destination"],
+                            registry=r)
         self.failed = Counter("notifier_notifications_failed",
-                              "Failed delivery attempts, by backend", ["backend"], registry=r)
+                              "Failed delivery attempts, by destination", ["destination"],
+                              registry=r)
         self.dead = Counter("notifier_notifications_dead",
-                            "Notifications given up on, by backend", ["backend"], registry=r)
+                            "Notifications given up on, by destination", ["destination"],
+                            registry=r)
+        self.restarts = Counter("notifier_component_restarts",
+                                "Parts of the service restarted after a failure, by component",
+                                ["component"], registry=r)
         depth = Gauge("notifier_outbox_depth", "Notifications waiting to be sent", registry=r)
         depth.set_function(outbox_depth)
         lag_gauge = Gauge("notifier_lag_seconds",
@@ -36,12 +54,20 @@ class Metrics:
         lag_gauge.set_function(lag)
         self.last_message = Gauge("notifier_last_message_timestamp_seconds",
                                   "When the last bus message was received", registry=r)
+        self._outcomes = {"queued": self.notifications, "sent": self.sent,
+                          "failed": self.failed, "dead": self.dead}
         self.started = time.time()
 
-    def outcome(self, backend: str, outcome: str, n: int = 1) -> None:
-        """Count ``n`` deliveries that ended in ``outcome`` (sent, failed, dead)."""
-        {"sent": self.sent, "failed": self.failed, "dead": self.dead}[outcome] \
-            .labels(backend=backend).inc(n)
+    def outcome(self, destination: str, outcome: str, n: int = 1) -> None:
+        """Count ``n`` notifications of ``destination`` that were ``outcome``.
+
+        ``outcome`` is ``queued``, ``sent``, ``failed`` or ``dead``.
+        """
+        self._outcomes[outcome].labels(destination=destination).inc(n)
+
+    def restarted(self, component: str) -> None:
+        """Count one restart of ``component`` after a failure."""
+        self.restarts.labels(component=component).inc()
 
     def render(self) -> bytes:
         """The Prometheus text format."""

@@ -57,10 +57,13 @@ class ServeProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 20) -> ServeProcess:
+    def start(self, timeout: float = 20, new_session: bool = False) -> ServeProcess:
+        """Start it and wait for /healthz; ``new_session``: in a process group of its own,
+        as systemd runs a service."""
         with open(self.log_path, "ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen([str(BIN / "notifier"), "serve", "--config",
-                                          str(self.config)], stdout=log, stderr=log)
+                                          str(self.config)], stdout=log, stderr=log,
+                                         start_new_session=new_session)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

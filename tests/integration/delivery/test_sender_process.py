@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-import notifier.delivery.sender as sender_module
 from notifier.backends.registry import backend_class
 from notifier.config import Config, config_from_dict
-from notifier.delivery.sender import SenderProcess
+from notifier.delivery.sender import SIGTERM_GRACE, SenderProcess
 from notifier.errors import ConfigError
+from notifier.service.supervisor import Supervisor
 from notifier.storage import Store
 from notifier.storage.outbox import Outbox, OutboxRow
 from tests.integration.backends.peers_email import RecordingHandler, SmtpPeer
@@ -116,21 +116,36 @@ def db(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-@pytest.fixture
-def start_sender(db: Store, smtp: SmtpPeer) -> Iterator[Callable[..., SenderProcess]]:
-    """Start a SenderProcess; every one started is stopped, its child gone, at teardown."""
-    started: list[SenderProcess] = []
+class Supervised:
+    """A SenderProcess under a supervisor of its own, with short restart backoffs."""
 
-    def start(config: Config, on_result: Results, **kw: Any) -> SenderProcess:
-        sender = SenderProcess(config, ["email"], on_result=on_result, **kw)
-        started.append(sender)
-        sender.start()
-        return sender
+    def __init__(self, sender: SenderProcess):
+        self.sender = sender
+        self.restarts: list[str] = []
+        self.supervisor = Supervisor(on_restart=self.restarts.append, backoff_base=0.05,
+                                     backoff_cap=0.1)
+        self.supervisor.add(sender)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.supervisor.stop(["sender"], timeout)
+
+
+@pytest.fixture
+def start_sender(db: Store, smtp: SmtpPeer) -> Iterator[Callable[..., Supervised]]:
+    """Start a SenderProcess under a supervisor; every one is stopped, its child gone, at
+    teardown."""
+    started: list[Supervised] = []
+
+    def start(config: Config, on_result: Results, **kw: Any) -> Supervised:
+        running = Supervised(SenderProcess(config, ["email"], on_result=on_result, **kw))
+        started.append(running)
+        running.supervisor.start()
+        return running
 
     yield start
-    for sender in started:
-        sender.stop(timeout=10)
-        process = sender._process
+    for running in started:
+        running.stop(timeout=10)
+        process = running.sender._process
         if process is not None and process.is_alive():
             process.kill()
             process.join(5)
@@ -142,9 +157,9 @@ def wait_ready(sender: SenderProcess) -> None:
 
 def test_handed_rows_are_sent_counted_and_marked_sent(
         tmp_path: Path, db: Store, smtp: SmtpPeer,
-        start_sender: Callable[..., SenderProcess]) -> None:
+        start_sender: Callable[..., Supervised]) -> None:
     results = Results()
-    sender = start_sender(make_config(tmp_path, smtp), results)
+    sender = start_sender(make_config(tmp_path, smtp), results).sender
     assert sender.room("email") == 0  # nothing is handed over before the child is ready
     wait_ready(sender)
     assert sender.room("email") == sender.limit
@@ -167,9 +182,9 @@ def test_handed_rows_are_sent_counted_and_marked_sent(
 
 def test_room_comes_back_when_the_child_reports_taken_before_put_returns(
         tmp_path: Path, db: Store, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
-        start_sender: Callable[..., SenderProcess]) -> None:
+        start_sender: Callable[..., Supervised]) -> None:
     results = Results()
-    sender = start_sender(make_config(tmp_path, smtp), results)
+    sender = start_sender(make_config(tmp_path, smtp), results).sender
     wait_ready(sender)
     users = ["alice", "bob", "carol"]
     send = sender._send
@@ -193,7 +208,7 @@ def test_room_comes_back_when_the_child_reports_taken_before_put_returns(
 
 def test_child_finds_unclaimed_rows_in_the_database(
         tmp_path: Path, db: Store, smtp: SmtpPeer,
-        start_sender: Callable[..., SenderProcess]) -> None:
+        start_sender: Callable[..., Supervised]) -> None:
     outbox = Outbox(db)
     users = ["alice", "bob", "carol"]
     record(outbox, users, "m1", claimed=False)  # pending, before there is any child
@@ -208,7 +223,7 @@ def test_child_finds_unclaimed_rows_in_the_database(
 
 
 def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
-        tmp_path: Path, db: Store, start_sender: Callable[..., SenderProcess]) -> None:
+        tmp_path: Path, db: Store, start_sender: Callable[..., Supervised]) -> None:
     handler = GatedHandler()
     smtp = SmtpPeer(tmp_path)
     smtp.handler = handler
@@ -216,7 +231,8 @@ def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
     try:
         # One connection: its worker takes one chunk (5 rows) from the queue at a time.
         results = Results()
-        sender = start_sender(make_config(tmp_path, smtp, connections=1), results)
+        running = start_sender(make_config(tmp_path, smtp, connections=1), results)
+        sender = running.sender
         wait_ready(sender)
         outbox = Outbox(db)
         users = [f"user{i:02}" for i in range(10)]
@@ -226,7 +242,7 @@ def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
         # Stopping, it finishes that mail only.
         assert handler.entered.wait(WAIT)
 
-        stopper = threading.Thread(target=sender.stop, kwargs={"timeout": 20.0})
+        stopper = threading.Thread(target=running.stop, kwargs={"timeout": 20.0})
         stopper.start()
         # The child reads "stop" and tells its worker to stop while the send still waits.
         # (This pause is the one timing assumption: the child's reader is idle on the pipe.)
@@ -242,7 +258,7 @@ def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
     process = sender._process
     assert not process.is_alive()
     assert process.exitcode == 0  # it exited on its own, it was not killed
-    assert sender.restarts == 0
+    assert running.restarts == []
     assert sender.room("email") == 0
 
     # The mail in progress was sent, and marked sent before the child exited; the rest
@@ -258,24 +274,23 @@ def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
 
 
 def test_a_killed_child_is_replaced_and_the_new_one_sends(
-        tmp_path: Path, db: Store, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture,
-        start_sender: Callable[..., SenderProcess]) -> None:
-    monkeypatch.setattr(sender_module, "RESTART_FIRST", 0.05)
-    caplog.set_level(logging.INFO, logger="notifier.delivery.sender")
+        tmp_path: Path, db: Store, smtp: SmtpPeer, caplog: pytest.LogCaptureFixture,
+        start_sender: Callable[..., Supervised]) -> None:
+    caplog.set_level(logging.INFO, logger="notifier.service.supervisor")
     results = Results()
-    sender = start_sender(make_config(tmp_path, smtp), results)
+    running = start_sender(make_config(tmp_path, smtp), results)
+    sender = running.sender
     wait_ready(sender)
     first = sender._process
     os.kill(first.pid, signal.SIGKILL)
 
-    wait_for(lambda: sender.restarts >= 1 and sender.room("email") > 0,
+    wait_for(lambda: running.restarts and sender.room("email") > 0,
              "another sender process to be ready")
-    assert sender.restarts == 1
+    assert running.restarts == ["sender"]
     assert sender._process.pid != first.pid and sender._process.is_alive()
     assert first.exitcode == -signal.SIGKILL
     errors = [r.getMessage() for r in caplog.records
-              if r.levelno == logging.ERROR and r.name == "notifier.delivery.sender"]
+              if r.levelno == logging.ERROR and r.name == "notifier.service.supervisor"]
     assert len(errors) == 1
     assert f"(pid {first.pid})" in errors[0] and f"exited with code {-signal.SIGKILL}" in errors[0]
 
@@ -292,31 +307,85 @@ def test_a_killed_child_is_replaced_and_the_new_one_sends(
     wait_for(lambda: results.total("sent") >= len(everyone), "on_result to count 4 sent")
     assert recipients(smtp) == addresses(everyone)
     assert results.total("sent") == len(everyone)
-    assert sender.restarts == 1
+    assert running.restarts == ["sender"]
 
 
-def test_sigterm_stops_the_child_cleanly_and_it_is_replaced(
-        tmp_path: Path, db: Store, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch,
-        start_sender: Callable[..., SenderProcess]) -> None:
-    # A supervisor's SIGTERM (or multiprocessing's at exit) stops the child as "stop"
-    # does: it exits 0, having given back what it held; it does not ignore it.
-    monkeypatch.setattr(sender_module, "RESTART_FIRST", 0.05)
+def test_rows_a_killed_child_never_took_are_due_again_at_once(
+        tmp_path: Path, db: Store, start_sender: Callable[..., Supervised]) -> None:
+    handler = GatedHandler()
+    smtp = SmtpPeer(tmp_path)
+    smtp.handler = handler
+    smtp.start()
+    outbox = Outbox(db)
+    try:
+        # One connection: its worker takes one chunk (5 rows) from the queue at a time.
+        running = start_sender(make_config(tmp_path, smtp, connections=1), Results(),
+                               on_lost=lambda rows: outbox.release(rows))
+        sender = running.sender
+        wait_ready(sender)
+        users = [f"user{i:02}" for i in range(10)]
+        sender.put("email", record(outbox, users, "m1", claimed=True))
+        assert handler.entered.wait(WAIT)  # sending user00, holding user00-04
+        wait_for(lambda: sender.room("email") == sender.limit - 5, "the child to take 5")
+        # No new child for a minute: nobody else claims meanwhile.
+        running.supervisor.backoff_base = running.supervisor.backoff_cap = 60.0
+        os.kill(sender._process.pid, signal.SIGKILL)
+        wait_for(lambda: running.restarts, "the child's death to be seen")
+        # What it never took is claimable now, not in two minutes; what it took (and may
+        # have sent) waits for its claim to run out.
+        assert [row.user for row in outbox.claim("email", lease=1)] == users[5:]
+    finally:
+        handler.gate.set()
+        smtp.stop()
+
+
+def test_sigterm_to_the_child_alone_stops_it_cleanly_and_it_is_replaced(
+        tmp_path: Path, db: Store, smtp: SmtpPeer,
+        start_sender: Callable[..., Supervised]) -> None:
+    # A SIGTERM for the child alone (not for the whole process group, where notifier serve
+    # stops it in its turn) stops it after SIGTERM_GRACE as "stop" does: it exits 0,
+    # having given back what it held; it does not ignore it, and it is replaced.
     results = Results()
-    sender = start_sender(make_config(tmp_path, smtp), results)
+    running = start_sender(make_config(tmp_path, smtp), results)
+    sender = running.sender
     wait_ready(sender)
     first = sender._process
     os.kill(first.pid, signal.SIGTERM)
-    # The sender's own watch thread joins the child too, and whichever thread reaps
-    # it sets the exit code: a join here may return before that.
-    wait_for(lambda: first.exitcode is not None, "the child to exit")
+    # The supervisor's thread joins the child, and whichever thread reaps it sets the
+    # exit code: a join here may return before that.
+    wait_for(lambda: first.exitcode is not None, "the child to exit",
+             timeout=WAIT + SIGTERM_GRACE)
     assert first.exitcode == 0
-    wait_for(lambda: sender.restarts >= 1 and sender.room("email") > 0,
+    wait_for(lambda: running.restarts and sender.room("email") > 0,
              "another sender process to be ready")
+    assert running.restarts == ["sender"]
     outbox = Outbox(db)
     record(outbox, ["alice"], "m1", claimed=False)
     sender.wake("email", database=True)
     wait_for(lambda: states(outbox) == {"alice": "sent"}, "the new child to send")
     assert recipients(smtp) == addresses(["alice"])
+
+
+def test_a_child_keeps_sending_after_sigterm_until_told_to_stop(
+        tmp_path: Path, db: Store, smtp: SmtpPeer,
+        start_sender: Callable[..., Supervised]) -> None:
+    # systemd's SIGTERM reaches the whole process group: the child goes on sending what
+    # notifier serve hands it until serve, having drained its ingest, stops it.
+    results = Results()
+    running = start_sender(make_config(tmp_path, smtp), results)
+    sender = running.sender
+    wait_ready(sender)
+    child = sender._process
+    os.kill(child.pid, signal.SIGTERM)
+    outbox = Outbox(db)
+    sender.put("email", record(outbox, ["alice", "bob"], "m1", claimed=True))
+    wait_for(lambda: states(outbox) == {"alice": "sent", "bob": "sent"},
+             "the child to send after SIGTERM")
+    assert child.is_alive()
+    running.stop(timeout=20)
+    assert child.exitcode == 0
+    assert running.restarts == []
+    assert running.supervisor.health("ready")[1]["parts"]["sender"]["state"] == "stopped"
 
 
 def test_ssl_with_starttls_is_refused_in_the_parent(tmp_path: Path, smtp: SmtpPeer) -> None:
@@ -356,9 +425,7 @@ def test_serve_sends_mail_and_feeds_from_the_sender_process_when_it_can(
             assert service.dispatcher.sender.destinations == expected
             assert local == {"email", "rss"} - set(expected)
     finally:
-        service.web.close()
-        service.subscriber.close()
-        service.store.close()
+        service.close()
 
 
 def test_the_old_email_sender_process_key_names_its_new_place(tmp_path: Path) -> None:
