@@ -14,16 +14,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import InputError, NotifierError, StorageError
+from ..errors import NotifierError, StorageError
 from ..notification import Notification
 from ..storage.outbox import Outbox
 from .periodic import Periodic
-from .pipeline import address_for, digest_settings
 from .schedule import Schedule
+from .settings import DEFAULT_MAX_ITEMS, address_for, digest_settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ITEMS = 100
+#: how often what is held goes out when the user's digest settings cannot be used
 DEFAULT_EVERY = "1h"
 
 
@@ -110,30 +110,24 @@ class DigestScheduler:
 
     def _settings(self, user_name: str, destination: str, user: dict[str, Any]
                   ) -> tuple[Schedule, int]:
-        """The schedule and ``max_items``; the defaults for what does not parse (logged once)."""
-        # None: the digest was turned off after these were held; they go out by the default.
-        settings = digest_settings(user, destination) or {}
-        problems = []
-        if not isinstance(settings, dict):
-            problems.append(f"digest settings {settings!r} are not a table of 'every' and "
-                            "'max_items'")
-            settings = {}
-        try:
-            schedule = Schedule.parse(str(settings.get("every", DEFAULT_EVERY)))
-        except InputError as exc:
-            problems.append(str(exc))
-            schedule = Schedule.parse(DEFAULT_EVERY)
-        given = settings.get("max_items")
-        max_items = _whole(given) if given is not None else DEFAULT_MAX_ITEMS
-        if max_items is None:
-            problems.append(f"digest 'max_items': {given!r} is not a whole number over 0")
-            max_items = DEFAULT_MAX_ITEMS
-        if problems:
-            self._report((user_name, destination, "settings"),
-                         "; ".join(problems) + f"; using every {DEFAULT_EVERY!r}, max_items "
-                         f"{DEFAULT_MAX_ITEMS} where the settings do not parse")
+        """The schedule and ``max_items``; the defaults for what cannot be used (logged once).
+
+        Settings read as :func:`~.settings.digest_settings` reads them: no
+        usable digest (turned off after these were held, or settings that do
+        not parse) sends what is held on the defaults.
+        """
+        problems: list[str] = []
+        settings = digest_settings(user, destination, problems.append)
+        if settings is None:
+            schedule, max_items = Schedule.parse(DEFAULT_EVERY), DEFAULT_MAX_ITEMS
         else:
-            self._report((user_name, destination, "settings"), None)
+            schedule, max_items = Schedule.parse(settings["every"]), settings["max_items"]
+        key = (user_name, destination, "settings")
+        if problems:
+            self._report(key, "; ".join(problems) + f"; what is held goes out using every "
+                         f"{DEFAULT_EVERY!r}, max_items {DEFAULT_MAX_ITEMS}")
+        else:
+            self._report(key, None)
         return schedule, max_items
 
     def _report(self, key: tuple[str, str, str], problem: str | None,
@@ -166,12 +160,3 @@ class DigestScheduler:
 
     def stalled(self) -> str | None:
         return self._periodic.stalled()
-
-
-def _whole(value: Any) -> int | None:
-    """``value`` as a whole number over 0 (an int, or digits in a string), else None."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return None
-    return value

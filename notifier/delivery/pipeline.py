@@ -29,9 +29,6 @@ from ..notification import Notification
 from ..storage.outbox import Outbox, OutboxRow
 from .settings import Problems, address_for, digest_settings
 
-__all__ = ["BatchResult", "Pipeline", "Prepared", "Rejection", "address_for",
-           "digest_settings"]
-
 log = logging.getLogger(__name__)
 
 #: what is missing when no backend delivers a destination, for its dead rows

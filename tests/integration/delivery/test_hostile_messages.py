@@ -110,7 +110,7 @@ def test_a_destination_without_backend_is_dead_at_once_and_said_at_start(
     assert msg_id in {row.msg_id for row in rows}
     assert {(row.state, row.attempts, row.last_error) for row in rows} == \
         {("dead", 0, "no [irc] host configured")}
-    assert world.serve.metric('notifier_notifications_dead_total{backend="irc"}') >= 1
+    assert world.serve.metric('notifier_notifications_dead_total{destination="irc"}') >= 1
     # Nothing waits for a backend that is not there: the lag stays true.
     deadline = time.monotonic() + 10
     while world.serve.metric("notifier_outbox_depth") and time.monotonic() < deadline:
