@@ -319,8 +319,9 @@ class Validator:
 
     # -- validation --------------------------------------------------------
 
-    def validate(self, envelope: dict[str, Any]) -> None:
-        """Return if ``envelope`` is validly signed; raise :class:`SignatureError` saying why not.
+    def validate(self, envelope: dict[str, Any]) -> str:
+        """The signer (its certificate's subject, :func:`describe`) of a validly signed
+        ``envelope``; :class:`SignatureError` saying why it is not.
 
         ``envelope`` is not changed.
         """
@@ -352,6 +353,7 @@ class Validator:
             raise SignatureError(
                 f"the signature does not match the message (signer {describe(cert)}): "
                 "it was changed after signing, or signed with another key") from exc
+        return describe(cert)
 
     def _verified(self, certificate: str) -> x509.Certificate:
         """The sender's certificate, once its chain, dates and revocation check out."""

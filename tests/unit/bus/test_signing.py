@@ -34,6 +34,10 @@ from tests.integration.certs import (
 UTC = datetime.UTC
 
 
+#: the subject of the test PKI's signing certificate (tests/integration/certs.py)
+SIGNER = "CN=shell-vm.example.org,O=Notifier Test"
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
@@ -118,7 +122,7 @@ def test_resigning_replaces_old_credentials(signer, pki, validator):
     rogue = Signer(str(pki.rogue_cert), str(pki.rogue_key)).sign(envelope())
     resigned = signer.sign(rogue)
     assert resigned["certificate"] == signer.sign(envelope())["certificate"]
-    validator.validate(wire(resigned))
+    assert validator.validate(wire(resigned)) == SIGNER
 
 
 def test_signer_keeps_parsed_material(pki, tmp_path, validator):
@@ -128,7 +132,7 @@ def test_signer_keeps_parsed_material(pki, tmp_path, validator):
     signer = Signer(str(cert), str(key))
     cert.unlink()
     key.unlink()
-    validator.validate(wire(signer.sign(envelope())))
+    assert validator.validate(wire(signer.sign(envelope()))) == SIGNER
 
 
 def test_signer_rejects_key_of_another_certificate(pki):
@@ -229,8 +233,12 @@ def test_accepts_ours_and_does_not_change_the_envelope(signer, validator):
 
 
 def test_accepts_fedmsg_signed_messages(pki, validator):
-    validator.validate(wire(fedmsg_signed(pki)))
-    validator.validate(wire(fedmsg_signed(pki, body={"deep": {"list": [{"x": "\u00fc"}]}})))
+    assert validator.validate(wire(fedmsg_signed(pki))) == SIGNER
+    deep = fedmsg_signed(pki, body={"deep": {"list": [{"x": "\u00fc"}]}})
+    assert validator.validate(wire(deep)) == SIGNER
+    deep["msg"]["deep"]["list"][0]["x"] = "u"  # the same message, changed after signing
+    with pytest.raises(SignatureError, match="does not match"):
+        validator.validate(wire(deep))
 
 
 def test_accepts_old_fedmsg_messages_without_crypto_field(pki, validator):
@@ -239,7 +247,8 @@ def test_accepts_old_fedmsg_messages_without_crypto_field(pki, validator):
     signature = key.sign(signed_bytes(env), padding.PKCS1v15(), hashes.SHA1())  # type: ignore
     env["signature"] = base64.b64encode(signature).decode()
     env["certificate"] = base64.b64encode(pki.signer_cert.read_bytes()).decode()
-    validator.validate(wire(env))
+    assert "crypto" not in env
+    assert validator.validate(wire(env)) == SIGNER
 
 
 @pytest.mark.parametrize("change", ["body", "topic", "added field", "removed field", "crypto"])
