@@ -153,11 +153,19 @@ class Dispatcher:
         return health
 
     def describe(self) -> str:
-        """What delivers where, for the start-up log."""
-        text = ", ".join(f"{d} (x{len(ws)})" if len(ws) > 1 else d
-                         for d, ws in self.by_destination.items())
+        """What delivers where, for the start-up log (the Maildir's path, the SMTP server)."""
+        def local(destination: str, workers: list[BackendWorker]) -> str:
+            details = [f"x{len(workers)}"] if len(workers) > 1 else []
+            where = getattr(workers[0].backend, "where", None)
+            if where:
+                details.append(str(where))
+            return f"{destination} ({', '.join(details)})" if details else destination
+
+        text = ", ".join(local(d, ws) for d, ws in self.by_destination.items())
         if self.sender is not None:
+            email = self.config.email
             text += "; from a sender process of its own: " + ", ".join(
-                f"email ({self.config.email.connections} SMTP connections)" if d == "email"
+                f"email (SMTP server {email.smtp_host}:{email.smtp_port}, "
+                f"{email.connections} connections)" if d == "email"
                 else d for d in self.sender.destinations)
-        return text
+        return text.lstrip("; ")

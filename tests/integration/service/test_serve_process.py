@@ -167,3 +167,14 @@ def test_a_sender_process_killed_alone_is_replaced_and_counted(mail_serve: Any) 
     assert len(errors) == 1 and "sender failed" in errors[0] and f"pid {child}" in errors[0], log
     code = serve.stop()
     assert code == 0, serve.log()
+
+
+def test_the_start_up_log_says_where_mail_goes(
+        tmp_path: Path, serving: list[ServeProcess]) -> None:
+    config = serve_config(tmp_path, "maildir")
+    serve = ServeProcess(config, http_of(config), tmp_path / "serve.log")
+    serving.append(serve)
+    serve.start()
+    backends = [line for line in serve.log().splitlines() if "backends: " in line]
+    assert backends and f"email (Maildir {tmp_path / 'Maildir'})" in backends[0], serve.log()
+    assert serve.stop() == 0
