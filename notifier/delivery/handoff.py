@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..errors import NotifierError
+from ..errors import StorageError
 from ..storage.outbox import CLAIM_MARGIN, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def give_back(outbox: Outbox, rows: list[OutboxRow], what: str = "queued") -> No
         return
     try:
         outbox.release(rows)
-    except NotifierError as exc:
+    except StorageError as exc:
         log.warning("could not give back %d %s notifications; their claims run out on "
                     "their own: %s", len(rows), what, exc)
 
@@ -204,7 +204,7 @@ class SentLog:
                 with self._cond:
                     self._ids[:0] = ids
                     self._writing = 0
-                if not isinstance(exc, NotifierError):
+                if not isinstance(exc, StorageError):
                     raise
                 log.error("cannot mark %d delivered notifications sent (will try again): %s",
                           len(ids), exc)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..errors import NotifierError
+from ..errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ STALL_AFTER = 60.0
 class Periodic:
     """Calls ``job()`` every ``interval`` seconds while :meth:`run` runs.
 
-    A :class:`NotifierError` from the job (the database is away, say) is
-    logged, once per distinct message, and the next run goes ahead; after
+    A :class:`~notifier.errors.StorageError` from the job (the database is
+    away) is logged, once per distinct message, and the next run goes ahead; after
     :data:`STALL_AFTER` seconds of such failures :meth:`stalled` says so.
     Anything else is a bug: it propagates out of :meth:`run`, for the
     supervisor to log and restart.
@@ -43,10 +43,10 @@ class Periodic:
             self.run_once()
 
     def run_once(self) -> None:
-        """Run the job now (a failure other than a NotifierError propagates)."""
+        """Run the job now (a failure other than a StorageError propagates)."""
         try:
             self.job()
-        except NotifierError as exc:
+        except StorageError as exc:  # the database is away: the next run tries again
             if self._failing_since is None:
                 self._failing_since = time.monotonic()
             if str(exc) != self._problem:

@@ -20,7 +20,12 @@ from ..backends.base import Backend
 from ..backends.registry import backend_class
 from ..backoff import backoff_delay
 from ..config import Config
-from ..errors import DeliveryError, NotifierError, PermanentDeliveryError, TemporaryDeliveryError
+from ..errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    StorageError,
+    TemporaryDeliveryError,
+)
 from ..storage.outbox import CLAIM_MARGIN, Outbox, OutboxRow
 from .handoff import DueQueue, SentLog, give_back
 
@@ -109,7 +114,7 @@ class BackendWorker:
                     continue
                 try:
                     worked = self.run_once()
-                except NotifierError as exc:
+                except StorageError as exc:
                     # The database is unreachable or the like: say so, and try again shortly.
                     log.error("%s: %s", self.name, exc)
                     worked = False
