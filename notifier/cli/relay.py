@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 
 from ..bus.relay import Relay
 from ..config import Config
 from .common import NotifierCommand, config_option, setup_logging
+from .stopping import POLL, StopSignals
 
 
 @click.command(cls=NotifierCommand)
@@ -31,11 +29,9 @@ def relay(config: Config, verbose: int) -> None:
     if not config.bus.endpoints:
         raise click.UsageError("[bus] endpoints is empty: the relay needs somewhere to publish")
     r = Relay.from_config(config)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    signals = StopSignals()
     thread = r.start_thread()
-    while not stop.wait(0.5) and thread.is_alive():
-        pass
+    while not signals.received and thread.is_alive():
+        thread.join(POLL)
     r.stop()
     thread.join(5)

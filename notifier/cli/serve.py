@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
 import threading
 import time
@@ -13,6 +12,7 @@ import click
 
 from ..config import Config
 from .common import NotifierCommand, config_option, setup_logging
+from .stopping import StopSignals
 
 log = logging.getLogger("notifier.serve")
 
@@ -48,10 +48,9 @@ def serve(config: Config, verbose: int) -> None:
     # every 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL)
     started = time.monotonic()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    service = Service(config, on_give_up=lambda name: stop.set())
+    signals = StopSignals()
+    gave_up = threading.Event()
+    service = Service(config, on_give_up=lambda name: gave_up.set())
     # The rules index and the user cache live as long as the process. Left to the
     # collector, every full collection walks them all (60-110 ms with 10,000 users),
     # stalling every thread; frozen, it only walks what came later.
@@ -59,7 +58,7 @@ def serve(config: Config, verbose: int) -> None:
     gc.freeze()
     service.start()
     log.info("ready in %.2f s", time.monotonic() - started)
-    stop.wait()
+    signals.wait(also=gave_up)
     service.stop()
     if service.gave_up is not None:
         log.error("notifier serve exits: %s could not be kept up (see above); exit status 1, "
