@@ -218,6 +218,13 @@ class Supervisor:
                     log.error("%s failed while stopping", slot.name, exc_info=failure)
                 self._set(slot, "stopped")
                 return
+            if self.stopping.is_set():
+                # The service stops, this part's turn has not come yet, and it ended on its
+                # own (a sender process that left after its SIGTERM grace): not restarted.
+                log.warning("%s ended before its turn to stop, while the service stops: %s",
+                            slot.name, _problem(failure))
+                self._set(slot, "stopped")
+                return
             if not self._failed(slot, failure, ran=self.clock() - began):
                 return
             assert slot.retry_at is not None
@@ -227,12 +234,7 @@ class Supervisor:
 
     def _failed(self, slot: _Slot, failure: BaseException | None, ran: float) -> bool:
         """Log and count a failure; False when the part is given up on."""
-        if failure is None:
-            problem = "returned although nobody asked it to stop"
-        elif isinstance(failure, NotifierError):
-            problem = str(failure)
-        else:
-            problem = f"{type(failure).__name__}: {failure}"
+        problem = _problem(failure)
         now = self.clock()
         with self._lock:
             slot.restarts += 1
@@ -369,3 +371,12 @@ class Supervisor:
         except Exception as exc:  # health must answer even when a check has a bug
             log.exception("checking whether %s is stalled", slot.name)
             return f"cannot tell whether it progresses: {type(exc).__name__}: {exc}"
+
+
+def _problem(failure: BaseException | None) -> str:
+    """What went wrong, in one line: a NotifierError says it all; anything else, its type too."""
+    if failure is None:
+        return "returned although nobody asked it to stop"
+    if isinstance(failure, NotifierError):
+        return str(failure)
+    return f"{type(failure).__name__}: {failure}"

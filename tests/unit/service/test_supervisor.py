@@ -270,3 +270,18 @@ def test_health_kinds_are_checked(supervisors: list[Supervisor]) -> None:
     supervisor, _, _ = make(supervisors)
     with pytest.raises(ValueError, match="'live' or 'ready'"):
         supervisor.health("alive")
+
+
+def test_a_part_ending_while_the_service_stops_but_before_its_turn_is_not_restarted(
+        supervisors: list[Supervisor], caplog: pytest.LogCaptureFixture) -> None:
+    early, late = Flaky("early"), Flaky("late")
+    supervisor, restarts, _gave_up = make(supervisors, early, late)
+    supervisor.start()
+    wait_for(lambda: early.turns > 0 and late.turns > 0, "both parts to run")
+    supervisor.stop(["early"], timeout=5)  # the service's stop has begun: early's turn
+    late.fail.set()  # late ends on its own before its turn (a child leaving on SIGTERM)
+    wait_for(lambda: supervisor.health("live")[1]["parts"]["late"]["state"] == "stopped",
+             "late to count as stopped")
+    assert late.runs == 1 and restarts == []
+    (record,) = [r for r in caplog.records if "late" in r.getMessage()]
+    assert record.levelno == logging.WARNING and "before its turn to stop" in record.getMessage()
