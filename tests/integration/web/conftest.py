@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from notifier.storage import Store
 from notifier.storage.outbox import Outbox
 from notifier.users.cache import UserCache
 from notifier.web import WebServer
+from tests.conftest import wait_for
 from tests.integration.outbox_rows import envelope, note
 
 _ids = itertools.count(1)
@@ -115,17 +115,6 @@ def read_all(sock: socket.socket, timeout: float = 10) -> bytes:
         if not chunk:
             return out
         out += chunk
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.01)
 
 
 def start_site(tmp_path: Path, http: dict[str, Any] | None = None,

@@ -11,7 +11,8 @@ import pytest
 
 from notifier.storage.feeds import NewFeedItem
 from notifier.users.fasjson import FasjsonSource
-from tests.integration.web.conftest import PUBLIC, Site, start_site, wait_for
+from tests.conftest import wait_for
+from tests.integration.web.conftest import PUBLIC, Site, start_site
 from tests.integration.web.sse import EventStream
 
 pytestmark = pytest.mark.integration

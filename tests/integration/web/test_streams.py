@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.integration.web.conftest import Site, wait_for
+from tests.conftest import wait_for
+from tests.integration.web.conftest import Site
 from tests.integration.web.sse import EventStream
 
 pytestmark = pytest.mark.integration
