@@ -117,6 +117,24 @@ def read_all(sock: socket.socket, timeout: float = 10) -> bytes:
         out += chunk
 
 
+def unread(sock: socket.socket) -> int | None:
+    """Bytes sent on ``sock`` (a loopback TCP connection) that the server has not read yet:
+    those not yet taken by its kernel, and those waiting in its socket; None when the
+    connection is gone."""
+    ours, theirs = sock.getsockname()[1], sock.getpeername()[1]
+    sent = waiting = None
+    with open("/proc/net/tcp") as table:
+        for row in table.readlines()[1:]:
+            fields = row.split()
+            local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+            tx, rx = (int(q, 16) for q in fields[4].split(":"))
+            if (local, remote) == (ours, theirs):
+                sent = tx
+            elif (local, remote) == (theirs, ours):
+                waiting = rx
+    return None if sent is None or waiting is None else sent + waiting
+
+
 def start_site(tmp_path: Path, http: dict[str, Any] | None = None,
                fasjson: dict[str, Any] | None = None) -> tuple[Site, Callable[[], None]]:
     data: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path / 'n.db'}",
