@@ -57,7 +57,11 @@ class World:
             return exc.code, exc.read()
 
     def health(self, kind: str = "") -> tuple[int, dict[str, Any]]:
-        status, body = self.get("/healthz" + (f"/{kind}" if kind else ""))
+        """Status and report of /healthz; (0, {}) while HTTP does not answer (restarting)."""
+        try:
+            status, body = self.get("/healthz" + (f"/{kind}" if kind else ""))
+        except OSError:  # refused or reset: the HTTP part is between two runs
+            return 0, {}
         return status, json.loads(body)
 
     def metric(self, name: str, **labels: str) -> float:
