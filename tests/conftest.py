@@ -12,8 +12,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -22,6 +23,7 @@ from notifier.config import Config, config_from_dict
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -81,13 +83,36 @@ def relay(bus_config: Config) -> Iterator[None]:
     thread.join(5)
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
+#: seconds a test waits, by default, for something that should happen (generous: the
+#: machine may be loaded; a wait that succeeds returns as soon as it can)
+WAIT = 30.0
+
+
+def poll(predicate: Callable[[], T], timeout: float, interval: float = 0.02) -> T:
+    """Call ``predicate`` until it returns something true or ``timeout`` s passed; return
+    its last value (false when time ran out). For a wait that may end empty-handed."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service_reachable("127.0.0.1", port):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def wait_for(predicate: Callable[[], T], what: str, timeout: float = WAIT, *,
+             context: Callable[[], str] | None = None, interval: float = 0.02) -> T:
+    """Call ``predicate`` until it returns something true, and return that; fail the test
+    after ``timeout`` s, saying ``what`` was awaited (and ``context()``, a log say)."""
+    value = poll(predicate, timeout, interval)
+    if not value:
+        pytest.fail(f"timed out after {timeout:g} s waiting for {what}"
+                    + (f"\n{context()}" if context is not None else ""))
+    return value
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    wait_for(lambda: service_reachable("127.0.0.1", port),
+             f"something to listen on 127.0.0.1:{port}", timeout, interval=0.05)
 
 
 def run(*args: str, input: str | None = None, timeout: float = 30,

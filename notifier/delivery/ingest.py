@@ -68,6 +68,7 @@ class IngestMetrics(Protocol):
     matched: Any
     notifications: Any
     last_message: Any
+    record_failures: Any
 
 
 class Validates(Protocol):
@@ -215,6 +216,7 @@ class Ingest:
                                                self.dispatcher.room())
                 break
             except StorageUnavailableError as exc:
+                self.metrics.record_failures.inc()
                 if self._waiting_since is None:
                     self._waiting_since = time.monotonic()
                     log.error("cannot record %d messages: %s; they are kept and written as "

@@ -482,6 +482,7 @@ class _Child:
         self.stopping.set()
         for worker in self.workers:
             worker.interrupt()  # all at once: each finishes its send meanwhile
+        log.info("sender process: stopping; the sends in progress finish first")
         for thread in self._threads:
             if thread.name != "sent-log":
                 thread.join(STOP_TIMEOUT)

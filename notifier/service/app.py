@@ -30,6 +30,7 @@ it already received, then the workers finish their current send and stop.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.periodic import Periodic
 from ..delivery.pipeline import Pipeline
+from ..errors import StorageError
 from ..storage.outbox import Outbox
 from ..storage.servicelock import ServiceLock
 from ..users.cache import UserCache
@@ -218,11 +220,19 @@ class Service:
 
     # -- metrics and HTTP ------------------------------------------------------
 
+    # While the database cannot be read, these gauges are unknown (NaN), and /metrics
+    # still answers: the counters tell what is going on then.
     def _outbox_depth(self) -> float:
-        return float(self.outbox.depth())
+        try:
+            return float(self.outbox.depth())
+        except StorageError:
+            return math.nan
 
     def _lag(self) -> float:
-        oldest = self.outbox.oldest_due()
+        try:
+            oldest = self.outbox.oldest_due()
+        except StorageError:
+            return math.nan
         return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def _check_unsubscribe(self, token: str) -> tuple[str, str]:

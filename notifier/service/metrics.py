@@ -44,6 +44,10 @@ class Metrics:
         self.dead = Counter("notifier_notifications_dead",
                             "Notifications given up on, by destination", ["destination"],
                             registry=r)
+        self.record_failures = Counter(
+            "notifier_ingest_record_failures",
+            "Attempts to record a batch of messages that failed: the database could not be used",
+            registry=r)
         self.restarts = Counter("notifier_component_restarts",
                                 "Parts of the service restarted after a failure, by component",
                                 ["component"], registry=r)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from notifier.storage import Store
-from tests.conftest import BIN, require_service
+from tests.conftest import BIN, require_service, wait_for
 from tests.integration.backends.peers_email import SmtpPeer
 from tests.integration.certs import Pki, make_pki
 
@@ -177,11 +177,9 @@ def established_connections(port: int) -> int:
 
 def wait_for_connection(port: int, proc: Proc, timeout: float = 15.0, already: int = 0) -> None:
     """Wait until more than ``already`` clients are connected to ``port``; fail if ``proc`` dies."""
-    deadline = time.monotonic() + timeout
-    while established_connections(port) <= already:
+    def connected() -> bool:
         if proc.popen.poll() is not None:
             raise AssertionError(f"exited before connecting to port {port}: {proc.describe()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing connected to port {port} in {timeout} s: "
-                                 f"{proc.describe()}")
-        time.sleep(0.02)
+        return established_connections(port) > already
+
+    wait_for(connected, f"a client to connect to port {port}", timeout, context=proc.describe)

@@ -25,7 +25,7 @@ from notifier.storage import Store
 from notifier.storage.engine import WRITE_OPTION
 from notifier.storage.feeds import FeedStore
 from notifier.storage.schema import changes, users
-from tests.conftest import free_port, run
+from tests.conftest import free_port, run, wait_for
 from tests.integration.serveproc import ServeProcess, merge, write_toml
 
 TOPIC_GLOB = "*.hostile.*"
@@ -127,34 +127,28 @@ class HostileWorld:
     def wait_flowing(self, timeout: float = 20.0) -> None:
         """Publish probes until one reaches alice's feed: serve is subscribed to the relay."""
         assert self.publisher is not None
-        deadline = time.monotonic() + timeout
+        publisher = self.publisher
         sent: list[str] = []
-        while time.monotonic() < deadline:
-            sent.append(self.publisher.good(f"probe {len(sent)}"))
-            if self.wait_delivered(sent, timeout=0.5, require=False):
-                return
-        raise AssertionError("no probe reached alice's feed:\n" + self.serve.log())
+
+        def arrived() -> bool:
+            if self.delivered() & set(sent):
+                return True
+            sent.append(publisher.good(f"probe {len(sent)}"))  # another, until one is
+            return False
+
+        wait_for(arrived, "a probe to reach alice's feed", timeout, context=self.serve.log,
+                 interval=0.1)
 
     def delivered(self) -> set[str]:
         """The msg_ids in alice's feed."""
         return {item.msg_id for item in self.feeds.items("alice", 100000)}
 
-    def wait_delivered(self, msg_ids: Iterable[str], timeout: float = 20.0, *,
-                       require: bool = True) -> bool:
-        """Wait until any (``require=False``) or all of ``msg_ids`` are in alice's feed."""
+    def wait_delivered(self, msg_ids: Iterable[str], timeout: float = 20.0) -> None:
+        """Wait until every one of ``msg_ids`` is in alice's feed."""
         wanted = set(msg_ids)
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.delivered() & wanted
-            if (got == wanted) if require else bool(got):
-                return True
-            if time.monotonic() > deadline:
-                if require:
-                    raise AssertionError(
-                        f"{len(wanted - got)} of {len(wanted)} good messages not delivered "
-                        f"within {timeout} s: {sorted(wanted - got)[:5]}\n" + self.serve.log())
-                return False
-            time.sleep(0.05)
+        wait_for(lambda: wanted <= self.delivered(), f"{len(wanted)} good messages delivered",
+                 timeout, context=lambda: f"missing: {sorted(wanted - self.delivered())[:5]}\n"
+                                          + self.serve.log())
 
     def rejected(self) -> list[dict[str, Any]]:
         out = self.cli("history", "rejected", "--json")

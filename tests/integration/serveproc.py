@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 import urllib.request
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import BIN
+from tests.conftest import BIN, wait_for
 
 
 def toml_value(value: Any) -> str:
@@ -64,18 +63,20 @@ class ServeProcess:
             self.proc = subprocess.Popen([str(BIN / "notifier"), "serve", "--config",
                                           str(self.config)], stdout=log, stderr=log,
                                          start_new_session=new_session)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"notifier serve exited {self.proc.returncode}:\n"
-                                     + self.log())
+        proc = self.proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"notifier serve exited {proc.returncode}:\n" + self.log())
             try:
                 with urllib.request.urlopen(f"http://{self.http}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
+                    return r.status == 200
             except OSError:
-                time.sleep(0.05)
-        raise AssertionError("notifier serve did not answer /healthz:\n" + self.log())
+                return False
+
+        wait_for(ready, "notifier serve to answer /healthz with 200", timeout,
+                 context=self.log, interval=0.05)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

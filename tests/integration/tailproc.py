@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from notifier.bus.publisher import Publisher
-from tests.conftest import BIN
+from tests.conftest import BIN, wait_for
 
 PROBE_TOPIC = "probe"
 
@@ -33,27 +33,18 @@ class TailProcess:
             self.lines.put(line.rstrip("\n"))
 
     def wait_ready(self, publisher: Publisher, modname: str = "t", timeout: float = 10) -> None:
-        """Publish probes until the tail prints one; drop every probe line."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Publish probes until the tail prints one (:meth:`take` skips probe lines)."""
+        def printed() -> bool:
             publisher.publish(PROBE_TOPIC, {"probe": True}, modname=modname)
             try:
                 line = self.lines.get(timeout=0.1)
             except queue.Empty:
-                continue
-            if PROBE_TOPIC in line:
-                self.drain_probes(0.2)
-                return
-        raise TimeoutError("notifier-tail never printed a probe")
-
-    def drain_probes(self, quiet: float) -> None:
-        while True:
-            try:
-                line = self.lines.get(timeout=quiet)
-            except queue.Empty:
-                return
+                return False
             if PROBE_TOPIC not in line:
-                raise AssertionError(f"unexpected line while draining probes: {line}")
+                raise AssertionError(f"unexpected line while waiting for a probe: {line}")
+            return True
+
+        wait_for(printed, "notifier-tail to print a probe", timeout, interval=0)
 
     def take(self, n: int, timeout: float = 10) -> list[str]:
         """The next ``n`` lines, failing if they do not come in time."""

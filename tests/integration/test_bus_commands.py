@@ -13,7 +13,7 @@ import pytest
 
 from notifier.bus.publisher import Publisher
 from notifier.config import Config, load_config
-from tests.conftest import BIN, free_port, run, wait_for_port
+from tests.conftest import BIN, free_port, run, wait_for, wait_for_port
 from tests.integration.tailproc import TailProcess
 
 pytestmark = pytest.mark.integration
@@ -151,10 +151,13 @@ def test_tail_filters_and_terse(config_file: Path, relay_proc: subprocess.Popen[
 def test_tail_count_exits_after_n(config_file: Path, relay_proc: subprocess.Popen[str]) -> None:
     tail = TailProcess("--json", "--count", "3", config=config_file)
     with Publisher(load_config(config_file)) as pub:
-        deadline = time.monotonic() + 10
-        while tail.proc.poll() is None and time.monotonic() < deadline:
-            pub.publish("tick", {"n": 1}, modname="t")
-            time.sleep(0.05)
+        def exited() -> bool:
+            if tail.proc.poll() is not None:
+                return True
+            pub.publish("tick", {"n": 1}, modname="t")  # another, until it has its three
+            return False
+
+        wait_for(exited, "notifier-tail --count 3 to exit", 10, interval=0.05)
     assert tail.proc.wait(5) == 0
     lines = []
     while not tail.lines.empty():
@@ -178,10 +181,13 @@ def test_tail_pretty_is_indented(config_file: Path, relay_proc: subprocess.Popen
     tail = TailProcess("--pretty", "--include", "pretty", config=config_file)
     try:
         with Publisher(load_config(config_file)) as pub:
-            deadline = time.monotonic() + 10
-            while tail.lines.empty() and time.monotonic() < deadline:
-                pub.publish("pretty", {"k": "v"}, modname="t")
-                time.sleep(0.05)
+            def printing() -> bool:
+                if not tail.lines.empty():
+                    return True
+                pub.publish("pretty", {"k": "v"}, modname="t")  # another, until it prints
+                return False
+
+            wait_for(printing, "notifier-tail to print", 10, interval=0.05)
         first = tail.take(3)
         assert first[0] == "{" and first[1].startswith('  "')
     finally:

@@ -202,6 +202,9 @@ def test_without_a_url_only_local_users_exist(store: Store, tmp_path: Path) -> N
     directory = UserDirectory(config, store)
     assert directory.source is None
     assert directory.get("alice") is None
+    store.import_users([{"name": "alice", "emails": ["alice@example.org"]}])
+    found = directory.get("alice")
+    assert found is not None and found["emails"] == ["alice@example.org"]
 
 
 def test_bad_auth_mode(fasjson: FakeFasjson) -> None:

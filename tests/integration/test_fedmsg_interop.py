@@ -147,7 +147,7 @@ fedmsg.init(name="interop.vm", active=False)
 for n in range(400):
     fedmsg.publish(topic="passive.test", modname="interop",
                    msg={"n": n, "text": "bound by fedmsg"})
-    time.sleep(0.05)
+    time.sleep(0.05)  # pacing itself: the scenario, not a wait
 """
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import dbus
 import dbus.bus
 
 from notifier.config import DbusConfig
+from tests.conftest import poll, wait_for
 
 from .contract import BasePeer, Delivered
 from .peers_irc import require_program
@@ -97,12 +97,16 @@ class DbusSession:
             self.server = subprocess.Popen(cmd, env={**os.environ, ENV: self.address},
                                            stdout=out, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not self.client().name_has_owner(BUS_NAME):
-            if self.server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the notification server did not start; see "
+        server = self.server
+
+        def owned() -> bool:
+            if server.poll() is not None:
+                raise RuntimeError(f"the notification server exited {server.returncode}; see "
                                    f"{self.workdir / 'dbusmock.out'}")
-            time.sleep(0.02)
+            return bool(self.client().name_has_owner(BUS_NAME))
+
+        wait_for(owned, f"the notification server to own {BUS_NAME} (see "
+                        f"{self.workdir / 'dbusmock.out'})", 10)
 
     def client(self) -> dbus.bus.BusConnection:
         """A connection of our own to the bus, to inspect the server."""
@@ -203,12 +207,11 @@ class DesktopPeer(BasePeer):
         return user
 
     def received(self, timeout: float) -> list[Delivered]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def new_calls() -> list[dict[str, Any]]:
             calls = self.session.notify_calls() if self.session.server is not None else []
-            if len(calls) > self._seen or time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
-        new, self._seen = calls[self._seen:], max(self._seen, len(calls))
+            return calls[self._seen:]
+
+        new = poll(new_calls, timeout)
+        self._seen += len(new)
         return [Delivered(address=self.user, text=f"{c['summary']}\n{c['body']}", raw=c)
                 for c in new]

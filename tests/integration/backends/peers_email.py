@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.conftest import free_port
+from tests.conftest import free_port, poll
 
 from .contract import BasePeer, Delivered
 
@@ -177,12 +177,7 @@ class MaildirPeer(BasePeer):
         return f"{user}@example.org"
 
     def received(self, timeout: float) -> list[Delivered]:
-        deadline = time.monotonic() + timeout
-        while True:
-            new = self._new_keys()
-            if new or time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
+        new = poll(self._new_keys, timeout)
         out = []
         box = mailbox.Maildir(self.path, factory=None, create=False)
         for key in new:

@@ -21,7 +21,7 @@ import irc.client
 import pytest
 from jaraco.stream import buffer as irc_buffer
 
-from tests.conftest import BIN, IN_CI, free_port, wait_for_port
+from tests.conftest import BIN, IN_CI, free_port, poll, wait_for_port
 
 from .contract import BasePeer, Delivered
 
@@ -81,7 +81,7 @@ class IrcServer:
                                          stdin=subprocess.DEVNULL)
         try:
             wait_for_port(self.port, timeout=10)
-        except TimeoutError:
+        except BaseException:  # pytest's failure too: the server must not outlive the test
             self.stop()
             raise
         return self
@@ -215,13 +215,8 @@ class IrcPeer(BasePeer):
         return nick
 
     def received(self, timeout: float) -> list[Delivered]:
-        deadline = time.monotonic() + timeout
-        while True:
-            new = [(nick, m) for nick, listener in self._listeners.items()
-                   for m in listener.messages[self._seen.get(nick, 0):]]
-            if new or time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
+        new = poll(lambda: [(nick, m) for nick, listener in self._listeners.items()
+                            for m in listener.messages[self._seen.get(nick, 0):]], timeout)
         for nick, _ in new:
             self._seen[nick] = self._seen.get(nick, 0) + 1
         return [Delivered(address=m.target, text=m.text, raw=m)

@@ -8,7 +8,6 @@ feedparser, failing on any parse error (``bozo``).
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,7 +18,7 @@ from sqlalchemy import create_engine, text
 from notifier.config import config_from_dict
 from notifier.render.feed import FeedFormat, render_feed
 from notifier.storage.feeds import FeedItem, FeedStore
-from tests.conftest import require_service
+from tests.conftest import poll, require_service
 
 from .contract import BasePeer, Delivered, html_to_text
 
@@ -80,12 +79,7 @@ class FeedPeer(BasePeer):
                                   f"feeds/{user}.{self.fmt}")
 
     def received(self, timeout: float) -> list[Delivered]:
-        deadline = time.monotonic() + timeout
-        while True:
-            new = self._new()
-            if new or time.monotonic() >= deadline:
-                return new
-            time.sleep(0.02)
+        return poll(self._new, timeout)
 
     def _new(self) -> list[Delivered]:
         found: list[tuple[int, Delivered]] = []

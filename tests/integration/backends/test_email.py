@@ -33,14 +33,12 @@ from notifier.backends.email import EmailBackend
 from notifier.config import config_from_dict
 from notifier.errors import PermanentDeliveryError, TemporaryDeliveryError
 from notifier.notification import Notification
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.integration.certs import cert_pem, issue, key_pem, new_key
 from tests.integration.conftest import established_connections
 
 from .contract import notification
 from .peers_email import MaildirPeer, SmtpPeer
-
-WAIT = 10.0
 
 
 def backend_for(tmp_path: Path, email: dict[str, Any]) -> EmailBackend:
@@ -50,14 +48,6 @@ def backend_for(tmp_path: Path, email: dict[str, Any]) -> EmailBackend:
     backend = EmailBackend(config)
     backend.setup()
     return backend
-
-
-def wait_until(predicate: Any, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # -- connections -----------------------------------------------------------------
@@ -71,7 +61,7 @@ def test_one_connection_carries_many_messages(smtp: SmtpPeer, tmp_path: Path) ->
     assert smtp.handler.sessions() == 1
     assert established_connections(smtp.port) == 1
     backend.close()
-    wait_until(lambda: established_connections(smtp.port) == 0, "the connection to close")
+    wait_for(lambda: established_connections(smtp.port) == 0, "the connection to close")
 
 
 def test_reconnects_when_the_server_closed_an_idle_connection(tmp_path: Path) -> None:
@@ -80,7 +70,7 @@ def test_reconnects_when_the_server_closed_an_idle_connection(tmp_path: Path) ->
     try:
         backend = EmailBackend(config_from_dict(peer.config()))
         backend.send(notification(peer, summary="first"))
-        wait_until(lambda: established_connections(peer.port) == 0,
+        wait_for(lambda: established_connections(peer.port) == 0,
                    "the server to drop the idle connection")
         backend.send(notification(peer, summary="second"))
         backend.close()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 
 from notifier.backends.rss import RssBackend
 from notifier.config import Config, config_from_dict
@@ -167,7 +167,9 @@ def test_the_migration_creates_the_table_as_declared(tmp_path: Path) -> None:
     store = FeedStore.from_config(config_for(tmp_path))
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        tables = inspect(conn).get_table_names()
     store.close()
+    assert "feed_items" in tables and "feed_items" in metadata.tables
     assert [d for d in diffs if "feed_items" in repr(d)] == []
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from notifier.storage.outbox import Outbox
+from tests.conftest import wait_for
 from tests.integration.rawbus import HostileWorld
 
 pytestmark = pytest.mark.integration
@@ -64,10 +65,12 @@ def test_each_hostile_message_is_rejected_alone(world: HostileWorld) -> None:
     good += [world.publisher.good(f"after {i}") for i in range(5)]
 
     world.wait_delivered(good)
-    deadline = time.monotonic() + 10
-    while len(world.rejected()) < rejected_before + len(HOSTILE) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    rejected = world.rejected()[rejected_before:]
+
+    def kept() -> list[dict[str, Any]] | None:
+        rows = world.rejected()[rejected_before:]
+        return rows if len(rows) >= len(HOSTILE) else None
+
+    rejected = wait_for(kept, "every hostile message kept as rejected")
     assert [r["reason"] for r in rejected] == [reason for _, reason in HOSTILE], rejected
     assert all(r["detail"] for r in rejected)
     nan = rejected[3]
@@ -112,19 +115,14 @@ def test_a_destination_without_backend_is_dead_at_once_and_said_at_start(
         {("dead", 0, "no [irc] host configured")}
     assert world.serve.metric('notifier_notifications_dead_total{destination="irc"}') >= 1
     # Nothing waits for a backend that is not there: the lag stays true.
-    deadline = time.monotonic() + 10
-    while world.serve.metric("notifier_outbox_depth") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert world.serve.metric("notifier_outbox_depth") == 0
+    wait_for(lambda: world.serve.metric("notifier_outbox_depth") == 0, "the outbox to drain")
     assert world.serve.metric("notifier_lag_seconds") == 0
 
 
 def test_history_rejected_lists_reasons(world: HostileWorld, tmp_path: Path) -> None:
     assert world.publisher is not None
     world.publisher.send(TOPIC, b'{"msg": {}, "msg_id": "evil-1", "timestamp": "soon"}')
-    deadline = time.monotonic() + 10
-    while "evil-1" not in world.cli("history", "rejected") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: "evil-1" in world.cli("history", "rejected"), "evil-1 kept as rejected")
     text = world.cli("history", "rejected", "--reason", "field", "--since", "1h")
     line = next(line for line in text.splitlines() if "evil-1" in line)
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d field evil-1 "

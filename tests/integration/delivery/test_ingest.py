@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from notifier.service.metrics import Metrics
 from notifier.storage import Store
 from notifier.storage.outbox import Outbox
 from notifier.storage.rejected import RejectedStore
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.integration.certs import Pki
 from tests.integration.rawbus import TOPIC_GLOB, RawPublisher
 
@@ -42,17 +41,6 @@ pytestmark = pytest.mark.integration
 
 TOPIC = b"org.fedoraproject.dev.hostile.thing.happened"
 WAIT = 20.0
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.02)
 
 
 class Harness:
@@ -101,11 +89,12 @@ class Harness:
         sent: list[str] = []
 
         def stored() -> bool:
-            sent.append(self.publisher.good(f"probe {len(sent)}"))
-            time.sleep(0.05)
-            return bool(self.stored() & set(sent))
+            if self.stored() & set(sent):
+                return True
+            sent.append(self.publisher.good(f"probe {len(sent)}"))  # another, until one is
+            return False
 
-        wait_for(stored, what="a probe through the relay")
+        wait_for(stored, "a probe through the relay", interval=0.05)
 
     def stored(self) -> set[str]:
         return {m.msg_id for m in self.store.message_rows()}
@@ -153,9 +142,11 @@ def test_an_unusable_database_keeps_the_batch_until_it_is_back(
     down = threading.Event()
     down.set()
     original = harness.outbox.record_and_claim
+    failed: list[int] = []
 
     def unavailable(*args: Any, **kwargs: Any) -> Any:
         if down.is_set():
+            failed.append(1)
             raise StorageUnavailableError("sqlite:///n.db: cannot record: disk I/O error")
         return original(*args, **kwargs)
 
@@ -165,7 +156,9 @@ def test_an_unusable_database_keeps_the_batch_until_it_is_back(
         reason = wait_for(lambda: "waited" in (harness.ingest.stalled() or "")
                           and harness.ingest.stalled(), what="stalled() to say why")
         assert "messages have waited" in reason and "disk I/O error" in reason
-        time.sleep(0.3)  # several attempts fail meanwhile: still one line in the log
+        # Several more attempts fail meanwhile: still one line in the log (checked below).
+        before = len(failed)
+        wait_for(lambda: len(failed) >= before + 3, "three more failed attempts to record")
         down.clear()
         wait_for(lambda: set(sent) <= harness.stored(), what="every message recorded")
     assert harness.ingest.stalled() is None
@@ -310,13 +303,14 @@ def test_a_signature_sees_the_envelope_as_sent_then_it_is_normalised(
                                 "username": "tester"})
         tampered = dict(envelope, msg={"log": "changed"}, msg_id="2026-tampered")
 
-        def sent() -> bool:
-            for env in (envelope, tampered):
+        def recorded() -> bool:
+            if "2026-signed" in harness.stored():
+                return True
+            for env in (envelope, tampered):  # again, until the relay passes them on
                 harness.publisher.send(TOPIC, canonical_json(env).encode())
-            time.sleep(0.05)
-            return "2026-signed" in harness.stored()
+            return False
 
-        wait_for(sent, what="the signed message recorded")
+        wait_for(recorded, "the signed message recorded", interval=0.05)
         (stored,) = [m for m in store.message_rows() if m.msg_id == "2026-signed"]
         assert stored.envelope["i"] == 0 and stored.envelope["timestamp"] == 1_700_000_000
         assert stored.envelope["signature"] == envelope["signature"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ import psycopg
 import pytest
 
 from notifier.storage.outbox import Outbox
-from tests.conftest import require_service
+from tests.conftest import require_service, wait_for
 from tests.integration.conftest import PG
 from tests.integration.rawbus import HostileWorld
 
@@ -53,23 +52,18 @@ def test_messages_received_while_the_database_is_away_are_recorded_when_it_is_ba
                                   (app,)).fetchone()
         assert killed is not None and killed[0] >= 1
         during = [world.publisher.good(f"during {n}") for n in range(20)]
-        deadline = time.monotonic() + 20
-        while "cannot record" not in world.serve.log() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "cannot record" in world.serve.log(), world.serve.log()
-        time.sleep(1.0)  # a few attempts fail meanwhile
+        wait_for(lambda: "cannot record" in world.serve.log(), "serve to say it cannot record",
+                 context=world.serve.log)
+        # A few attempts fail meanwhile (the log must still say it once).
+        wait_for(lambda: world.serve.metric("notifier_ingest_record_failures_total") >= 3,
+                 "three failed attempts to record", context=world.serve.log)
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f"ALTER SCHEMA {schema}_away RENAME TO {schema}")
         after = [world.publisher.good(f"after {n}") for n in range(5)]
 
         everything = set(before + during + after)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            stored = {m.msg_id for m in world.store.message_rows()}
-            if everything <= stored:
-                break
-            time.sleep(0.2)
-        assert everything <= stored, (sorted(everything - stored), world.serve.log())
+        wait_for(lambda: everything <= {m.msg_id for m in world.store.message_rows()},
+                 "every message recorded", context=world.serve.log)
         rows = {row.msg_id for row in Outbox(world.store).rows(user="alice")}
         assert everything <= rows
         assert world.serve.metric("notifier_messages_rejected_total") == 0

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from notifier.errors import ConfigError
 from notifier.service.supervisor import Supervisor
 from notifier.storage import Store
 from notifier.storage.outbox import Outbox, OutboxRow
+from tests.conftest import wait_for
 from tests.integration.backends.peers_email import RecordingHandler, SmtpPeer
 from tests.integration.outbox_rows import envelope, note
 
@@ -35,14 +35,6 @@ pytestmark = pytest.mark.integration
 
 #: seconds to wait for anything the child does (a spawn and imports take about one)
 WAIT = 20.0
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Results:
@@ -75,9 +67,19 @@ class GatedHandler(RecordingHandler):
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.entered.set()
-        while not self.gate.is_set():
-            await asyncio.sleep(0.01)
+        await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
         return await super().handle_DATA(server, session, envelope)
+
+
+def stderr_says(capfd: pytest.CaptureFixture[str], text: str) -> Callable[[], bool]:
+    """Whether ``text`` was written to stderr so far (a child's stderr is ours too)."""
+    written: list[str] = []
+
+    def said() -> bool:
+        written.append(capfd.readouterr().err)
+        return text in "".join(written)
+
+    return said
 
 
 def make_config(tmp_path: Path, smtp: SmtpPeer, **email: Any) -> Config:
@@ -223,7 +225,9 @@ def test_child_finds_unclaimed_rows_in_the_database(
 
 
 def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
-        tmp_path: Path, db: Store, start_sender: Callable[..., Supervised]) -> None:
+        tmp_path: Path, db: Store, start_sender: Callable[..., Supervised],
+        caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.INFO)  # the child logs at the parent's level, to our stderr
     handler = GatedHandler()
     smtp = SmtpPeer(tmp_path)
     smtp.handler = handler
@@ -245,8 +249,8 @@ def test_stop_finishes_the_send_in_progress_and_gives_back_the_rest(
         stopper = threading.Thread(target=running.stop, kwargs={"timeout": 20.0})
         stopper.start()
         # The child reads "stop" and tells its worker to stop while the send still waits.
-        # (This pause is the one timing assumption: the child's reader is idle on the pipe.)
-        time.sleep(1.0)
+        wait_for(stderr_says(capfd, "sender process: stopping; the sends in progress finish"),
+                 "the child to be told to stop")
         assert stopper.is_alive()  # stop() waits for the send in progress
         handler.gate.set()
         stopper.join(WAIT)

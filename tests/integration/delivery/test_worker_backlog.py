@@ -16,6 +16,7 @@ from notifier.delivery.workers import BackendWorker
 from notifier.notification import Notification
 from notifier.storage import Store
 from notifier.storage.outbox import Outbox
+from tests.conftest import wait_for
 from tests.integration.outbox_rows import envelope, note
 
 pytestmark = pytest.mark.integration
@@ -89,19 +90,23 @@ def test_the_claim_is_checked_before_each_mail_not_once_a_chunk(
         store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A mail that takes long (an SMTP server timing out) eats into the claims of the
     # rest of its chunk: the next one is checked again before it is sent.
-    monkeypatch.setattr(workers_module, "CLAIM_MARGIN", 0.5)
+    monkeypatch.setattr(workers_module, "CLAIM_MARGIN", 1.0)
     record_backlog(store, 2)
     outbox = Outbox(store)
-    rows = outbox.claim("email", 2, lease=1.0)  # enough left for one slow send, not two
+    rows = outbox.claim("email", 2, lease=2.0)  # enough left for one slow send, not two
     queue = DueQueue("email", margin=0)
     queue.put(rows)
     worker = worker_for(store, tmp_path, queue)
     worker._look.clear()
     worker._next_look = float("inf")
     send = worker.backend.send
+    (until,) = {row.claimed_until for row in rows}
+    assert until is not None
 
     def slow_send(notification: Notification) -> None:
-        time.sleep(0.8)
+        # The send lasts until the claims have less than CLAIM_MARGIN left.
+        wait_for(lambda: time.time() > until - workers_module.CLAIM_MARGIN,
+                 "the claims to run low", timeout=5)
         send(notification)
 
     worker.backend.send = slow_send  # type: ignore[method-assign]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from notifier.delivery.handoff import DueQueue
 from notifier.delivery.workers import BackendWorker
 from notifier.storage import Store
 from notifier.storage.outbox import Outbox
+from tests.conftest import wait_for
 from tests.integration.outbox_rows import Clock, envelope, note
 
 pytestmark = pytest.mark.integration
@@ -58,14 +58,6 @@ def record(store: Store, clock: Clock, destination: str, users: list[str]) -> No
 
 def rows(store: Store) -> dict[str, Any]:
     return {row.user: row for row in Outbox(store).rows()}
-
-
-def wait_until(predicate: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def claimed(store: Store) -> list[str]:
@@ -154,10 +146,10 @@ def test_after_a_backend_raised_the_next_send_opens_it_afresh(
     thread = threading.Thread(target=worker.run, args=(stopping,))
     thread.start()
     try:
-        wait_until(lambda: rows(store)["dave"].state == "failed", "the first attempt to fail")
+        wait_for(lambda: rows(store)["dave"].state == "failed", "the first attempt to fail")
         clock.now += 3600  # the retry is due
         worker.wake(database=True)
-        wait_until(lambda: rows(store)["dave"].state == "sent", "the retry to be sent")
+        wait_for(lambda: rows(store)["dave"].state == "sent", "the retry to be sent")
     finally:
         stopping.set()
         worker.interrupt()
@@ -188,7 +180,7 @@ def test_a_backend_that_cannot_be_opened_again_waits_and_says_so(
     thread.start()
     try:
         # Tried again, with backoff (0.5-1 s), without raising out of run().
-        wait_until(lambda: len(tries) >= 2, "a second try to open the backend")
+        wait_for(lambda: len(tries) >= 2, "a second try to open the backend")
         assert thread.is_alive()
         assert "cannot open the email backend" in (worker.stalled() or "")
     finally:

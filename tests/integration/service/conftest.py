@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,27 +18,10 @@ from notifier.bus.publisher import Publisher
 from notifier.config import Config, config_from_dict
 from notifier.service.app import Service
 from notifier.storage import Store
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 from tests.integration.backends.peers_email import SmtpPeer
 
-#: seconds to wait for anything the service does
-WAIT = 30.0
 GIT = "*.git.*"
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT,
-             context: Callable[[], str] | None = None) -> Any:
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` s, with
-    ``context()`` (a log, say) in the message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}"
-                        + (f"\n{context()}" if context is not None else ""))
-        time.sleep(0.02)
 
 
 @dataclass
@@ -75,7 +57,11 @@ class World:
             return exc.code, exc.read()
 
     def health(self, kind: str = "") -> tuple[int, dict[str, Any]]:
-        status, body = self.get("/healthz" + (f"/{kind}" if kind else ""))
+        """Status and report of /healthz; (0, {}) while HTTP does not answer (restarting)."""
+        try:
+            status, body = self.get("/healthz" + (f"/{kind}" if kind else ""))
+        except OSError:  # refused or reset: the HTTP part is between two runs
+            return 0, {}
         return status, json.loads(body)
 
     def metric(self, name: str, **labels: str) -> float:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.service.conftest import GIT, World, wait_for
+from tests.conftest import wait_for
+from tests.integration.service.conftest import GIT, World
 
 pytestmark = pytest.mark.integration
 

@@ -16,11 +16,10 @@ import pytest
 from notifier.config import load_config
 from notifier.storage import Store
 from notifier.storage.outbox import Outbox
-from tests.conftest import free_port, run
+from tests.conftest import WAIT, free_port, run, wait_for
 from tests.integration.backends.peers_email import SmtpPeer
 from tests.integration.outbox_rows import envelope, note
 from tests.integration.serveproc import ServeProcess, write_toml
-from tests.integration.service.conftest import WAIT, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import zmq
 
-from tests.integration.service.conftest import WAIT, World, wait_for
+from tests.conftest import WAIT, wait_for
+from tests.integration.service.conftest import World
 
 pytestmark = pytest.mark.integration
 

@@ -62,6 +62,8 @@ def test_what_is_kept_is_cleaned_and_cut(store: Store) -> None:
 def test_nothing_is_kept_with_keep_zero(store: Store) -> None:
     kept = RejectedStore(store, keep=0)
     assert kept.add([rejected(1)]) == 0 and kept.count() == 0
+    # The same message, with room to keep it, is kept: the zeros above are the setting's.
+    assert RejectedStore(store, keep=10).add([rejected(1)]) == 1
 
 
 def test_refused_data_is_a_plain_storage_error(store: Store) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from notifier.storage import Store
 from notifier.storage.outbox import Outbox
 from notifier.users.cache import UserCache
 from notifier.web import WebServer
+from tests.conftest import wait_for
 from tests.integration.outbox_rows import envelope, note
 
 _ids = itertools.count(1)
@@ -117,15 +117,22 @@ def read_all(sock: socket.socket, timeout: float = 10) -> bytes:
         out += chunk
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.01)
+def unread(sock: socket.socket) -> int | None:
+    """Bytes sent on ``sock`` (a loopback TCP connection) that the server has not read yet:
+    those not yet taken by its kernel, and those waiting in its socket; None when the
+    connection is gone."""
+    ours, theirs = sock.getsockname()[1], sock.getpeername()[1]
+    sent = waiting = None
+    with open("/proc/net/tcp") as table:
+        for row in table.readlines()[1:]:
+            fields = row.split()
+            local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+            tx, rx = (int(q, 16) for q in fields[4].split(":"))
+            if (local, remote) == (ours, theirs):
+                sent = tx
+            elif (local, remote) == (theirs, ours):
+                waiting = rx
+    return None if sent is None or waiting is None else sent + waiting
 
 
 def start_site(tmp_path: Path, http: dict[str, Any] | None = None,

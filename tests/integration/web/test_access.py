@@ -11,7 +11,8 @@ import pytest
 
 from notifier.storage.feeds import NewFeedItem
 from notifier.users.fasjson import FasjsonSource
-from tests.integration.web.conftest import PUBLIC, Site, start_site, wait_for
+from tests.conftest import wait_for
+from tests.integration.web.conftest import PUBLIC, Site, start_site
 from tests.integration.web.sse import EventStream
 
 pytestmark = pytest.mark.integration
@@ -65,11 +66,16 @@ def test_unknown_users_and_wrong_tokens_cost_no_write_no_directory_call_and_look
         assert site.statements.writes() == []
         # The unknown name is remembered: asking again reads nothing.
         before = len(site.statements.reading("users"))
+        assert before > 0, "the first asks read nothing: the counts here would prove nothing"
         for _ in range(3):
             assert client.get("/feeds/nobody.atom?token=x").status_code == 404
         assert len(site.statements.reading("users")) == before
         assert client.get(f"/feeds/alice.atom?token={token}").status_code == 200
     assert asked == [] and site.statements.writes() == []
+    # The directory is asked where it should be (a name the pipeline meets): the empty
+    # list above means something.
+    assert site.users.get("zed") is None
+    assert asked == ["zed"]
 
 
 def test_a_user_added_after_start_is_found_in_the_database(site: Site) -> None:
@@ -143,6 +149,7 @@ def test_no_cors_headers_without_allowed_origins(site: Site) -> None:
     with site.client() as client:
         response = client.get(f"/feeds/alice.atom?token={site.token('alice')}",
                               headers={"Origin": ORIGIN})
+        assert response.status_code == 200
         assert "access-control-allow-origin" not in response.headers
 
 

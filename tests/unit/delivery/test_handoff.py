@@ -12,6 +12,7 @@ from notifier.delivery.handoff import QUEUE_LIMIT, DueQueue, SentLog
 from notifier.errors import StorageError
 from notifier.notification import Notification
 from notifier.storage.outbox import OutboxRow
+from tests.conftest import wait_for
 
 NOW = 1_800_000_000.0
 WAIT = 10.0
@@ -319,10 +320,7 @@ def test_pending_counts_ids_of_every_write_in_progress() -> None:
         # A second write waits for the first, and its ids count as pending meanwhile.
         second = threading.Thread(target=log.add, args=([2, 3],))
         second.start()
-        deadline = time.monotonic() + WAIT
-        while log.pending() != 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert log.pending() == 3
+        wait_for(lambda: log.pending() == 3, "the second write's ids to count as pending")
         assert outbox.calls == []
     finally:
         gate.set()
@@ -337,14 +335,14 @@ def test_with_the_database_down_one_try_per_retry_interval() -> None:
     # Sends keep coming while the database is away; the log tries once per interval,
     # not once per send (which would also log an error per send).
     outbox = FakeOutbox(failures=1000)
-    log = sent_log(outbox, delay=0.0, retry=0.5)
+    log = sent_log(outbox, delay=0.0, retry=60.0)  # longer than the test, however slow
     log.start()
     try:
         log.add([1])
         outbox.wait_calls(1)
         for i in range(2, 30):
             log.add([i])
-            time.sleep(0.005)
+            time.sleep(0.005)  # the sends trickle in, as deliveries do: not a wait
         assert len(outbox.calls) == 1
     finally:
         outbox.failures = 0

@@ -136,10 +136,12 @@ def test_topic_filter(make):
 
 
 def test_disabled_rule_matches_nothing(make):
-    off = parse_rule({"user": "alice", "name": "off", "disabled": True,
-                      "track": {"kind": "related-events"}, "destinations": ["irc"]},
-                     destinations=DESTS)
+    on = {"user": "alice", "name": "off", "disabled": False,
+          "track": {"kind": "related-events"}, "destinations": ["irc"]}
+    off = parse_rule({**on, "disabled": True}, destinations=DESTS)
     assert make(off).match(message(usernames=["alice"])) == []
+    # The same rule enabled matches that message.
+    assert make(parse_rule(on, destinations=DESTS)).match(message(usernames=["alice"])) != []
 
 
 def test_recipients_sorted_rules_sorted_destinations_unioned(make):

@@ -5,31 +5,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from notifier.errors import StorageError
 from notifier.service.supervisor import SimplePart, Supervisor
-
-WAIT = 10.0
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.005)
+from tests.conftest import wait_for
 
 
 class Flaky:
-    """A part that works (counting its turns) until told to fail, then fails on every run."""
+    """A part that works (counting its turns) until told to fail: then it fails on every run
+    while ``fail`` is set, or once for each time ``fail_once`` is set."""
 
     def __init__(self, name: str = "flaky", error: BaseException | None = None):
         self.name = name
         self.error = error or RuntimeError("boom")
         self.fail = threading.Event()
+        self.fail_once = threading.Event()
         self.runs = 0
         self.turns = 0
         self.stall: str | None = None
@@ -38,6 +31,9 @@ class Flaky:
         self.runs += 1
         while not stopping.wait(0.002):
             if self.fail.is_set():
+                raise self.error
+            if self.fail_once.is_set():
+                self.fail_once.clear()
                 raise self.error
             self.turns += 1
 
@@ -69,12 +65,12 @@ def make(supervisors: list[Supervisor], *parts: object, **kw: object) -> tuple[
 def test_a_failing_part_is_logged_counted_and_restarted_and_health_follows(
         supervisors: list[Supervisor], caplog: pytest.LogCaptureFixture) -> None:
     flaky, steady = Flaky(), Flaky("steady")
-    supervisor, restarts, gave_up = make(supervisors, flaky, steady, backoff_base=0.4,
-                                         backoff_cap=0.4)
+    supervisor, restarts, gave_up = make(supervisors, flaky, steady, backoff_base=1.0,
+                                         backoff_cap=1.0)
     supervisor.start()
     wait_for(lambda: flaky.turns > 0, "the part to run")
     assert supervisor.health("ready")[0] is True
-    flaky.fail.set()
+    flaky.fail_once.set()
     wait_for(lambda: restarts, "the failure to be counted")
     # In its backoff the part is down: not ready (naming it), still live.
     ok, report = supervisor.health("ready")
@@ -83,7 +79,6 @@ def test_a_failing_part_is_logged_counted_and_restarted_and_health_follows(
     assert "RuntimeError: boom" in report["failing"]["flaky"]
     assert "restarting in" in report["failing"]["flaky"]
     assert supervisor.health("live")[0] is True
-    flaky.fail.clear()
     wait_for(lambda: flaky.runs >= 2 and supervisor.health("ready")[0], "ready again")
     assert restarts == ["flaky"] and gave_up == []
     assert supervisor.health("ready")[1]["parts"]["flaky"]["restarts"] == 1
@@ -100,9 +95,8 @@ def test_a_notifier_error_is_logged_without_a_traceback(
     flaky = Flaky(error=StorageError("sqlite:///x.db: cannot read: disk I/O error"))
     supervisor, restarts, _ = make(supervisors, flaky)
     supervisor.start()
-    flaky.fail.set()
+    flaky.fail_once.set()
     wait_for(lambda: restarts, "the failure to be counted")
-    flaky.fail.clear()
     (record,) = [r for r in caplog.records if r.name == "notifier.service.supervisor"]
     assert "disk I/O error" in record.getMessage() and record.exc_info is None
 
@@ -141,7 +135,10 @@ def test_a_part_that_keeps_failing_is_given_up_on_once(
     assert supervisor.health("ready")[0] is False
     assert [r.levelno for r in caplog.records if "giving up" in r.getMessage()] == \
         [logging.CRITICAL]
-    time.sleep(0.1)  # the one fixed pause: nothing may happen meanwhile
+    # Its thread, the only one that could start it again, has ended.
+    thread = supervisor._slots["flaky"].thread
+    assert thread is not None
+    wait_for(lambda: not thread.is_alive(), "the part's thread to end")
     assert flaky.runs == 4  # never started again
 
 
@@ -155,9 +152,8 @@ def test_failures_long_ago_do_not_count_against_the_budget(
     supervisor.start()
     for n in range(3):
         wait_for(lambda n=n: flaky.turns > 0 and flaky.runs == n + 1, f"run {n + 1}")
-        flaky.fail.set()
+        flaky.fail_once.set()
         wait_for(lambda n=n: len(restarts) == n + 1, f"failure {n + 1}")
-        flaky.fail.clear()
         now[0] += 61.0  # the window moves past each failure
         flaky.turns = 0
     wait_for(lambda: flaky.runs == 4, "the fourth run")
@@ -203,9 +199,8 @@ def test_restarting_often_counts_as_not_ready_until_it_settles(
     supervisor.start()
     for n in range(3):
         wait_for(lambda n=n: flaky.runs == n + 1 and flaky.turns > 0, f"run {n + 1}")
-        flaky.fail.set()
+        flaky.fail_once.set()
         wait_for(lambda n=n: len(restarts) == n + 1, f"failure {n + 1}")
-        flaky.fail.clear()
         flaky.turns = 0
     wait_for(lambda: flaky.runs == 4 and flaky.turns > 0, "the fourth run")
     ok, report = supervisor.health("ready")

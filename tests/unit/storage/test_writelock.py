@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from notifier.storage import Store, writelock
 from notifier.storage.writelock import NoLock, WriteLock, write_lock_for
+from tests.conftest import wait_for
 
 #: how long a test waits for something that should happen (generous: a loaded machine)
 WAIT = 10.0
@@ -338,13 +338,11 @@ def test_a_long_wait_for_another_process_is_logged_naming_the_lock(
     monkeypatch.setattr(writelock, "WARN_AFTER", 0.4)
     caplog.set_level(logging.WARNING, logger="notifier.storage.writelock")
     path = tmp_path / "db-lock"
-    lock = WriteLock(path)
+    lock = WatchedLock(path)
     log: list[str] = []
     with held_by_another_process(path) as child:
         holder = Holder(lock, log, "here").start()
-        deadline = time.monotonic() + WAIT
-        while not caplog.records and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: caplog.records, "a warning about the wait", WAIT)
         assert not holder.entered.is_set()
         (record,) = caplog.records[:1]
         assert str(path) in record.getMessage()
@@ -354,6 +352,25 @@ def test_a_long_wait_for_another_process_is_logged_naming_the_lock(
         holder.join()
     assert log == ["here in", "here out"]
     warnings = len(caplog.records)
-    time.sleep(1.0)
+    # The watch thread looks again, several times, and finds no wait to warn about.
+    looked = lock.idle_looks
+    wait_for(lambda: lock.idle_looks >= looked + 3, "the watch thread to look three times", WAIT)
     assert len(caplog.records) == warnings  # not waiting any more: no more warnings
     lock.close()
+
+
+class WatchedLock(WriteLock):
+    """A WriteLock that counts how often its watch thread found no wait going on."""
+
+    idle_looks = 0
+
+    @property  # type: ignore[override]
+    def _waiting_since(self) -> float | None:
+        since = self.__dict__["_since"]
+        if since is None and threading.current_thread().name.startswith("write-lock-watch"):
+            self.idle_looks += 1
+        return since
+
+    @_waiting_since.setter
+    def _waiting_since(self, value: float | None) -> None:
+        self.__dict__["_since"] = value
