@@ -4,9 +4,12 @@ The ingest calls :meth:`StreamHub.notify` (from its own thread) after each
 batch it recorded. The hub, on the event loop, then reads the outbox rows of
 destination ``desktop`` after the last id it saw, once, off the loop, and
 hands each open stream the rows of its user, already encoded as Server-Sent
-Events. With no stream open it only moves its mark to the newest row. While
-streams are open it also looks every ``poll_interval`` seconds, for rows
-recorded by anyone else (another serve on the same PostgreSQL database).
+Events. With no stream open it does nothing at all, not even wake up: it
+only notes that its mark is behind, and the next stream that opens "from
+now" has the mark read again first (one read, shared by the streams opening
+together). While streams are open it also looks every ``poll_interval``
+seconds, for rows recorded by anyone else (another serve on the same
+PostgreSQL database).
 
 Each stream has a bounded queue; a stream that falls ``queue_limit`` events
 behind is dropped (its client reconnects with ``Last-Event-ID`` and catches
@@ -132,6 +135,9 @@ class StreamHub:
         self.on_read = on_read
         #: the newest row id every open stream has been given (or that existed when none was)
         self.cursor = 0
+        #: rows were recorded while no stream was open: :attr:`cursor` is to be read again
+        self._behind = False
+        self._refresh: asyncio.Future[None] | None = None
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -146,6 +152,8 @@ class StreamHub:
         """Start on the running loop, from the newest row."""
         loop = asyncio.get_running_loop()
         self.cursor = await loop.run_in_executor(None, self.outbox.last_id)
+        self._behind = False
+        self._refresh = None
         self._subscribers.clear()
         self._wake = asyncio.Event()
         self._replay_wake = asyncio.Event()
@@ -180,9 +188,17 @@ class StreamHub:
         return None
 
     def notify(self) -> None:
-        """New rows were recorded. Safe from any thread; does nothing while stopped."""
+        """New rows were recorded. Safe from any thread; does nothing while stopped.
+
+        With no stream open it only notes that the mark is behind: the ingest
+        calls this after every batch, and waking the event loop (and reading
+        the database) for nobody costs the ingest its time.
+        """
         loop, wake = self._loop, self._wake
         if loop is None or wake is None:
+            return
+        if not self._subscribers:
+            self._behind = True
             return
         try:
             loop.call_soon_threadsafe(wake.set)
@@ -191,11 +207,41 @@ class StreamHub:
 
     # -- streams ----------------------------------------------------------------
 
-    def subscribe(self, user: str, after: int | None) -> Subscriber:
-        """A new stream of ``user``'s rows: those after ``after``, else from now on."""
+    async def subscribe(self, user: str, after: int | None) -> Subscriber:
+        """A new stream of ``user``'s rows: those after ``after``, else from now on.
+
+        Raises :class:`~notifier.errors.StorageError` when "now" must be read
+        from the database and cannot be.
+        """
+        if after is None:
+            await self._catch_up()
         subscriber = Subscriber(user, self.cursor if after is None else after, self.queue_limit)
         self._subscribers[user].add(subscriber)
         return subscriber
+
+    async def _catch_up(self) -> None:
+        """Read the mark again if rows were recorded while no stream was open; the streams
+        opening meanwhile share the read."""
+        if self._refresh is None:
+            if not self._behind:
+                return
+            self._behind = False
+            self._refresh = asyncio.ensure_future(self._read_cursor())
+        refresh = self._refresh
+        try:
+            await asyncio.shield(refresh)
+        except StorageError:
+            self._behind = True
+            raise
+        finally:
+            if self._refresh is refresh:
+                self._refresh = None
+
+    async def _read_cursor(self) -> None:
+        loop = asyncio.get_running_loop()
+        newest = await loop.run_in_executor(None, self.outbox.last_id)
+        self.on_read("opened")
+        self.cursor = max(self.cursor, newest)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscribers = self._subscribers.get(subscriber.user)
@@ -281,8 +327,7 @@ class StreamHub:
             self._wake.clear()
             try:
                 if not self._subscribers:
-                    newest = await loop.run_in_executor(None, self.outbox.last_id)
-                    self.cursor = max(self.cursor, newest)
+                    self._behind = True  # the next stream opening "from now" reads the mark
                     continue
                 await self._fan_out(loop, cause)
             except StorageError as exc:

@@ -55,7 +55,8 @@ class WebServer:
         self.config = config
         self.registry = CollectorRegistry(auto_describe=True)
         self._reads = Counter("notifier_stream_reads", "Database reads for live streams, by "
-                              "cause (recorded, poll, replay)", ["cause"], registry=self.registry)
+                              "cause (recorded, poll, replay, opened)", ["cause"],
+                              registry=self.registry)
         self.hub = StreamHub(outbox, on_read=lambda cause: self._reads.labels(cause).inc())
         Gauge("notifier_streams_open", "Open live streams",
               registry=self.registry).set_function(self.hub.open_streams)

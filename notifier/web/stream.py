@@ -60,7 +60,14 @@ class EventStream:
         self.after = after
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        subscriber = self.hub.subscribe(self.user, self.after)
+        try:
+            subscriber = await self.hub.subscribe(self.user, self.after)
+        except StorageError as exc:
+            log.error("live stream of %s: %s", self.user, exc)
+            await PlainTextResponse("the database cannot be read; try again shortly\n",
+                                    status_code=503, headers={"Retry-After": "5"})(
+                scope, receive, send)
+            return
         abort: Callable[[], None] = (scope.get("extensions") or {}).get(
             "notifier.abort", lambda: None)
         subscriber.on_drop = abort

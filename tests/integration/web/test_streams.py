@@ -26,11 +26,10 @@ def open_stream(site: Site, user: str, query: str = "", headers: dict[str, str] 
 
 
 def test_a_stream_without_last_event_id_starts_now(site: Site) -> None:
-    (before,) = site.record("alice")
-    wait_for(lambda: site.web.hub.cursor >= before, what="the hub to see the first row")
+    (before,) = site.record("alice")  # recorded while no stream was open
     with open_stream(site, "alice") as stream:
         (first,) = stream.events(1, notifications_only=False)
-        assert first.retry == 2000
+        assert first.retry == 2000 and first.id == before  # it opens after that row
         (now,) = site.record("alice")
         (event,) = stream.events(1)
         assert event.id == now
@@ -125,6 +124,18 @@ def test_one_database_read_per_batch_however_many_streams(site: Site) -> None:
     finally:
         for _, stream in many:
             stream.close()
+
+
+def test_with_no_stream_open_a_recorded_batch_costs_no_read(site: Site) -> None:
+    # The ingest tells the hub of every batch; with nobody listening that must cost nothing.
+    before = len(site.statements.reading("outbox"))
+    recorded = [site.record("alice", "bob")[-1] for _ in range(5)]
+    assert len(site.statements.reading("outbox")) == before
+    # The first stream opening "now" reads the mark once, and opens after those rows.
+    with open_stream(site, "alice") as stream:
+        (first,) = stream.events(1, notifications_only=False)
+        assert first.id == recorded[-1]
+    assert len(site.statements.reading("outbox")) == before + 1
 
 
 def test_held_rows_are_not_streamed(site: Site) -> None:
