@@ -81,10 +81,13 @@ def inject(part: str, world: World, fault: threading.Event,
         monkeypatch.setattr(service.store, "changes_after",
                             faulty(fault, service.store.changes_after))
     elif part == "http":
-        # The live-stream reader fails: the server stops, and each restart fails at once.
+        # The live-stream reader fails (the server stops), and each restart fails at once,
+        # reading where the streams start.
         hub = service.web.hub
+        failure = hub.failure
+        monkeypatch.setattr(hub, "failure",
+                            lambda: Boom("injected fault") if fault.is_set() else failure())
         monkeypatch.setattr(hub.outbox, "last_id", faulty(fault, hub.outbox.last_id))
-        hub.notify()
     elif part == "housekeeping":
         monkeypatch.setattr(service.store, "prune_history",
                             faulty(fault, service.store.prune_history))
