@@ -137,6 +137,8 @@ class Service:
                              check_unsubscribe=self._check_unsubscribe,
                              unsubscribe=self._unsubscribe)
         self._closers.append(self.web.close)
+        # A rule muted or snoozed through the API applies before the answer goes back.
+        self.web.api.changed = self.changes.poll
         self.ingest = Ingest(config, self.subscriber, self.pipeline, self.dispatcher,
                              self.metrics, validator=validator, on_recorded=self.web.on_recorded)
         self.housekeeping = Periodic("housekeeping", HOUSEKEEPING_INTERVAL, self._prune)
