@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Query
 from ...storage.mutes import Mutes, RuleState
 from .auth import Caller, admin, writer
 from .context import ApiContext, context
+from .inbox import apply_changes
 from .problems import Problem
 
 router = APIRouter(tags=["admin"])
@@ -59,7 +60,7 @@ def _switch(ctx: ApiContext, rule_id: int, disable: bool) -> dict[str, Any]:
     state = mutes.mute(rule_id) if disable else mutes.unmute(rule_id)
     if state is None:
         raise Problem(404, "No such rule", f"there is no rule {rule_id}")
-    ctx.changed()
+    apply_changes(ctx)
     return _shown(state, ctx.clock())
 
 

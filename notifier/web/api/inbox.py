@@ -24,18 +24,21 @@ unsubscribe link mutes the rule the same way.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...config import parse_duration
-from ...errors import InputError
+from ...errors import InputError, StorageError
 from ...storage.inbox import MAX_LIMIT, Inbox
 from ...storage.mutes import Mutes, RuleState
 from .auth import Caller, reader, writer
 from .context import ApiContext, context
 from .problems import Problem
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["inbox"])
 
@@ -153,10 +156,18 @@ def _rule(state: RuleState, now: float) -> dict[str, Any]:
             "destinations": document.get("destinations")}
 
 
+def apply_changes(ctx: ApiContext) -> None:
+    """Have the running service apply the change log now (else it does within a second)."""
+    try:
+        ctx.changed()
+    except StorageError as exc:  # the switch is stored: the watcher's next poll applies it
+        log.warning("a rule switch is stored, and applies at the next poll: %s", exc)
+
+
 def _switched(ctx: ApiContext, state: RuleState | None, name: str) -> dict[str, Any]:
     if state is None:
         raise Problem(404, "No such rule", f"you have no rule named {name!r}")
-    ctx.changed()
+    apply_changes(ctx)
     return _rule(state, ctx.clock())
 
 
