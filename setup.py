@@ -14,6 +14,8 @@ EXTRAS = {
     "irc": ["irc>=20.0"],
     "amqp": ["fedora-messaging>=3.4"],
     "meta": ["fedmsg_meta_fedora_infrastructure"],
+    # The web side's sign-in through OpenID Connect ([web] oidc_issuer).
+    "web": ["Authlib>=1.3", "httpx>=0.27"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [
@@ -30,6 +32,8 @@ EXTRAS["test"] = [
     "python-dbusmock>=0.32",
     "feedparser>=6.0",
     "httpx>=0.27",
+    # Drives Debian's chromium (never a browser of its own) for the sign-in test.
+    "playwright>=1.45",
 ]
 
 setup(
