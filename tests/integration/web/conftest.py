@@ -26,6 +26,7 @@ from notifier.users.cache import UserCache
 from notifier.web import WebServer
 from tests.conftest import wait_for
 from tests.integration.outbox_rows import envelope, note
+from tests.integration.web.oidcpeer import OidcPeer
 
 _ids = itertools.count(1)
 #: [http] base_url of the test sites
@@ -193,3 +194,22 @@ def site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "http(**settings): [http] settings for the site fixture")
+
+
+@pytest.fixture
+def oidc_peer(tmp_path: Path) -> Iterator[Callable[..., OidcPeer]]:
+    """Starts a real OpenID Connect provider (oidc-provider) for a redirect URI; stops it
+    after the test. ``oidc_peer(redirect_uri, accounts=...)`` returns the started peer."""
+    peers: list[OidcPeer] = []
+
+    def start(redirect_uri: str, **kw: Any) -> OidcPeer:
+        peer = OidcPeer(redirect_uri, tmp_path / f"oidc-provider-{len(peers)}.log", **kw)
+        peers.append(peer)
+        peer.start()
+        return peer
+
+    try:
+        yield start
+    finally:
+        for peer in peers:
+            peer.stop()
