@@ -10,6 +10,7 @@
 ``GET /unsubscribe/<token>``           a page with a button that disables the rule
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
 ``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
+``GET /signin/oidc``, ``.../callback``  OpenID Connect sign-in (:mod:`.oidc`)
 ``/api/v1/...``                        the JSON API (:mod:`notifier.web.api`); its
                                        schema at ``/api/v1/openapi.json``, docs at
                                        ``/api/v1/docs``
@@ -160,6 +161,10 @@ def create_api(parts: Parts) -> FastAPI:
         app.state.api = parts.api
         app.include_router(create_router(), prefix=API_PREFIX)
         app.include_router(signin.router)
+        if parts.api.config.web.oidc_issuer:
+            from . import oidc  # Authlib comes with the "web" extra
+
+            app.include_router(oidc.router_for(parts.api))
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
         def register(endpoint: Any) -> Any:

@@ -17,11 +17,13 @@ JWKS, issuer, audience, expiry, nonce, ``at_hash``), reads the claims of the use
 endpoint for the same subject, and returns an :class:`Identity`: the name from
 ``[web] username_claim``, the groups from ``[web] groups_claim``, the verified email.
 
-What becomes of the identity (a user created on first sign-in, a session cookie) is
-the caller's ``complete`` (see :func:`create_router`). Every failure is an HTML page
-with the status of its :class:`~notifier.errors.SignInError` and a way to start again,
-never a traceback. The routes stay out of the OpenAPI schema: they are the way in, not
-the API.
+What becomes of the identity is the ``complete`` given to :func:`create_router`; the
+service's (:func:`router_for`) enrols the user on first sign-in, with the claimed
+emails and groups (or FASJSON's, when configured), and starts a session. Every
+failure is an HTML page with the status of its :class:`~notifier.errors.SignInError`
+and a way to start again, never a traceback; too many requests from one address are a
+429, as everywhere in the API. The routes stay out of the OpenAPI schema: they are the
+way in, not the API.
 """
 
 from __future__ import annotations
@@ -43,10 +45,14 @@ from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.jose.errors import JoseError
 from authlib.oidc.core import CodeIDToken
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from ..errors import NotifierError, ProviderError, SignInError
+from . import pages
+from .api.auth import client_address, limited, start_session
+from .api.context import ApiContext
 
 log = logging.getLogger(__name__)
 
@@ -267,13 +273,16 @@ def _may_be_new_key(exc: Exception) -> bool:
 Complete = Callable[[Identity, Response], Awaitable[None]]
 
 
-def create_router(signin: OidcSignIn, complete: Complete, *, public_url: str) -> APIRouter:
-    """The two sign-in routes, for ``signin``; ``complete`` starts the session."""
+def create_router(signin: OidcSignIn, complete: Complete, *, public_url: str,
+                  before: Callable[[Request], None] = lambda request: None) -> APIRouter:
+    """The two sign-in routes, for ``signin``; ``complete`` starts the session.
+    ``before(request)`` runs first (a rate limit: it raises to refuse)."""
     router = APIRouter(include_in_schema=False)
     secure = public_url.startswith("https://")
 
     @router.get("/signin/oidc")
     async def start(request: Request) -> Response:
+        before(request)
         try:
             url, state = await signin.begin()
         except SignInError as exc:
@@ -286,6 +295,7 @@ def create_router(signin: OidcSignIn, complete: Complete, *, public_url: str) ->
 
     @router.get("/signin/oidc/callback")
     async def callback(request: Request) -> Response:
+        before(request)
         try:
             identity = await signin.finish(request.query_params,
                                            request.cookies.get(STATE_COOKIE))
@@ -310,10 +320,27 @@ def failure_page(exc: NotifierError, status: int | None = None) -> Response:
     """A page saying why a sign-in failed, with a link to start again."""
     status = status or getattr(exc, "status", 400)
     detail = str(exc) if status != 503 else "The service cannot sign you in right now."
-    body = (f"<h1>Sign-in failed</h1><p>{html.escape(detail)}</p>"
-            f"<p><a href='{STATE_PATH}'>Sign in again</a></p>")
-    return HTMLResponse(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<title>Sign-in failed</title></head>"
-        f"<body>{body}</body></html>\n", status_code=status,
-        headers={"Cache-Control": "no-store"})
+    response = pages.page("Sign-in failed", (
+        f"<h1>Sign-in failed</h1><p>{html.escape(detail)}</p>"
+        f"<p><a href='{STATE_PATH}'>Sign in again</a></p>"), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def router_for(ctx: ApiContext) -> APIRouter:
+    """The service's sign-in routes, for ``[web] oidc_issuer``, ``client_id``, ..."""
+    public_url = ctx.config.http.public_url()
+    signin = OidcSignIn.from_config(ctx.config.web, public_url)
+
+    async def complete(identity: Identity, response: Response) -> None:
+        await run_in_threadpool(_enrol_and_start, ctx, identity, response)
+
+    return create_router(signin, complete, public_url=public_url,
+                         before=lambda request: limited(
+                             ctx.address_limit.hit(client_address(request)),
+                             "from this address"))
+
+
+def _enrol_and_start(ctx: ApiContext, identity: Identity, response: Response) -> None:
+    ctx.enrol(identity.name, emails=list(identity.emails), groups=list(identity.groups))
+    start_session(ctx, response, identity.name, "oidc")
