@@ -26,7 +26,7 @@ from notifier.users.cache import UserCache
 from notifier.web import WebServer
 from tests.conftest import wait_for
 from tests.integration.outbox_rows import envelope, note
-from tests.integration.web.oidcpeer import OidcPeer
+from tests.integration.web.oidcpeer import OidcPeer, start_oidc_site
 
 _ids = itertools.count(1)
 #: [http] base_url of the test sites
@@ -194,6 +194,7 @@ def site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "http(**settings): [http] settings for the site fixture")
+    config.addinivalue_line("markers", "oidc(**settings): [web] settings for oidc_site")
 
 
 @pytest.fixture
@@ -213,3 +214,16 @@ def oidc_peer(tmp_path: Path) -> Iterator[Callable[..., OidcPeer]]:
     finally:
         for peer in peers:
             peer.stop()
+
+
+@pytest.fixture
+def oidc_site(tmp_path: Path, request: pytest.FixtureRequest,
+              oidc_peer: Callable[..., OidcPeer]) -> Iterator[tuple[Site, OidcPeer]]:
+    """The real server signing people in through a real OpenID Connect provider; the
+    test's ``oidc(**settings)`` marker adds ``[web]`` settings."""
+    marker = request.node.get_closest_marker("oidc")
+    s, peer, stop = start_oidc_site(tmp_path, oidc_peer, **(marker.kwargs if marker else {}))
+    try:
+        yield s, peer
+    finally:
+        stop()

@@ -4,6 +4,7 @@
 with one confidential client and the accounts it is given, and waits until its
 discovery document answers. :func:`provider_answer` walks its development login and
 consent pages with an httpx client, as a person with a browser would.
+:func:`start_oidc_site` runs the real notifier HTTP server signing people in there.
 
 Without ``node`` or the npm packages (``dev/setup`` installs both) a test that needs
 the peer is skipped, and fails under CI=true.
@@ -15,20 +16,32 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
+from notifier.config import config_from_dict
+from notifier.errors import InputError
+from notifier.storage import Store
+from notifier.storage.outbox import Outbox
+from notifier.users.cache import UserCache
+from notifier.web import WebServer
 from tests.conftest import IN_CI, ROOT, free_port, wait_for
+
+if TYPE_CHECKING:
+    from tests.integration.web.conftest import Site
 
 SCRIPT = ROOT / "tests" / "peers" / "oidc_provider.mjs"
 CLIENT_ID = "notifier"
 ALICE = {"email": "alice@example.org", "groups": ["packager", "qa"], "name": "Alice"}
+#: an account with no email and no groups
+BOB: dict[str, Any] = {}
 
 
 def require_node() -> str:
@@ -52,7 +65,8 @@ class OidcPeer:
 
     redirect_uri: str
     log_path: Path
-    accounts: dict[str, dict[str, Any]] = field(default_factory=lambda: {"alice": ALICE})
+    accounts: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"alice": ALICE, "bob": BOB})
     client_secret: str = "a-client-secret-for-tests-only"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -129,3 +143,39 @@ def sign_in_form(client: httpx.Client, start: str, account: str,
                  redirect_uri: str) -> httpx.Response:
     """:func:`provider_answer`, then the answer of the callback (not followed further)."""
     return client.get(provider_answer(client, start, account, redirect_uri))
+
+
+def start_oidc_site(tmp_path: Path, peer_for: Callable[[str], OidcPeer],
+                    **web: Any) -> tuple[Site, OidcPeer, Callable[[], None]]:
+    """The real notifier HTTP server (WebServer, over SQLite) with OpenID Connect sign-in
+    through a provider ``peer_for(redirect_uri)`` starts; ``web`` adds ``[web]`` keys."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    peer = peer_for(f"{base}/signin/oidc/callback")
+    config = config_from_dict({
+        "database_url": f"sqlite:///{tmp_path / 'n.db'}",
+        "http": {"listen": f"127.0.0.1:{port}", "base_url": base},
+        "web": {"oidc_issuer": peer.issuer, "client_id": CLIENT_ID,
+                "client_secret": peer.client_secret, **web}}, str(tmp_path / "notifier.toml"))
+    store = Store.from_config(config)
+    outbox = Outbox(store)
+    users = UserCache(config, store)
+
+    def no_unsubscribe(token: str) -> tuple[str, str]:
+        raise InputError("no unsubscribe links here")
+
+    server = WebServer(config, store=store, outbox=outbox, users=users,
+                       health=lambda kind: (True, {"status": kind}), metrics=lambda: b"",
+                       check_unsubscribe=no_unsubscribe, unsubscribe=no_unsubscribe)
+    from tests.integration.web.conftest import Site, Statements
+
+    site = Site(server, store, outbox, users, base, Statements(), {"live": True,
+                                                                     "ready": True})
+    site.run()
+
+    def stop() -> None:
+        site.halt()
+        server.close()
+        store.close()
+
+    return site, peer, stop
