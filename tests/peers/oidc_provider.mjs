@@ -9,12 +9,20 @@
 // It prints "listening <issuer>" on stdout once it accepts connections, and stops on
 // SIGTERM or when its standard input closes (so it never outlives the test).
 
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(process.argv[2] ?? process.env.OIDC_PEER_CONFIG ?? '{}');
 const issuer = `http://127.0.0.1:${config.port}`;
 const accounts = config.accounts ?? {};
+// Signing keys of its own, new at every start (as after a key rotation).
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = {
+  ...privateKey.export({ format: 'jwk' }),
+  kid: randomBytes(8).toString('hex'),
+  use: 'sig',
+  alg: 'RS256',
+};
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -33,6 +41,7 @@ const provider = new Provider(issuer, {
     profile: ['preferred_username', 'name', 'groups'],
     email: ['email', 'email_verified'],
   },
+  jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   features: { devInteractions: { enabled: true } },
   async findAccount(ctx, id) {

@@ -175,3 +175,21 @@ def test_a_database_that_is_down_is_a_503_page(
         back = sign_in_form(client, f"{app.base}/signin/oidc", "alice", app.callback)
     assert back.status_code == 503 and "cannot sign you in right now" in back.text
     assert "session" not in back.cookies
+
+
+def test_new_provider_keys_are_fetched_when_a_token_needs_them(
+        make_app: Callable[..., tuple[App, OidcPeer]],
+        oidc_peer: Callable[..., OidcPeer]) -> None:
+    app, peer = make_app()
+    with app.client() as client:
+        assert sign_in_form(client, f"{app.base}/signin/oidc", "alice",
+                            app.callback).status_code == 303
+    old_keys = httpx.get(f"{peer.issuer}/jwks").json()
+    # The provider restarts with keys of its own; notifier still holds the old ones.
+    peer.stop()
+    again = oidc_peer(app.callback, port=peer.port)
+    assert httpx.get(f"{again.issuer}/jwks").json() != old_keys
+    with app.client() as client:
+        back = sign_in_form(client, f"{app.base}/signin/oidc", "alice", app.callback)
+    assert back.status_code == 303, back.text
+    assert [i.name for i in app.signed_in] == ["alice", "alice"]
