@@ -57,6 +57,7 @@ from .api import PREFIX as API_PREFIX
 from .api import ApiContext, create_router, problems
 from .api.auth import token_user
 from .cors import AllowedOrigins
+from .docs import add_docs
 from .hub import StreamHub
 from .limits import RequestLimits
 from .stream import stream_response
@@ -147,7 +148,7 @@ def create_api(parts: Parts) -> FastAPI:
     """The FastAPI application: every route but the live stream's (see :class:`Application`)."""
     app = FastAPI(title="notifier", version=__version__,
                   description="Manage your notifications: rules, destinations, inbox, tokens.",
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None,
                   redoc_url=None)
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -157,6 +158,7 @@ def create_api(parts: Parts) -> FastAPI:
         return pages.not_found()
 
     problems.install(app, fallback=not_found)
+    add_docs(app, API_PREFIX)
     if parts.api is not None:
         app.state.api = parts.api
         app.include_router(create_router(), prefix=API_PREFIX)
