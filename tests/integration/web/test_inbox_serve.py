@@ -109,6 +109,9 @@ def test_inbox_read_state_why_snooze_and_admin(world: World) -> None:
     wait_for(lambda: world.counts("alice")["total"] == 3, "three notifications for alice",
              context=world.serve.log)
     alice = world.client("alice")
+    # Each rule counts what it sent in the last 7 days.
+    assert {r["name"]: r["sent_7d"] for r in alice.get("/rules").json()} == {
+        "mine": 3, "things": 3}
     # Pages, newest first, by cursor.
     first = alice.get("/notifications", params={"limit": 2}).json()
     assert [i["msg_id"] for i in first["items"]] == sent[:0:-1]
