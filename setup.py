@@ -17,6 +17,8 @@ EXTRAS = {
     # The web side's sign-in through OpenID Connect ([web] oidc_issuer), and the
     # API's docs page, served from this package's own copy of Swagger UI.
     "web": ["Authlib>=1.3", "httpx>=0.27", "swagger-ui-bundle>=1.1"],
+    # The webpush destination: RFC 8291 encryption and VAPID (with http_ece, py_vapid).
+    "webpush": ["pywebpush>=2.0", "httpx>=0.27"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [

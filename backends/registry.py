@@ -17,6 +17,7 @@ BACKENDS = {
     "irc": "notifier.backends.irc:IrcBackend",
     "rss": "notifier.backends.rss:RssBackend",
     "desktop": "notifier.backends.desktop:DesktopBackend",
+    "webpush": "notifier.backends.webpush:WebpushBackend",
 }
 
 

@@ -202,6 +202,38 @@ class DbusConfig:
     app_name: str = "notifier"
 
 
+def check_push_contact(text: str) -> None:
+    """Raise ValueError unless ``text`` is empty or a ``mailto:`` or ``https:`` URI."""
+    if text and not re.fullmatch(r"(mailto:[^\s@]+@[^\s@]+|https://[^\s/]+\S*)", text):
+        raise ValueError(f"{text!r} is not a contact like mailto:admin@example.org or "
+                         "https://example.org/contact")
+
+
+def check_push_ttl(text: str) -> None:
+    """Raise ValueError unless ``text`` is a duration from 1 s to 28 days."""
+    seconds = parse_duration(text)
+    if not 1 <= seconds <= 28 * 86400:
+        raise ValueError(f"{text!r} must be from 1s to 28d (0 would drop every "
+                         "notification for a browser that is not online at that instant)")
+
+
+@dataclass(frozen=True)
+class WebpushConfig:
+    """``[webpush]``: notifications to browsers through their push services (Web Push)."""
+
+    # Who runs this service, for the push services (the VAPID "sub" claim): a
+    # mailto: or https: URI. Empty turns the webpush destination off.
+    contact: str = field(default="", metadata={"check": check_push_contact})
+    # How long a push service keeps a notification for a browser that is offline.
+    ttl: str = field(default="1d", metadata={"check": check_push_ttl})
+    # Seconds to wait for a push service's answer.
+    timeout: float = 10.0
+    # FOR TESTS ONLY: accept subscriptions whose push service is on a private,
+    # loopback or link-local address, or plain http. Never in production: anyone
+    # who can subscribe could then make the service send requests inside its network.
+    allow_private_endpoints: bool = False
+
+
 @dataclass(frozen=True)
 class HttpConfig:
     """``[http]``: feeds, the live stream, unsubscribe links, health and metrics."""
@@ -310,6 +342,7 @@ class Config:
     dbus: DbusConfig = DbusConfig()
     http: HttpConfig = HttpConfig()
     web: WebConfig = WebConfig()
+    webpush: WebpushConfig = WebpushConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     # A site's template directory, searched before the built-in templates.
     templates_dir: str | None = _path(default=None)

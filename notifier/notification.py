@@ -21,12 +21,13 @@ class Notification:
     * email: ``subject``, ``text``, ``html``;
     * irc: ``line``;
     * rss: ``title``, ``content``;
-    * desktop: ``summary``, ``body``.
+    * desktop: ``summary``, ``body``;
+    * webpush: ``title``, ``body``.
     """
 
     user: str
     destination: str
-    #: where it goes: an email address, an IRC nick; the user name for rss/desktop
+    #: where it goes: an email address, an IRC nick; the user name for rss/desktop/webpush
     address: str
     msg_id: str
     topic: str

@@ -65,6 +65,8 @@ class Dispatcher:
             names.append("irc")
         if config.dbus.user:
             names.append("desktop")
+        if config.webpush.contact:
+            names.append("webpush")
         backends = {name: backend_class(name)(config) for name in names}
         apart = self._sent_apart(in_memory)
         for name in apart:

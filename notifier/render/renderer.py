@@ -10,6 +10,8 @@ What each destination gets in ``Notification.content``:
   IRC backend declares a smaller ``max_length``), with the template's colour
   codes and none from the content.
 * ``rss``: ``title`` (one line) and ``content`` (HTML).
+* ``webpush``: ``title`` (one line) and ``body`` (plain text); the backend
+  cuts the body to fit the push services' 4 KiB.
 * ``desktop``: ``summary`` (one line) and ``body``. When the desktop backend
   declares ``markup`` (``"pango"`` or ``"html"``), the body is rendered from
   ``desktop/body.html`` and is *markup*: the content in it is escaped here
@@ -163,9 +165,12 @@ class Renderer:
             if backend.single_line:
                 body = (*body[:3], _lines(body[3]))
             plan = [("summary", "desktop", "summary.txt", text.single_line), body]
+        elif destination == "webpush":
+            plan = [("title", "webpush", "title.txt", text.single_line),
+                    ("body", "webpush", "body.txt", text.plain_text)]
         else:
             raise ConfigError(f"no templates for destination '{destination}'; "
-                              "known: desktop, email, irc, rss")
+                              "known: desktop, email, irc, rss, webpush")
         self._plans[destination] = plan
         return plan
 
@@ -336,6 +341,8 @@ class Renderer:
             return {"line": clean(text.irc_data(subject))}
         if destination == "rss":
             return {"title": subject, "content": f"<pre>{escape(body)}</pre>"}
+        if destination == "webpush":
+            return {"title": subject, "body": body}
         # desktop: the body's own clean-up applies (markup, length, one line)
         _key, _folder, part, clean = plan[1]
         return {"summary": subject,

@@ -54,6 +54,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "irc": ("line.txt",),
     "rss": ("title.txt", "content.html"),
     "desktop": ("summary.txt", "body.txt", "body.html"),
+    "webpush": ("title.txt", "body.txt"),
     "digest": ("subject.txt", "body.txt", "body.html"),
 }
 BUILTIN = "builtin"

@@ -279,3 +279,23 @@ inbox = Table(
     # No unique (user, msg_id): rows are written only for messages new to the history.
     Index(None, "user", "id", "read"),
 )
+
+#: Browsers' Web Push subscriptions (notifier.storage.push; migration 0014): where the
+#: webpush destination sends a user's notifications. ``p256dh`` and ``auth`` are the
+#: browser's keys (base64url), which encrypt each payload for it alone (RFC 8291).
+push_subscriptions = Table(
+    "push_subscriptions", metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user", String(255), nullable=False),
+    # The push service's URL for this browser: https, on a public address.
+    Column("endpoint", Text, nullable=False),
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    # A label the person recognises the browser by ("Firefox on Linux"), or NULL.
+    Column("user_agent", String(200), nullable=True),
+    Column("created_at", Float, nullable=False),
+    # When the push service last accepted a notification for it; NULL: never.
+    Column("last_success", Float, nullable=True),
+    # The unique (user, endpoint) index also finds a user's subscriptions.
+    UniqueConstraint("user", "endpoint"),
+)

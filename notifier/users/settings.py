@@ -34,6 +34,7 @@ DESTINATION_KEYS: dict[str, tuple[str, ...]] = {
     "irc": ("nick", "digest"),
     "rss": ("digest",),
     "desktop": ("digest",),
+    "webpush": ("digest",),
 }
 DIGEST_KEYS = ("every", "max_items")
 #: the most notifications one digest may hold

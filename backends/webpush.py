@@ -1,0 +1,345 @@
+"""Web Push: notifications to a person's browsers, through their vendors' push services.
+
+Each notification goes to every push subscription of its user (the
+address is the user name; see :mod:`notifier.storage.push`). For each, the
+backend POSTs to the subscription's endpoint (RFC 8030):
+
+* the **payload**, JSON with ``title``, ``body``, ``link`` and ``icon`` (and
+  ``app``, ``topic``, ``severity``, ``msg_id`` as ``tag``), encrypted for
+  that browser alone with ``aes128gcm`` (RFC 8188, 8291; pywebpush and
+  http_ece). It is kept within the 4096 bytes every push service accepts:
+  the body is cut first, then the icon is left out, then the title is cut;
+  the link never is.
+* ``Authorization: vapid t=<JWT>, k=<public key>`` (RFC 8292; py_vapid),
+  the JWT signed with the installation's VAPID key, with ``aud`` the
+  endpoint's origin, ``sub`` the ``[webpush] contact`` and an ``exp`` 12
+  hours ahead;
+* ``TTL`` (``[webpush] ttl``, never 0) and ``Urgency`` from the severity:
+  error ``high``, warning ``normal``, info ``low``, debug ``very-low``.
+
+The endpoint is checked again before each send (https, every address public,
+unless ``[webpush] allow_private_endpoints``, for tests) and the request
+goes to an address that was checked, so a host that changes its DNS answer
+after the check reaches nothing else.
+
+What the push services answer:
+
+* 2xx: delivered; the subscription's ``last_success`` is noted;
+* 404 or 410: the browser unsubscribed: the subscription is removed, which
+  is no failure of the notification;
+* 429 and 5xx, and a service that cannot be reached: temporary; the error
+  carries ``retry_after`` (seconds) when the service sent ``Retry-After``;
+* any other answer: permanent for that subscription.
+
+A notification is delivered when one subscription took it, or when every
+one of them was gone; else it fails temporarily when one failure was
+temporary, permanently otherwise. A user with no subscription at all is a
+:class:`~notifier.errors.PermanentDeliveryError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from py_vapid import Vapid02, VapidException
+from pywebpush import WebPusher
+
+from ..config import Config, parse_duration
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    InputError,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+)
+from ..notification import Notification
+from ..storage.push import (
+    PushSubscriptions,
+    Subscription,
+    UnresolvedEndpoint,
+    application_server_key,
+    check_endpoint,
+)
+from ..storage.store import Store
+from .base import Backend
+
+log = logging.getLogger(__name__)
+
+#: the Urgency header by severity (RFC 8030 section 5.3)
+URGENCY = {"error": "high", "warning": "normal", "info": "low", "debug": "very-low"}
+#: the most plaintext bytes one aes128gcm record of 4096 bytes holds: 4096 less the
+#: header (86 bytes with a P-256 key id), the tag (16) and the padding delimiter (1)
+MAX_PAYLOAD = 4096 - 86 - 16 - 1
+#: seconds a VAPID JWT stays valid (RFC 8292: at most 24 hours)
+JWT_LIFETIME = 12 * 3600
+#: HTTP clients kept, one per push service host
+_CLIENTS = 16
+_ELLIPSIS = "\u2026"
+
+
+class _Gone(Exception):
+    """The subscription is gone (404, 410)."""
+
+
+def payload(notification: Notification, limit: int = MAX_PAYLOAD) -> bytes:
+    """The JSON payload of ``notification``, at most ``limit`` bytes; the link is never cut.
+
+    :class:`PermanentDeliveryError` when it has no rendered ``title``, or
+    when even its link and a short title do not fit.
+    """
+    content = notification.content
+    title, body = content.get("title"), content.get("body", "")
+    if not isinstance(title, str) or not title or not isinstance(body, str):
+        raise PermanentDeliveryError(
+            f"webpush to {notification.address!r}: notification {notification.msg_id} has "
+            "no rendered 'title'")
+    data: dict[str, Any] = {"title": title, "body": body, "link": notification.link,
+                            "icon": notification.icon, "app": notification.app,
+                            "topic": notification.topic, "severity": notification.severity,
+                            "tag": notification.msg_id, "timestamp": notification.timestamp}
+    encoded = orjson.dumps(data)
+    if len(encoded) <= limit:
+        return encoded
+    for key in ("body", "icon", "title"):
+        data[key] = _cut_to_fit(data, key, limit)
+        encoded = orjson.dumps(data)
+        if len(encoded) <= limit:
+            return encoded
+    raise PermanentDeliveryError(
+        f"webpush to {notification.address!r}: notification {notification.msg_id} does not "
+        f"fit in {limit} bytes, even with its body left out (its link is "
+        f"{len(notification.link or '')} characters)")
+
+
+def _cut_to_fit(data: dict[str, Any], key: str, limit: int) -> str | None:
+    """The longest start of ``data[key]`` (with an ellipsis) that fits, or what is shortest."""
+    value = data[key]
+    if not value or key == "icon":
+        return None if key == "icon" else value  # a cut address is no icon
+    others = len(orjson.dumps({**data, key: ""}))
+    if others > limit:
+        return _ELLIPSIS if key == "title" else ""
+    low, high = 0, len(value)
+    while low < high:  # the longest prefix whose JSON form fits what is left
+        mid = (low + high + 1) // 2
+        if len(orjson.dumps(value[:mid] + _ELLIPSIS)) - 2 <= limit - others:
+            low = mid
+        else:
+            high = mid - 1
+    return value[:low].rstrip() + _ELLIPSIS
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class WebpushBackend(Backend):
+    """Sends notifications to the push services of each user's subscribed browsers.
+
+    ``resolve`` is :func:`socket.getaddrinfo`'s stand-in (tests).
+    """
+
+    name = "webpush"
+    max_length = None
+    single_line = False
+    markup = None
+
+    def __init__(self, config: Config, *,
+                 resolve: Callable[..., list[Any]] = socket.getaddrinfo):
+        super().__init__(config)
+        self.settings = config.webpush
+        self._resolve = resolve
+        self._ttl = 0
+        self._store: Store | None = None
+        self._subscriptions: PushSubscriptions | None = None
+        self._vapid: Vapid02 | None = None
+        self._clients: OrderedDict[str, httpx.Client] = OrderedDict()
+
+    @property
+    def where(self) -> str:
+        """For the start-up log."""
+        return f"VAPID contact {self.settings.contact}"
+
+    def setup(self) -> None:
+        """Check the settings and open the database; make the VAPID key on first use."""
+        if not self.settings.contact:
+            raise ConfigError("[webpush] 'contact' is not set: the push services need a "
+                              "mailto: or https: URI to reach whoever runs this service")
+        try:
+            self._ttl = parse_duration(self.settings.ttl)
+        except ValueError as exc:
+            raise ConfigError(f"[webpush] 'ttl': {exc}") from exc
+        self._open()
+
+    def _open(self) -> tuple[PushSubscriptions, Vapid02]:
+        if self._subscriptions is None or self._vapid is None:
+            if not self._ttl:
+                self._ttl = parse_duration(self.settings.ttl)
+            store = Store.from_config(self.config)
+            try:
+                subscriptions = PushSubscriptions(store)
+                vapid = Vapid02(subscriptions.vapid_key())
+                # py_vapid's own check of the contact, once, where a mistake stops serve
+                vapid.sign({"sub": self.settings.contact, "aud": "https://push.example.org"})
+            except VapidException as exc:
+                store.close()
+                raise ConfigError(f"[webpush] 'contact' {self.settings.contact!r}: "
+                                  f"{exc}") from exc
+            except BaseException:
+                store.close()
+                raise
+            self._store, self._subscriptions, self._vapid = store, subscriptions, vapid
+        return self._subscriptions, self._vapid
+
+    def public_key(self) -> str:
+        """The VAPID public key, base64url (the browsers' ``applicationServerKey``)."""
+        _, vapid = self._open()
+        return application_server_key(vapid.private_key)
+
+    def send(self, notification: Notification) -> None:
+        """Push ``notification`` to every browser its user subscribed."""
+        body = payload(notification)
+        subscriptions, vapid = self._open()
+        user = notification.address
+        subs = subscriptions.list(user)
+        if not subs:
+            raise PermanentDeliveryError(f"webpush: {user!r} has no browser subscribed")
+        sent = gone = 0
+        failures: list[DeliveryError] = []
+        for sub in subs:
+            try:
+                self._push(sub, body, notification, vapid)
+            except _Gone:
+                gone += 1
+                subscriptions.remove_gone(sub.id)
+                log.info("webpush: %s's subscription %d is gone; removed", user, sub.id)
+            except DeliveryError as exc:
+                failures.append(exc)
+            else:
+                sent += 1
+                subscriptions.note_success(sub.id)
+        if sent or not failures:
+            for failure in failures:
+                log.warning("webpush to %s (%s): one browser failed: %s", user,
+                            notification.msg_id, failure)
+            return
+        raise _combined(user, failures)
+
+    def _push(self, sub: Subscription, body: bytes, notification: Notification,
+              vapid: Vapid02) -> None:
+        where = f"webpush to {sub.user!r} (subscription {sub.id})"
+        try:
+            host, port, addresses = check_endpoint(
+                sub.endpoint, allow_private=self.settings.allow_private_endpoints,
+                resolve=self._resolve)
+        except UnresolvedEndpoint as exc:
+            raise TemporaryDeliveryError(f"{where}: {exc}") from exc
+        except InputError as exc:
+            raise PermanentDeliveryError(f"{where}: {exc}") from exc
+        parts = urlsplit(sub.endpoint)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        encrypted = WebPusher({"endpoint": sub.endpoint,
+                               "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
+                              ).encode(body, "aes128gcm")["body"]
+        headers = {
+            **vapid.sign({"sub": self.settings.contact, "aud": origin,
+                          "exp": int(time.time()) + JWT_LIFETIME}),
+            "TTL": str(self._ttl),
+            "Urgency": URGENCY.get(notification.severity, "normal"),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "Host": parts.netloc,
+        }
+        client = self._client(host)
+        response: httpx.Response | None = None
+        error: Exception | None = None
+        for address in addresses:
+            literal = f"[{address}]" if ":" in address else address
+            url = parts._replace(netloc=f"{literal}:{port}").geturl()
+            try:
+                response = client.post(url, content=encrypted, headers=headers,
+                                       extensions={"sni_hostname": host})
+                break
+            except httpx.HTTPError as exc:
+                error = exc
+        if response is None:
+            raise TemporaryDeliveryError(f"{where}: cannot reach {host}: {error}") from error
+        self._answer(where, response)
+
+    def _answer(self, where: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status in (404, 410):
+            raise _Gone()
+        detail = f"{where}: the push service answered {status} {response.reason_phrase}"
+        text = response.text.strip()[:200]
+        if text:
+            detail += f": {text}"
+        cause = httpx.HTTPStatusError(detail, request=response.request, response=response)
+        if status == 429 or status >= 500:
+            error: DeliveryError = TemporaryDeliveryError(detail)
+            error.retry_after = retry_after(  # type: ignore[attr-defined]
+                response.headers.get("Retry-After"), time.time())
+        else:
+            error = PermanentDeliveryError(detail)
+        raise error from cause
+
+    def _client(self, host: str) -> httpx.Client:
+        """A client for ``host`` alone: a connection is never reused for another host."""
+        client = self._clients.get(host)
+        if client is None:
+            client = httpx.Client(timeout=self.settings.timeout, trust_env=False,
+                                  follow_redirects=False)
+            self._clients[host] = client
+            while len(self._clients) > _CLIENTS:
+                _, old = self._clients.popitem(last=False)
+                old.close()
+        else:
+            self._clients.move_to_end(host)
+        return client
+
+    def close(self) -> None:
+        """Close the HTTP clients and the database. Safe to call more than once."""
+        clients, self._clients = self._clients, OrderedDict()
+        for client in clients.values():
+            client.close()
+        store, self._store = self._store, None
+        self._subscriptions = self._vapid = None
+        if store is not None:
+            store.close()
+
+
+def _combined(user: str, failures: list[DeliveryError]) -> DeliveryError:
+    """One error for a notification no browser took: temporary if any failure was."""
+    temporary = [f for f in failures if isinstance(f, TemporaryDeliveryError)]
+    text = "; ".join(str(f) for f in failures)
+    error: DeliveryError
+    if temporary:
+        error = TemporaryDeliveryError(text)
+        waits = [w for f in temporary if (w := getattr(f, "retry_after", None)) is not None]
+        error.retry_after = max(waits) if waits else None  # type: ignore[attr-defined]
+        error.__cause__ = temporary[0].__cause__ or temporary[0]
+    else:
+        error = PermanentDeliveryError(text)
+        error.__cause__ = failures[0].__cause__ or failures[0]
+    return error
