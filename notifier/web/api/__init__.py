@@ -12,6 +12,7 @@ One module per resource, each with its own ``router``:
 :mod:`.destinations` addresses, their verification, delivery settings
 :mod:`.inbox`        notifications, read state, why, mute and snooze
 :mod:`.admin`        users and everyone's rules, for admins
+:mod:`.push`         the VAPID key; the caller's Web Push subscriptions
 ===================  ====================================================
 
 Who may call what is in :mod:`.auth`; the errors' form is in :mod:`.problems`.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from . import account, admin, destinations, inbox, lookups, me, preview, rules, tokens
+from . import account, admin, destinations, inbox, lookups, me, preview, push, rules, tokens
 from .auth import limit_address
 from .context import ApiContext, context
 from .problems import Problem
@@ -36,6 +37,6 @@ __all__ = ["PREFIX", "ApiContext", "Problem", "context", "create_router"]
 def create_router() -> APIRouter:
     """Every route of the API, to be included under :data:`PREFIX`."""
     router = APIRouter(dependencies=[Depends(limit_address)])
-    for module in (me, account, tokens, rules, preview, lookups, destinations, inbox, admin):
+    for module in (me, account, tokens, rules, preview, lookups, destinations, inbox, admin, push):
         router.include_router(module.router)
     return router

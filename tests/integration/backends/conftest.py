@@ -31,6 +31,7 @@ PEERS = [
     "tests.integration.backends.peers_rss:PostgresFeedPeer",
     "tests.integration.backends.peers_irc:IrcPeer",
     "tests.integration.backends.peers_dbus:DesktopPeer",
+    "tests.integration.backends.peers_webpush:WebpushPeer",
 ]
 
 
