@@ -165,10 +165,11 @@ def check_endpoint(url: str, *, allow_private: bool = False,
 
 
 def check_subscription(endpoint: str, p256dh: str, auth: str, *,
-                       allow_private: bool = False) -> None:
+                       allow_private: bool = False,
+                       resolve: Callable[..., list[Any]] = socket.getaddrinfo) -> None:
     """InputError, naming the field, unless the subscription can be sent to."""
     check_keys(p256dh, auth)
-    check_endpoint(endpoint, allow_private=allow_private)
+    check_endpoint(endpoint, allow_private=allow_private, resolve=resolve)
 
 
 def _label(user_agent: str | None) -> str | None:
@@ -184,11 +185,16 @@ def _subscription(row: Any) -> Subscription:
 
 
 class PushSubscriptions:
-    """The push subscriptions, and the VAPID key, in ``store``'s database."""
+    """The push subscriptions, and the VAPID key, in ``store``'s database.
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
+    ``resolve`` looks endpoints' hosts up (:func:`socket.getaddrinfo`).
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time,
+                 resolve: Callable[..., list[Any]] = socket.getaddrinfo):
         self.store = store
         self.clock = clock
+        self.resolve = resolve
 
     def add(self, user: str, endpoint: str, p256dh: str, auth: str,
             user_agent: str | None = None, *, allow_private: bool = False) -> Subscription:
@@ -197,7 +203,8 @@ class PushSubscriptions:
         :class:`InputError` naming the field that is wrong, or when ``user``
         has :data:`MAX_PER_USER` subscriptions already.
         """
-        check_subscription(endpoint, p256dh, auth, allow_private=allow_private)
+        check_subscription(endpoint, p256dh, auth, allow_private=allow_private,
+                           resolve=self.resolve)
         label = _label(user_agent)
         now = self.clock()
         with self.store._transaction(f"add a push subscription for {user!r}") as conn:
