@@ -28,7 +28,8 @@ What the push services answer:
 * 404 or 410: the browser unsubscribed: the subscription is removed, which
   is no failure of the notification;
 * 429 and 5xx, and a service that cannot be reached: temporary; the error
-  carries ``retry_after`` (seconds) when the service sent ``Retry-After``;
+  carries ``retry_after`` (seconds) when the service sent ``Retry-After``,
+  and the outbox waits that long before the next attempt;
 * any other answer: permanent for that subscription.
 
 A notification is delivered when one subscription took it, or when every
@@ -51,7 +52,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 from py_vapid import Vapid02, VapidException
-from pywebpush import WebPusher
+from pywebpush import WebPusher, WebPushException
 
 from ..config import Config, parse_duration
 from ..errors import (
@@ -59,6 +60,7 @@ from ..errors import (
     DeliveryError,
     InputError,
     PermanentDeliveryError,
+    StorageError,
     TemporaryDeliveryError,
 )
 from ..notification import Notification
@@ -220,7 +222,10 @@ class WebpushBackend(Backend):
         body = payload(notification)
         subscriptions, vapid = self._open()
         user = notification.address
-        subs = subscriptions.list(user)
+        try:
+            subs = subscriptions.list(user)
+        except StorageError as exc:
+            raise TemporaryDeliveryError(f"webpush to {user!r}: {exc}") from exc
         if not subs:
             raise PermanentDeliveryError(f"webpush: {user!r} has no browser subscribed")
         sent = gone = 0
@@ -230,19 +235,27 @@ class WebpushBackend(Backend):
                 self._push(sub, body, notification, vapid)
             except _Gone:
                 gone += 1
-                subscriptions.remove_gone(sub.id)
+                self._note(subscriptions.remove_gone, sub)
                 log.info("webpush: %s's subscription %d is gone; removed", user, sub.id)
             except DeliveryError as exc:
                 failures.append(exc)
             else:
                 sent += 1
-                subscriptions.note_success(sub.id)
+                self._note(subscriptions.note_success, sub)
         if sent or not failures:
             for failure in failures:
                 log.warning("webpush to %s (%s): one browser failed: %s", user,
                             notification.msg_id, failure)
             return
         raise _combined(user, failures)
+
+    @staticmethod
+    def _note(change: Callable[[int], object], sub: Subscription) -> None:
+        """Record what a push service said; a database error then must not undo the push."""
+        try:
+            change(sub.id)
+        except StorageError as exc:
+            log.warning("webpush: subscription %d of %s: %s", sub.id, sub.user, exc)
 
     def _push(self, sub: Subscription, body: bytes, notification: Notification,
               vapid: Vapid02) -> None:
@@ -257,9 +270,12 @@ class WebpushBackend(Backend):
             raise PermanentDeliveryError(f"{where}: {exc}") from exc
         parts = urlsplit(sub.endpoint)
         origin = f"{parts.scheme}://{parts.netloc}"
-        encrypted = WebPusher({"endpoint": sub.endpoint,
-                               "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
-                              ).encode(body, "aes128gcm")["body"]
+        try:
+            encrypted = WebPusher({"endpoint": sub.endpoint,
+                                   "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
+                                  ).encode(body, "aes128gcm")["body"]
+        except (WebPushException, ValueError) as exc:  # keys that slipped past the checks
+            raise PermanentDeliveryError(f"{where}: cannot encrypt for its keys: {exc}") from exc
         headers = {
             **vapid.sign({"sub": self.settings.contact, "aud": origin,
                           "exp": int(time.time()) + JWT_LIFETIME}),
@@ -275,15 +291,21 @@ class WebpushBackend(Backend):
         for address in addresses:
             literal = f"[{address}]" if ":" in address else address
             url = parts._replace(netloc=f"{literal}:{port}").geturl()
+            request = client.build_request("POST", url, content=encrypted, headers=headers,
+                                           extensions={"sni_hostname": host})
             try:
-                response = client.post(url, content=encrypted, headers=headers,
-                                       extensions={"sni_hostname": host})
+                response = client.send(request, stream=True)
                 break
-            except httpx.HTTPError as exc:
-                error = exc
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error = exc  # nothing was sent: the next address may answer
+            except httpx.HTTPError as exc:  # it may have arrived: no second address
+                raise TemporaryDeliveryError(f"{where}: {host}: {exc}") from exc
         if response is None:
             raise TemporaryDeliveryError(f"{where}: cannot reach {host}: {error}") from error
-        self._answer(where, response)
+        try:
+            self._answer(where, response)
+        finally:
+            response.close()
 
     def _answer(self, where: str, response: httpx.Response) -> None:
         status = response.status_code
@@ -292,17 +314,15 @@ class WebpushBackend(Backend):
         if status in (404, 410):
             raise _Gone()
         detail = f"{where}: the push service answered {status} {response.reason_phrase}"
-        text = response.text.strip()[:200]
+        text = _start(response).strip()[:200]
         if text:
             detail += f": {text}"
         cause = httpx.HTTPStatusError(detail, request=response.request, response=response)
         if status == 429 or status >= 500:
-            error: DeliveryError = TemporaryDeliveryError(detail)
-            error.retry_after = retry_after(  # type: ignore[attr-defined]
-                response.headers.get("Retry-After"), time.time())
-        else:
-            error = PermanentDeliveryError(detail)
-        raise error from cause
+            busy = TemporaryDeliveryError(detail)
+            busy.retry_after = retry_after(response.headers.get("Retry-After"), time.time())
+            raise busy from cause
+        raise PermanentDeliveryError(detail) from cause
 
     def _client(self, host: str) -> httpx.Client:
         """A client for ``host`` alone: a connection is never reused for another host."""
@@ -329,16 +349,30 @@ class WebpushBackend(Backend):
             store.close()
 
 
+def _start(response: httpx.Response, limit: int = 1024) -> str:
+    """The first ``limit`` bytes of an answer's body as text: a push service's reason."""
+    data = b""
+    try:
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) >= limit:
+                break
+    except httpx.HTTPError:
+        pass  # the reason is a courtesy; the status says what matters
+    return data[:limit].decode("utf-8", "replace")
+
+
 def _combined(user: str, failures: list[DeliveryError]) -> DeliveryError:
     """One error for a notification no browser took: temporary if any failure was."""
     temporary = [f for f in failures if isinstance(f, TemporaryDeliveryError)]
     text = "; ".join(str(f) for f in failures)
     error: DeliveryError
     if temporary:
-        error = TemporaryDeliveryError(text)
-        waits = [w for f in temporary if (w := getattr(f, "retry_after", None)) is not None]
-        error.retry_after = max(waits) if waits else None  # type: ignore[attr-defined]
-        error.__cause__ = temporary[0].__cause__ or temporary[0]
+        busy = TemporaryDeliveryError(text)
+        waits = [f.retry_after for f in temporary if f.retry_after is not None]
+        busy.retry_after = max(waits) if waits else None
+        busy.__cause__ = temporary[0].__cause__ or temporary[0]
+        error = busy
     else:
         error = PermanentDeliveryError(text)
         error.__cause__ = failures[0].__cause__ or failures[0]

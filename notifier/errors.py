@@ -134,7 +134,14 @@ class DeliveryError(NotifierError):
 
 
 class TemporaryDeliveryError(DeliveryError):
-    """Delivery failed in a way that may succeed later."""
+    """Delivery failed in a way that may succeed later.
+
+    ``retry_after``: seconds the receiving end asked to be left alone (an HTTP
+    ``Retry-After``), or None; the outbox waits at least that long before the
+    next attempt, up to ``[delivery] retry_max``.
+    """
+
+    retry_after: float | None = None
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -283,7 +283,8 @@ class BackendWorker:
         delivery = self.config.delivery
         state = self.outbox.mark_failed(row, str(exc), permanent=permanent,
                                         max_attempts=delivery.max_attempts,
-                                        base=delivery.retry_base, cap=delivery.retry_max)
+                                        base=delivery.retry_base, cap=delivery.retry_max,
+                                        wait=getattr(exc, "retry_after", None))
         log.log(logging.ERROR if state == "dead" else logging.WARNING,
                 "%s to %s (%s) %s: %s", self.destination, row.user, row.msg_id,
                 "is dead" if state == "dead" else f"failed, attempt {row.attempts + 1}", exc)

@@ -228,12 +228,19 @@ class Outbox:
                     state="sent", sent_at=now, claimed_until=None, last_error=None))
 
     def mark_failed(self, row: OutboxRow, error: str, *, permanent: bool, max_attempts: int,
-                    base: float, cap: float) -> str:
-        """Record a failed attempt; return the new state (``failed`` or ``dead``)."""
+                    base: float, cap: float, wait: float | None = None) -> str:
+        """Record a failed attempt; return the new state (``failed`` or ``dead``).
+
+        ``wait``: seconds the receiving end asked for (``Retry-After``): the next
+        attempt comes no sooner, unless that is beyond ``cap``.
+        """
         attempts = row.attempts + 1
         dead = permanent or attempts >= max_attempts
         state = "dead" if dead else "failed"
-        next_attempt = self.clock() + (0 if dead else backoff_delay(attempts - 1, base, cap))
+        delay = 0.0 if dead else backoff_delay(attempts - 1, base, cap)
+        if wait is not None and not dead:
+            delay = max(delay, min(wait, cap))
+        next_attempt = self.clock() + delay
         with self.store._transaction("mark a notification failed") as conn:
             conn.execute(update(outbox).where(outbox.c.id == row.id).values(
                 state=state, attempts=attempts, next_attempt=next_attempt,

@@ -19,11 +19,14 @@ import pytest
 
 from notifier.backends.webpush import MAX_PAYLOAD, WebpushBackend, payload
 from notifier.config import config_from_dict
+from notifier.delivery.workers import BackendWorker
 from notifier.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from notifier.notification import Notification
 from notifier.storage import Store
+from notifier.storage.outbox import Outbox
 from notifier.storage.push import PushSubscriptions, application_server_key
 from tests.conftest import wait_for
+from tests.integration.outbox_rows import Clock, envelope
 from tests.integration.pushservice import Browser, PushService
 
 pytestmark = pytest.mark.integration
@@ -189,3 +192,24 @@ def test_settings_are_checked_at_setup(world: World) -> None:
         world.config(ttl="0s")
     with pytest.raises(ConfigError, match="contact"):
         world.config(contact="admin@example.org")
+
+
+def test_the_outbox_waits_as_long_as_retry_after_asks(world: World) -> None:
+    browser, _ = world.browser("alice", answers=[503])
+    browser.headers["Retry-After"] = "600"
+    clock = Clock()
+    config = config_from_dict({"database_url": world.url, "webpush": {
+        "contact": "mailto:admin@example.org", "allow_private_endpoints": True},
+        "delivery": {"retry_base": 5.0, "retry_max": 3600.0}})
+    outbox = Outbox(world.store, clock)
+    msg = note()
+    outbox.record([envelope(msg.msg_id)], [(msg, "pending")])
+    worker = BackendWorker(config, outbox, WebpushBackend(config), batch=5, chunk=5)
+    worker.setup()
+    try:
+        assert worker.run_once()
+    finally:
+        worker.close()
+    (row,) = outbox.rows()
+    assert row.state == "failed" and "503" in (row.last_error or "")
+    assert row.next_attempt == clock.now + 600  # not the 2.5 to 5 s of the first backoff
