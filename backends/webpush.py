@@ -140,6 +140,16 @@ def _cut_to_fit(data: dict[str, Any], key: str, limit: int) -> str | None:
     return value[:low].rstrip() + _ELLIPSIS
 
 
+def origin(url: str) -> str:
+    """The origin of ``url`` (RFC 6454): scheme and host, lower case, and a port unless
+    it is the scheme's default. The ``aud`` of the VAPID JWT."""
+    parts = urlsplit(url)
+    scheme, host, port = parts.scheme.lower(), parts.hostname or "", parts.port
+    if port is None or port == {"https": 443, "http": 80}.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
 def retry_after(value: str | None, now: float) -> float | None:
     """Seconds from a ``Retry-After`` header (seconds or an HTTP date), or None."""
     if not value:
@@ -269,7 +279,7 @@ class WebpushBackend(Backend):
         except InputError as exc:
             raise PermanentDeliveryError(f"{where}: {exc}") from exc
         parts = urlsplit(sub.endpoint)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        audience = origin(sub.endpoint)
         try:
             encrypted = WebPusher({"endpoint": sub.endpoint,
                                    "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
@@ -277,13 +287,13 @@ class WebpushBackend(Backend):
         except (WebPushException, ValueError) as exc:  # keys that slipped past the checks
             raise PermanentDeliveryError(f"{where}: cannot encrypt for its keys: {exc}") from exc
         headers = {
-            **vapid.sign({"sub": self.settings.contact, "aud": origin,
+            **vapid.sign({"sub": self.settings.contact, "aud": audience,
                           "exp": int(time.time()) + JWT_LIFETIME}),
             "TTL": str(self._ttl),
             "Urgency": URGENCY.get(notification.severity, "normal"),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
-            "Host": parts.netloc,
+            "Host": audience.partition("://")[2],
         }
         client = self._client(host)
         response: httpx.Response | None = None

@@ -213,3 +213,4 @@ def test_the_outbox_waits_as_long_as_retry_after_asks(world: World) -> None:
     (row,) = outbox.rows()
     assert row.state == "failed" and "503" in (row.last_error or "")
     assert row.next_attempt == clock.now + 600  # not the 2.5 to 5 s of the first backoff
+

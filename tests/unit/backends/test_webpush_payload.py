@@ -7,7 +7,7 @@ import email.utils
 import orjson
 import pytest
 
-from notifier.backends.webpush import MAX_PAYLOAD, URGENCY, payload, retry_after
+from notifier.backends.webpush import MAX_PAYLOAD, URGENCY, origin, payload, retry_after
 from notifier.errors import PermanentDeliveryError
 from notifier.notification import Notification
 
@@ -62,3 +62,11 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after(email.utils.formatdate(now + 30, usegmt=True), now) == 30.0
     assert retry_after("yesterday", now) is None
     assert retry_after(None, now) is None
+
+
+def test_the_audience_is_the_endpoints_origin() -> None:
+    assert origin("https://Push.Example.NET/wpush/v2/x?y=1") == "https://push.example.net"
+    assert origin("https://push.example.net:443/x") == "https://push.example.net"
+    assert origin("https://push.example.net:8443/x") == "https://push.example.net:8443"
+    assert origin("http://127.0.0.1:80/push/1") == "http://127.0.0.1"
+    assert origin("http://127.0.0.1:8080/push/1") == "http://127.0.0.1:8080"
