@@ -3,7 +3,7 @@
 Raise :class:`Problem` from a route; :func:`install` makes FastAPI answer
 it, a request that fails validation, and any HTTP error under ``/api/v1``
 in that form. A problem about a field names its path (``track.kind``,
-``filters.severities.1``) in ``errors[].field``::
+``filters.severities[1]``) in ``errors[].field``::
 
     {"type": "about:blank", "title": "Invalid request", "status": 422,
      "detail": "track.kind: 'artefacts-owned' is not a track kind; did you mean ...",
@@ -52,11 +52,18 @@ class Problem(Exception):
 
 
 def field_path(loc: Sequence[Any]) -> str:
-    """``("body", "track", "kind")`` as ``track.kind``."""
-    parts = [str(part) for part in loc]
+    """``("body", "track", "kind")`` as ``track.kind``; a list index as ``[1]``.
+
+    The form the rules' own validation writes (``filters.severities[1]``), so
+    that every error of the API names a field the same way.
+    """
+    parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
-    return ".".join(parts) or "body"
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
 
 
 def invalid(errors: Sequence[Mapping[str, str]], status: int = 422) -> Problem:
