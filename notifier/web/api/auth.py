@@ -14,6 +14,10 @@ a cookie that changes state (any method but GET, HEAD and OPTIONS) must
 also carry the session's CSRF token in the ``X-CSRF-Token`` header (or the
 form field ``csrf_token``, for pages); ``GET /api/v1/users/me`` tells it.
 
+FastAPI reads a JSON body before it runs these dependencies: a malformed
+body goes to :func:`check_before_body` first, so that it is not answered 422
+to a caller the route refuses anyway.
+
 Refusals: no or bad credentials, 401; a read token on a write route, a
 missing or wrong CSRF token, or not an admin, 403; over a rate limit, 429
 with ``Retry-After``.
@@ -24,7 +28,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -162,6 +168,36 @@ def admin(caller: Caller = Depends(reader)) -> Caller:
     if not caller.is_admin:
         raise Problem(403, "Admins only", f"{caller.name!r} is not an admin")
     return caller
+
+
+def _guards(dependant: Any) -> set[Callable[..., Any]]:
+    calls: set[Callable[..., Any]] = set()
+    for sub in getattr(dependant, "dependencies", ()):
+        if sub.call in (reader, writer, session_only, admin):
+            calls.add(sub.call)
+        calls |= _guards(sub)
+    return calls
+
+
+def check_before_body(request: Request) -> None:
+    """Run the matched route's credentials checks now; :class:`Problem` if it refuses.
+
+    FastAPI parses a JSON body before it runs a route's dependencies, so a
+    malformed body would be answered 422 to anybody. The error handler calls
+    this first: whoever may not call the route is refused as the dependencies
+    would have refused them (401, 403, 429), and learns nothing of the body.
+    """
+    guards = _guards(getattr(request.scope.get("route"), "dependant", None))
+    if not guards:
+        return  # a public route
+    ctx = context(request)
+    caller = reader(request, ctx)
+    if writer in guards or session_only in guards:
+        caller = writer(caller)
+    if session_only in guards:
+        session_only(caller)
+    if admin in guards:
+        admin(caller)
 
 
 def start_session(ctx: ApiContext, response: Response, name: str, method: str) -> str:

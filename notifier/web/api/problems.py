@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -81,6 +82,18 @@ def install(app: FastAPI, fallback: Any) -> None:
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        unreadable = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if unreadable:
+            # read before the route's dependencies ran: who calls is checked first
+            from .auth import check_before_body  # auth answers with this module's Problem
+
+            try:
+                await run_in_threadpool(check_before_body, request)
+            except Problem as refused:
+                return refused.response()
+            return invalid([{"field": "body", "detail": "not JSON: " + "; ".join(
+                f"{(e.get('ctx') or {}).get('error', e.get('msg'))} at character "
+                f"{e.get('loc', ('', '?'))[-1]}" for e in unreadable)}]).response()
         errors = [{"field": field_path(e.get("loc", ())), "detail": str(e.get("msg", ""))}
                   for e in exc.errors()]
         return invalid(errors).response()
