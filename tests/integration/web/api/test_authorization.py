@@ -366,3 +366,12 @@ def test_every_route_refuses_whoever_may_not_call_it(api_site: Site, walk: Walk)
             c.close()
     assert not failures, f"{len(failures)} refusal(s) wrong over {len(ops)} operations:\n" + \
         "\n".join(failures)
+
+
+def test_the_schema_and_the_docs_page_are_public(api_site: Site) -> None:
+    with api_site.client() as anonymous:
+        schema = anonymous.get(f"{API}/openapi.json")
+        assert schema.status_code == 200 and schema.json()["info"]["title"] == "notifier"
+        docs = anonymous.get(f"{API}/docs")
+        assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+        assert f"{API}/openapi.json" in docs.text
