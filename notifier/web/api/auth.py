@@ -14,9 +14,9 @@ a cookie that changes state (any method but GET, HEAD and OPTIONS) must
 also carry the session's CSRF token in the ``X-CSRF-Token`` header (or the
 form field ``csrf_token``, for pages); ``GET /api/v1/users/me`` tells it.
 
-FastAPI reads a JSON body before it runs these dependencies: a malformed
-body goes to :func:`check_before_body` first, so that it is not answered 422
-to a caller the route refuses anyway.
+FastAPI reads a JSON body before it runs these dependencies: each carries
+``before_body(request)``, which :mod:`.problems` runs when the body is
+malformed, so that it is not answered 422 to a caller the route refuses.
 
 Refusals: no or bad credentials, 401; a read token on a write route, a
 missing or wrong CSRF token, or not an admin, 403; over a rate limit, 429
@@ -30,7 +30,6 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -170,34 +169,16 @@ def admin(caller: Caller = Depends(reader)) -> Caller:
     return caller
 
 
-def _guards(dependant: Any) -> set[Callable[..., Any]]:
-    calls: set[Callable[..., Any]] = set()
-    for sub in getattr(dependant, "dependencies", ()):
-        if sub.call in (reader, writer, session_only, admin):
-            calls.add(sub.call)
-        calls |= _guards(sub)
-    return calls
+def _before_body(guard: Callable[..., Caller], run: Callable[[Request], Caller]) -> None:
+    # how problems.py runs ``guard`` for a request whose body FastAPI refused first
+    guard.before_body = run  # type: ignore[attr-defined]
 
 
-def check_before_body(request: Request) -> None:
-    """Run the matched route's credentials checks now; :class:`Problem` if it refuses.
-
-    FastAPI parses a JSON body before it runs a route's dependencies, so a
-    malformed body would be answered 422 to anybody. The error handler calls
-    this first: whoever may not call the route is refused as the dependencies
-    would have refused them (401, 403, 429), and learns nothing of the body.
-    """
-    guards = _guards(getattr(request.scope.get("route"), "dependant", None))
-    if not guards:
-        return  # a public route
-    ctx = context(request)
-    caller = reader(request, ctx)
-    if writer in guards or session_only in guards:
-        caller = writer(caller)
-    if session_only in guards:
-        session_only(caller)
-    if admin in guards:
-        admin(caller)
+_before_body(reader, lambda request: reader(request, context(request)))
+_before_body(writer, lambda request: writer(reader(request, context(request))))
+_before_body(session_only, lambda request: session_only(
+    writer(reader(request, context(request)))))
+_before_body(admin, lambda request: admin(reader(request, context(request))))
 
 
 def start_session(ctx: ApiContext, response: Response, name: str, method: str) -> str:

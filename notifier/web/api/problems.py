@@ -73,6 +73,27 @@ def invalid(errors: Sequence[Mapping[str, str]], status: int = 422) -> Problem:
     return Problem(status, "Invalid request", detail, errors=errors)
 
 
+def _caller_checks(dependant: Any) -> list[Any]:
+    found = []
+    for sub in getattr(dependant, "dependencies", ()):
+        check = getattr(sub.call, "before_body", None)
+        found += [check] if check is not None else _caller_checks(sub)
+    return found
+
+
+def check_caller(request: Request) -> None:
+    """Run the matched route's checks of its caller now; :class:`Problem` if they refuse.
+
+    FastAPI parses a JSON body before it runs a route's dependencies, so a
+    malformed body would be answered 422 to anybody. The dependencies that
+    check the caller (:mod:`.auth`) carry ``before_body(request)``; run here
+    first, they refuse whoever the route refuses (401, 403, 429), who then
+    learns nothing of the body. A public route has none.
+    """
+    for check in _caller_checks(getattr(request.scope.get("route"), "dependant", None)):
+        check(request)
+
+
 def install(app: FastAPI, fallback: Any) -> None:
     """Answer problems; outside ``/api/`` an HTTP error goes to ``fallback(request, exc)``."""
 
@@ -84,11 +105,8 @@ def install(app: FastAPI, fallback: Any) -> None:
         assert isinstance(exc, RequestValidationError)
         unreadable = [e for e in exc.errors() if e.get("type") == "json_invalid"]
         if unreadable:
-            # read before the route's dependencies ran: who calls is checked first
-            from .auth import check_before_body  # auth answers with this module's Problem
-
             try:
-                await run_in_threadpool(check_before_body, request)
+                await run_in_threadpool(check_caller, request)
             except Problem as refused:
                 return refused.response()
             return invalid([{"field": "body", "detail": "not JSON: " + "; ".join(
