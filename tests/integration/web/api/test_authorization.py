@@ -7,7 +7,8 @@ route is walked without anyone adding it here. Each operation is called:
   credentials are checked before the body): 401, except the public sign-in
   routes in :data:`PUBLIC`;
 * as another user (bob, by session and by write token) on alice's resource,
-  made fresh by the factory for each path parameter: 403 or 404; a route
+  made fresh by the factory for each path parameter (or each id its body
+  names, :data:`BODY_PARAMS`): 403 or 404; a route
   without parameters may answer bob, but never with alice's private data;
 * with alice's read token on a write method: 403;
 * with alice's session cookie and no (or a wrong) X-CSRF-Token on an unsafe
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +38,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from notifier.storage.inbox import Inbox, inbox_row
+from notifier.storage.mutes import Mutes
 from notifier.web.api.auth import CSRF_HEADER
+from tests.integration.outbox_rows import envelope
 from tests.integration.web.conftest import Site
 
 from .conftest import API, Browser, bearer, credentials, make_token, sign_in
@@ -83,11 +88,29 @@ def user_name(walk: Walk, owner: str) -> str:
     return owner
 
 
+def rule_id(walk: Walk, owner: str) -> str:
+    name = rule_name(walk, owner)
+    (state,) = [r for r in Mutes(walk.site.store).list(owner) if r.name == name]
+    return str(state.id)
+
+
+def notification_id(walk: Walk, owner: str) -> str:
+    """A notification in the owner's inbox, its title private to them."""
+    msg_id = f"walk-{uuid.uuid4().hex}"
+    walk.site.outbox.record_and_claim([envelope(msg_id)], [], inbox=[inbox_row(
+        owner, msg_id, title=f"{walk.private[0]} notification", link=None, app="walk",
+        topic="org.example.walk.thing", severity="info", timestamp=time.time(),
+        rules=["walk"], why={"walk": f"{walk.private[0]} why"})])
+    return str(Inbox(walk.site.store).last_id(owner))
+
+
 #: path parameter -> a function making alice's resource, returning its key
 FACTORIES: dict[str, Callable[[Walk, str], str]] = {
     "name": rule_name,
     "token_id": token_id,
     "user": user_name,
+    "rule_id": rule_id,
+    "notification_id": notification_id,
 }
 
 #: required query parameter -> a value
@@ -96,8 +119,16 @@ QUERY_VALUES: dict[str, str] = {"prefix": "a", "q": "a", "since": "7d"}
 RULE = {"name": "walk", "track": {"kind": "topics", "patterns": ["org.example.walk.*"]},
         "destinations": ["rss"]}
 
-#: (method, path) -> the body of a good request, from the path parameters
+#: (method, path) -> what its body names of alice's, made by FACTORIES like a path parameter
+BODY_PARAMS: dict[tuple[str, str], list[str]] = {
+    ("POST", f"{API}/notifications/read"): ["notification_id"],
+    ("POST", f"{API}/notifications/unread"): ["notification_id"],
+}
+
+#: (method, path) -> the body of a good request, from the path (and body) parameters
 EXAMPLES: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
+    ("POST", f"{API}/notifications/read"): lambda p: {"ids": [int(p["notification_id"])]},
+    ("POST", f"{API}/notifications/unread"): lambda p: {"ids": [int(p["notification_id"])]},
     ("POST", f"{API}/rules"): lambda p: {**RULE, "name": f"walk new {next(_n)}"},
     ("PUT", f"{API}/rules/{{name}}"): lambda p: {**RULE, "name": p["name"]},
     ("POST", f"{API}/signin/email"): lambda p: {"address": "nobody@example.org"},
@@ -267,6 +298,8 @@ def walk_one(walk: Walk, op: Operation, failures: Failures) -> None:
                 return
             query[param["name"]] = value
     path = op.path.format(**{k: quote(v, safe="") for k, v in params.items()})
+    for name in BODY_PARAMS.get(op.key, ()):
+        params[name] = FACTORIES[name](walk, OWNER)
     body = op.body(params) if op.has_body() else None
 
     with site.client() as anonymous:
