@@ -62,3 +62,19 @@ def test_asking_for_sign_in_links_has_a_rate_per_address(api_site: Site) -> None
         assert [ask("nobody@example.org").status_code for _ in range(2)] == [202, 202]
         assert_limited(ask("NOBODY@example.org"), "for this address")
         assert ask("alice@example.org").status_code == 202
+
+
+@pytest.mark.api(web={"user_rate": 1000, "address_rate": 2},
+                 http={"trusted_proxies": ["127.0.0.4"]})
+def test_behind_a_trusted_proxy_each_forwarded_client_has_a_rate(api_site: Site) -> None:
+    with from_address(api_site, "127.0.0.4") as proxy, \
+            from_address(api_site, "127.0.0.5") as stranger:
+        def me(client: httpx.Client, forwarded: str) -> httpx.Response:
+            return client.get(f"{API}/users/me", headers={"X-Forwarded-For": forwarded})
+
+        assert [me(proxy, "192.0.2.1").status_code for _ in range(2)] == [401, 401]
+        assert_limited(me(proxy, "192.0.2.1"), "from this address")
+        assert me(proxy, "192.0.2.2").status_code == 401  # another client behind the proxy
+        # a connection from elsewhere cannot pose as a forwarded client
+        assert [me(stranger, "192.0.2.3").status_code for _ in range(2)] == [401, 401]
+        assert_limited(me(stranger, "192.0.2.4"), "from this address")
