@@ -70,6 +70,8 @@ class Prepared:
     envelopes: list[dict[str, Any]]
     #: per message: its notifications, or None when it was rejected
     entries: list[list[Entry] | None] = field(default_factory=list)
+    #: per message: its described record (indexed with it), or None when it was rejected
+    described: list[dict[str, Any] | None] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     matched: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
@@ -187,6 +189,7 @@ class Pipeline:
         """
         prepared = Prepared(envelopes)
         for index, envelope in enumerate(envelopes):
+            prepared.described.append(None)
             try:
                 entries = self._prepare_one(envelope, prepared)
             except _Failed as failed:
@@ -203,6 +206,7 @@ class Pipeline:
         stage = "describe"
         try:
             described = self.describer.describe(envelope)
+            prepared.described[-1] = described
             stage = "match"
             recipients = self.matcher.match(described)
         except StorageUnavailableError:
@@ -297,7 +301,9 @@ class Pipeline:
         entries = [entry for i in part for entry in prepared.entries[i] or ()]
         try:
             new_messages, new_notifications, claimed = self.outbox.record_and_claim(
-                [prepared.envelopes[i] for i in part], entries, room)
+                [prepared.envelopes[i] for i in part], entries, room,
+                described=[prepared.described[i] if i < len(prepared.described) else None
+                           for i in part])
         except StorageUnavailableError:
             raise
         except StorageError as exc:

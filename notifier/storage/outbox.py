@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..backoff import backoff_delay
 from ..bus.envelope import message_id
 from ..notification import Notification
+from . import terms
 from .engine import insert_ignoring
 from .history import message_time
 from .schema import digest_state, messages, outbox, settings
@@ -93,19 +94,26 @@ class Outbox:
                          notifications: Iterable[tuple[Notification, str] | tuple[
                              Notification, str, str | None]],
                          claim: Container[str] | Mapping[str, int] = (),
-                         lease: float = LEASE) -> tuple[int, int, list[OutboxRow]]:
+                         lease: float = LEASE,
+                         described: Sequence[Mapping[str, Any] | None] = ()
+                         ) -> tuple[int, int, list[OutboxRow]]:
         """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
 
         The claimed rows are written already leased for ``lease`` seconds and
         returned, so the caller can hand them to its workers without a
         :meth:`claim` round trip. A mapping for ``claim`` gives, for each
         destination, how many rows to claim at most; the rest stay unclaimed
-        for any worker. Returns ``(new messages, new notifications, claimed rows)``.
+        for any worker. ``described`` (the described record of each envelope, or
+        None) indexes the new messages for the rule preview
+        (:mod:`.terms`). Returns ``(new messages, new notifications, claimed rows)``.
         """
         now = self.clock()
         history: dict[str, dict[str, Any]] = {}
-        for envelope in envelopes:
+        records: dict[str, Mapping[str, Any]] = {}
+        for index, envelope in enumerate(envelopes):
             msg_id = message_id(envelope)
+            if index < len(described) and described[index] is not None:
+                records.setdefault(msg_id, described[index])  # type: ignore[arg-type]
             stamp = message_time(envelope)
             history.setdefault(msg_id, {"msg_id": msg_id,
                                         "topic": str(envelope.get("topic") or ""),
@@ -141,9 +149,15 @@ class Outbox:
         claimed: list[OutboxRow] = []
         with self.store._transaction("record messages and notifications") as conn:
             if history:
-                stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(messages.c.id)
+                stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(
+                    messages.c.id, messages.c.msg_id)
                 for chunk in _chunks(list(history.values())):
-                    new_messages += len(conn.execute(stmt, chunk).all())
+                    new = conn.execute(stmt, chunk).all()
+                    new_messages += len(new)
+                    if records:
+                        terms.write_index(conn, self._dialect, terms.index_rows(
+                            (r.id, history[r.msg_id]["timestamp"], records[r.msg_id])
+                            for r in new if r.msg_id in records))
             if rows:
                 stmt = insert_ignoring(
                     self._dialect, outbox, ["user", "msg_id", "destination"]).returning(

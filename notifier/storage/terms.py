@@ -1,0 +1,327 @@
+"""The history's index: what each stored message is about, for the rule preview.
+
+A rule's preview asks which stored messages the rule would have matched.
+Describing every stored message again for each preview costs seconds per
+hundred thousand messages, so each message is described once, when it is
+stored, and what the rules look at is written beside it:
+
+- ``message_facts``, one row per message: the topic, the application (lower
+  case), the severity and the agent, which the rule filters test;
+- ``message_terms``, ``(kind, value, timestamp, message_id)`` rows: the
+  message's users, agent, packages, groups and topic, which the track kinds
+  look up, newest first;
+- ``history_terms``: every ``(kind, value)`` the history holds, with the
+  time of its newest message; the rule editor's look-ups read it, and a topic
+  glob is matched against its topics to become a list of topics.
+
+:func:`index_rows` turns described records (see ``notifier describe``) into
+those rows; :func:`write_index` writes them in the caller's transaction.
+:class:`TermQuery` is one indexed question (one term kind, any of some
+values, with the rule filters) and :func:`count_matches` and
+:func:`newest_matches` answer it. A value longer than :data:`MAX_VALUE`
+characters is not indexed (no package, user or topic is that long).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from .schema import history_terms, message_facts, message_terms, messages, owners, settings
+
+#: term kinds: a message's usernames, its agent, packages, groups, topic; and (vocabulary
+#: only) its application
+TERM_KINDS = ("user", "agent", "package", "group", "topic", "app")
+#: values longer than this are not indexed
+MAX_VALUE = 512
+#: candidate term rows past which a query walks the history newest first instead of
+#: gathering the rows of each value and sorting them
+DENSE = 20_000
+_CHUNK = 2000
+#: the settings key of the newest message stored before the index existed (migration 0008)
+UNINDEXED_UPTO = "history_unindexed_upto"
+
+
+@dataclass(frozen=True)
+class IndexRows:
+    """What :func:`write_index` writes for some messages."""
+
+    facts: list[dict[str, Any]]
+    terms: list[dict[str, Any]]
+    #: (kind, value) -> newest timestamp
+    vocabulary: dict[tuple[str, str], float]
+
+
+def _fits(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_VALUE
+
+
+def index_rows(described: Iterable[tuple[int, float, Mapping[str, Any]]]) -> IndexRows:
+    """The index rows of ``(messages.id, timestamp, described record)`` triples.
+
+    The record is what :class:`notifier.meta.Describer` returns; the filters
+    see it as the matcher does: the application lower-cased, a missing
+    severity as ``info``.
+    """
+    facts: list[dict[str, Any]] = []
+    terms: list[dict[str, Any]] = []
+    vocabulary: dict[tuple[str, str], float] = {}
+    for message_id, stamp, record in described:
+        topic = str(record.get("topic") or "")
+        app = str(record.get("app") or "").lower()
+        agent = record.get("agent")
+        facts.append({"message_id": message_id, "timestamp": stamp, "topic": topic,
+                      "app": app, "severity": str(record.get("severity") or "info"),
+                      "agent": agent if isinstance(agent, str) else None})
+        seen: set[tuple[str, str]] = set()
+        pairs = [("topic", topic), ("agent", agent)]
+        pairs += [("user", u) for u in record.get("usernames") or ()]
+        pairs += [("package", p) for p in record.get("packages") or ()]
+        pairs += [("group", g) for g in record.get("groups") or ()]
+        for kind, value in pairs:
+            if not _fits(value) or (kind, value) in seen:
+                continue
+            seen.add((kind, value))
+            terms.append({"kind": kind, "value": value, "timestamp": stamp,
+                          "message_id": message_id})
+        if app and _fits(app):
+            seen.add(("app", app))
+        for key in seen:
+            if vocabulary.get(key, stamp - 1) < stamp:
+                vocabulary[key] = stamp
+    return IndexRows(facts, terms, vocabulary)
+
+
+def write_index(conn: Connection, dialect: str, rows: IndexRows) -> None:
+    """Write ``rows`` in ``conn``'s transaction; rows already there are left as they are."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for start in range(0, len(rows.facts), _CHUNK):
+        conn.execute(insert(message_facts).on_conflict_do_nothing(
+            index_elements=["message_id"]), rows.facts[start:start + _CHUNK])
+    for start in range(0, len(rows.terms), _CHUNK):
+        conn.execute(insert(message_terms).on_conflict_do_nothing(
+            index_elements=["kind", "value", "timestamp", "message_id"]),
+            rows.terms[start:start + _CHUNK])
+    # Sorted, so that two writers take the rows' locks in the same order.
+    vocabulary = [{"kind": k, "value": v, "last_seen": t}
+                  for (k, v), t in sorted(rows.vocabulary.items())]
+    if vocabulary:
+        stmt = insert(history_terms)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "value"], set_={"last_seen": stmt.excluded.last_seen},
+            where=stmt.excluded.last_seen > history_terms.c.last_seen)
+        for start in range(0, len(vocabulary), _CHUNK):
+            conn.execute(stmt, vocabulary[start:start + _CHUNK])
+
+
+def prune_index(conn: Connection, cutoff: float) -> None:
+    """Forget the index rows of messages older than ``cutoff`` (before they are deleted)."""
+    old = select(messages.c.id).where(messages.c.timestamp < cutoff).scalar_subquery()
+    conn.execute(message_terms.delete().where(message_terms.c.message_id.in_(old)))
+    conn.execute(message_facts.delete().where(message_facts.c.message_id.in_(old)))
+    conn.execute(history_terms.delete().where(history_terms.c.last_seen < cutoff))
+
+
+def forget(conn: Connection, message_ids: list[int]) -> None:
+    """Remove the index rows of these messages (to index them again)."""
+    for start in range(0, len(message_ids), _CHUNK):
+        chunk = message_ids[start:start + _CHUNK]
+        conn.execute(message_terms.delete().where(message_terms.c.message_id.in_(chunk)))
+        conn.execute(message_facts.delete().where(message_facts.c.message_id.in_(chunk)))
+
+
+# -- questions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TermQuery:
+    """Indexed messages with a ``kind`` term among ``values``, that pass the filters.
+
+    ``values`` None means any message (no term needed). The filters are a
+    rule's: ``severities`` (None: any), ``applications`` (lower case, empty:
+    any), ``excluded_applications``, ``not_agent`` (the rule's user, when
+    ``my_actions`` is off) and ``topics`` (None: any; else the exact topics
+    allowed). ``since`` is inclusive, ``until`` exclusive.
+    """
+
+    kind: str
+    values: frozenset[str] | None
+    since: float
+    until: float | None = None
+    severities: frozenset[str] | None = None
+    applications: frozenset[str] = frozenset()
+    excluded_applications: frozenset[str] = frozenset()
+    not_agent: str | None = None
+    topics: frozenset[str] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing can match, without asking the database."""
+        return (self.values is not None and not self.values) or \
+            (self.topics is not None and not self.topics) or \
+            (self.severities is not None and not self.severities)
+
+    def filters(self) -> list[ColumnElement[bool]]:
+        """The conditions on ``message_facts``."""
+        f = message_facts.c
+        out: list[ColumnElement[bool]] = []
+        if self.severities is not None:
+            out.append(f.severity.in_(sorted(self.severities)))
+        if self.applications:
+            out.append(f.app.in_(sorted(self.applications)))
+        if self.excluded_applications:
+            out.append(f.app.not_in(sorted(self.excluded_applications)))
+        if self.not_agent is not None:
+            out.append(or_(f.agent.is_(None), f.agent != self.not_agent))
+        if self.topics is not None:
+            out.append(f.topic.in_(sorted(self.topics)))
+        return out
+
+    def window(self, column: Any) -> list[ColumnElement[bool]]:
+        out = [column >= self.since]
+        if self.until is not None:
+            out.append(column < self.until)
+        return out
+
+
+def _term_rows(query: TermQuery) -> Any:
+    t = message_terms.c
+    return and_(t.kind == query.kind, t.value.in_(sorted(query.values or ())),
+                *query.window(t.timestamp))
+
+
+def _dense(conn: Connection, query: TermQuery) -> bool:
+    """Whether the query's term rows are too many to gather and sort."""
+    if query.values is None:
+        return True
+    if len(query.values) > DENSE // 10:
+        return True
+    probe = select(message_terms.c.message_id).where(_term_rows(query)).limit(DENSE)
+    return (conn.scalar(select(func.count()).select_from(probe.subquery())) or 0) >= DENSE
+
+
+def _select(conn: Connection, query: TermQuery) -> Any:
+    """``SELECT id, timestamp`` of the matching messages, in the cheaper of two plans."""
+    f = message_facts.c
+    if not _dense(conn, query):
+        # Gather each value's rows from the term index, then sort the few found.
+        t = message_terms.c
+        return (select(t.message_id.label("id"), t.timestamp.label("timestamp"))
+                .join(message_facts, f.message_id == t.message_id)
+                .where(_term_rows(query), *query.filters()).distinct())
+    # Many candidates: walk the history newest first, testing each message.
+    m = messages.c
+    conditions = [*query.window(m.timestamp), *query.filters()]
+    if query.values is not None:
+        t = message_terms.c
+        conditions.append(exists().where(t.message_id == m.id, t.kind == query.kind,
+                                         t.value.in_(sorted(query.values))))
+    return (select(m.id.label("id"), m.timestamp.label("timestamp"))
+            .join(message_facts, f.message_id == m.id).where(*conditions))
+
+
+def count_matches(conn: Connection, query: TermQuery, bound: int) -> int:
+    """How many messages match, counting no further than ``bound``."""
+    if query.empty:
+        return 0
+    inner = _select(conn, query).limit(bound).subquery()
+    return conn.scalar(select(func.count()).select_from(inner)) or 0
+
+
+def newest_matches(conn: Connection, query: TermQuery, limit: int,
+                   before: tuple[float, int] | None = None) -> list[tuple[int, float]]:
+    """``(messages.id, timestamp)`` of up to ``limit`` matches, newest first.
+
+    ``before`` continues after a ``(timestamp, id)`` already seen.
+    """
+    if query.empty:
+        return []
+    inner = _select(conn, query).subquery()
+    stmt = select(inner.c.id, inner.c.timestamp)
+    if before is not None:
+        stmt = stmt.where(or_(inner.c.timestamp < before[0],
+                              and_(inner.c.timestamp == before[0], inner.c.id < before[1])))
+    stmt = stmt.order_by(inner.c.timestamp.desc(), inner.c.id.desc()).limit(limit)
+    return [(row.id, row.timestamp) for row in conn.execute(stmt)]
+
+
+def envelopes(conn: Connection, ids: list[int]) -> dict[int, Any]:
+    """The stored rows of these message ids: id -> (msg_id, topic, timestamp, envelope)."""
+    out: dict[int, Any] = {}
+    m = messages.c
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        for row in conn.execute(select(m.id, m.msg_id, m.topic, m.timestamp, m.envelope)
+                                .where(m.id.in_(chunk))):
+            out[row.id] = row
+    return out
+
+
+def known_values(conn: Connection, kind: str, prefix: str = "", limit: int | None = None,
+                 since: float | None = None) -> list[str]:
+    """The ``kind`` values of the history starting with ``prefix``, sorted."""
+    h = history_terms.c
+    stmt = select(h.value).where(h.kind == kind)
+    if prefix:
+        stmt = stmt.where(h.value >= prefix, h.value < _after(prefix))
+    if since is not None:
+        stmt = stmt.where(h.last_seen >= since)
+    stmt = stmt.order_by(h.value)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(conn.scalars(stmt))
+
+
+def _after(prefix: str) -> str:
+    """The least string greater than every string starting with ``prefix``."""
+    return prefix + "\U0010ffff"
+
+
+def unindexed(conn: Connection, after: int, limit: int,
+              upto: int | None = None) -> list[Any]:
+    """Stored messages without index rows, by id after ``after``: id, timestamp, envelope."""
+    m = messages.c
+    stmt = (select(m.id, m.timestamp, m.envelope)
+            .where(m.id > after, ~exists().where(message_facts.c.message_id == m.id)))
+    if upto is not None:
+        stmt = stmt.where(m.id <= upto)
+    return conn.execute(stmt.order_by(m.id).limit(limit)).all()
+
+
+def unindexed_upto(conn: Connection) -> int | None:
+    """The id up to which messages stored before the index may lack index rows, or None."""
+    value = conn.scalar(select(settings.c.value).where(settings.c.key == UNINDEXED_UPTO))
+    return None if value is None else int(value)
+
+
+def set_unindexed_upto(conn: Connection, upto: int | None) -> None:
+    """Record (or, with None, clear) :func:`unindexed_upto`."""
+    conn.execute(settings.delete().where(settings.c.key == UNINDEXED_UPTO))
+    if upto is not None:
+        conn.execute(settings.insert().values(key=UNINDEXED_UPTO, value=str(upto)))
+
+
+def count_unindexed(conn: Connection) -> int:
+    """How many stored messages have no index rows."""
+    m = messages.c
+    return conn.scalar(select(func.count()).select_from(messages).where(
+        ~exists().where(message_facts.c.message_id == m.id))) or 0
+
+
+def ownership_of(conn: Connection, kind: str, names: Iterable[str]
+                 ) -> list[tuple[str, str, str]]:
+    """``(package, kind, name)`` for each package owned by one of ``names``."""
+    wanted = sorted(set(names))
+    out: list[tuple[str, str, str]] = []
+    o = owners.c
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = [(kind, n) for n in wanted[start:start + _CHUNK]]
+        out += [(r.package, r.kind, r.name) for r in conn.execute(
+            select(o.package, o.kind, o.name).where(tuple_(o.kind, o.name).in_(chunk)))]
+    return out
