@@ -27,16 +27,17 @@ OWNERS = {"packages": {
 }}
 
 
-def preview_config(database_url: str) -> Config:
+def preview_config(database_url: str, source: str = "<test>", **extra: Any) -> Config:
     """A config that describes the mix's messages: agent, users, packages, groups."""
     return config_from_dict({
+        **extra,
         "database_url": database_url,
         "meta": {"use_fedmsg_meta": False, "use_fedora_messaging": False,
                  "mappings": [{"topic": "org.example.*", "agent_path": "agent",
                                "usernames_paths": ["agent", "users"],
                                "packages_paths": ["packages"], "groups_paths": ["groups"],
                                "summary_path": "text", "link_path": "url"}]},
-    }, "<test>")
+    }, source)
 
 
 def history(count: int, now: float, days: float = 10, seed: int = 7) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
+from ..config import Config
 from ..errors import InputError
 from ..storage import Store
 from ..storage import terms as index
@@ -84,6 +85,13 @@ class RulePreview:
     def __init__(self, store: Store, describer: Describes):
         self.store = store
         self.describer = describer
+
+    @classmethod
+    def for_config(cls, store: Store, config: Config) -> RulePreview:
+        """Describing as ``config`` says, as the service does."""
+        from ..meta import Describer
+
+        return cls(store, Describer(config))
 
     # -- the indexed question ---------------------------------------------------
 

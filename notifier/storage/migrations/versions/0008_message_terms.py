@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"  # "0007" once the API foundation is merged
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
