@@ -28,7 +28,7 @@ not run since the upgrade) are described and matched one by one, as
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
@@ -95,16 +95,17 @@ class RulePreview:
 
     # -- the indexed question ---------------------------------------------------
 
-    def _ownership(self, conn: Any, rule: Rule) -> list[tuple[str, str, str]]:
-        if rule.kind == "artifacts-owned":
-            return index.ownership_of(conn, "user", rule.owners)
-        if rule.kind == "artifacts-group-owned":
-            return index.ownership_of(conn, "group", rule.targets)
-        return []
+    def _ownership(self, conn: Any, rule: Rule, packages: Iterable[str] | None = None
+                   ) -> list[tuple[str, str, str]]:
+        """The owners the rule looks at (of ``packages`` only, when given)."""
+        owned_by = _owned_by(rule)
+        if owned_by is None:
+            return []
+        return index.ownership_of(conn, *owned_by, packages=packages)
 
-    def _query(self, conn: Any, rule: Rule, ownership: list[tuple[str, str, str]],
-               since: float, until: float | None) -> index.TermQuery:
-        kind, values = _track_terms(rule, ownership)
+    def _query(self, conn: Any, rule: Rule, since: float, until: float | None
+               ) -> index.TermQuery:
+        kind, values = _track_terms(rule)
         topics: frozenset[str] | None = None
         patterns = list(rule.targets) if rule.kind == "topics" else []
         if patterns or rule.filters.topic is not None:
@@ -117,7 +118,8 @@ class RulePreview:
         return index.TermQuery(
             kind=kind, values=values, since=since, until=until, severities=f.severities,
             applications=f.applications, excluded_applications=f.excluded_applications,
-            not_agent=None if f.my_actions else rule.user, topics=topics)
+            not_agent=None if f.my_actions else rule.user, topics=topics,
+            owned_by=_owned_by(rule))
 
     # -- answers ----------------------------------------------------------------------
 
@@ -132,7 +134,7 @@ class RulePreview:
                 break
         with self.store._transaction("count the rule preview", write=False) as conn:
             rule = dataclasses.replace(rule, disabled=False)
-            query = self._query(conn, rule, self._ownership(conn, rule), since, until)
+            query = self._query(conn, rule, since, until)
             total = index.count_matches(conn, query, bound + 1)
         total += counter.unindexed_matches - counter.dropped
         exact = total <= bound
@@ -144,23 +146,29 @@ class RulePreview:
         counter = counter if counter is not None else _Counter()
         rule = dataclasses.replace(rule, disabled=False)
         with self.store._transaction("prepare the rule preview", write=False) as conn:
-            ownership = self._ownership(conn, rule)
-            query = self._query(conn, rule, ownership, since, until)
+            query = self._query(conn, rule, since, until)
             upto = index.unindexed_upto(conn)
-        matcher = Matcher([rule], ownership)
-        old = self._unindexed(matcher, since, until, upto, counter)
+        old = self._unindexed(rule, since, until, upto, counter)
         pending = next(old, None)
         before: tuple[float, int] | None = None
         while True:
             with self.store._transaction("read the rule preview", write=False) as conn:
                 ids = index.newest_matches(conn, query, page, before)
                 rows = index.envelopes(conn, [i for i, _ in ids])
+            described = {i: self._describe(row.envelope) for i, row in rows.items()}
+            if _owned_by(rule) is not None:
+                with self.store._transaction("read package owners", write=False) as conn:
+                    packages = {p for r in described.values() if r for p in r["packages"]}
+                    matcher = Matcher([rule], self._ownership(conn, rule, packages))
+            else:
+                matcher = Matcher([rule])
             for message_id, stamp in ids:
                 while pending is not None and (pending[0], pending[1]) > (stamp, message_id):
                     yield pending[2]
                     pending = next(old, None)
-                row = rows.get(message_id)
-                match = None if row is None else self._check(matcher, row)
+                row, record = rows.get(message_id), described.get(message_id)
+                match = None if row is None or record is None or not matcher.match(record) \
+                    else Match(row.msg_id, row.timestamp, record)
                 if match is None:
                     counter.dropped += 1  # the index disagrees: described otherwise now
                     continue
@@ -172,21 +180,26 @@ class RulePreview:
             yield pending[2]
             pending = next(old, None)
 
-    def _check(self, matcher: Matcher, row: Any) -> Match | None:
+    def _describe(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            record = self.describer.describe(row.envelope)
+            return self.describer.describe(envelope)
         except InputError:
             return None
-        if not matcher.match(record):
+
+    def _check(self, matcher: Matcher, row: Any) -> Match | None:
+        record = self._describe(row.envelope)
+        if record is None or not matcher.match(record):
             return None
         return Match(row.msg_id, row.timestamp, record)
 
-    def _unindexed(self, matcher: Matcher, since: float, until: float | None,
+    def _unindexed(self, rule: Rule, since: float, until: float | None,
                    upto: int | None, counter: _Counter
                    ) -> Iterator[tuple[float, int, Match]]:
         """Matches among messages the index lacks, newest first."""
         if upto is None:
             return
+        with self.store._transaction("read package owners", write=False) as conn:
+            matcher = Matcher([rule], self._ownership(conn, rule))
         found: list[tuple[float, int, Match]] = []
         after = 0
         while True:
@@ -225,12 +238,20 @@ class _Row:
         self.msg_id = message_id(row.envelope)
 
 
-def _track_terms(rule: Rule, ownership: list[tuple[str, str, str]]
-                 ) -> tuple[str, frozenset[str] | None]:
-    """The term kind and values the rule's track kind looks up."""
+def _owned_by(rule: Rule) -> tuple[str, tuple[str, ...]] | None:
+    """For the ownership kinds: ``("user", owners)`` or ``("group", groups)``."""
+    if rule.kind == "artifacts-owned":
+        return "user", rule.owners
+    if rule.kind == "artifacts-group-owned":
+        return "group", rule.targets
+    return None
+
+
+def _track_terms(rule: Rule) -> tuple[str, frozenset[str] | None]:
+    """The term kind and values the rule's track kind looks up (owned packages: in SQL)."""
     kind = rule.kind
     if kind in ("artifacts-owned", "artifacts-group-owned"):
-        return "package", frozenset(package for package, _, _ in ownership)
+        return "package", None
     if kind == "artifacts-followed":
         return "package", frozenset(rule.targets)
     if kind == "related-events":

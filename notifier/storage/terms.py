@@ -28,16 +28,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from .schema import history_terms, message_facts, message_terms, messages, owners, settings
 
-#: term kinds: a message's usernames, its agent, packages, groups, topic; and (vocabulary
-#: only) its application
-TERM_KINDS = ("user", "agent", "package", "group", "topic", "app")
+#: term kinds: a message's usernames, its agent, packages, groups, topic, application
+#: (lower case) and severity
+TERM_KINDS = ("user", "agent", "package", "group", "topic", "app", "severity")
+#: every severity a message can have, as the filters know them
+ALL_SEVERITIES = frozenset({"debug", "info", "warning", "error"})
 #: values longer than this are not indexed
 MAX_VALUE = 512
 #: candidate term rows past which a query walks the history newest first instead of
@@ -80,18 +82,17 @@ def index_rows(described: Iterable[tuple[int, float, Mapping[str, Any]]]) -> Ind
                       "app": app, "severity": str(record.get("severity") or "info"),
                       "agent": agent if isinstance(agent, str) else None})
         seen: set[tuple[str, str]] = set()
-        pairs = [("topic", topic), ("agent", agent)]
+        severity = str(record.get("severity") or "info")
+        pairs = [("topic", topic), ("agent", agent), ("app", app), ("severity", severity)]
         pairs += [("user", u) for u in record.get("usernames") or ()]
         pairs += [("package", p) for p in record.get("packages") or ()]
         pairs += [("group", g) for g in record.get("groups") or ()]
         for kind, value in pairs:
-            if not _fits(value) or (kind, value) in seen:
+            if not _fits(value) or (kind, value) in seen or (kind == "app" and not value):
                 continue
             seen.add((kind, value))
             terms.append({"kind": kind, "value": value, "timestamp": stamp,
                           "message_id": message_id})
-        if app and _fits(app):
-            seen.add(("app", app))
         for key in seen:
             if vocabulary.get(key, stamp - 1) < stamp:
                 vocabulary[key] = stamp
@@ -159,11 +160,13 @@ class TermQuery:
     excluded_applications: frozenset[str] = frozenset()
     not_agent: str | None = None
     topics: frozenset[str] | None = None
+    #: ``(owner kind, names)``: the values are the packages these users or groups own
+    owned_by: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def empty(self) -> bool:
         """Whether nothing can match, without asking the database."""
-        return (self.values is not None and not self.values) or \
+        return (self.owned_by is None and self.values is not None and not self.values) or \
             (self.topics is not None and not self.topics) or \
             (self.severities is not None and not self.severities)
 
@@ -190,38 +193,75 @@ class TermQuery:
         return out
 
 
-def _term_rows(query: TermQuery) -> Any:
+def _track_values(query: TermQuery) -> Any:
+    """The track's values: a list, or the owners' packages as a subquery."""
+    if query.owned_by is not None:
+        kind, names = query.owned_by
+        return select(owners.c.package).where(owners.c.kind == kind,
+                                              owners.c.name.in_(sorted(names)))
+    return sorted(query.values or ())
+
+
+def _drivers(query: TermQuery) -> list[tuple[str, Any]]:
+    """Each term condition a message must meet: the track's, and the filters' as terms."""
+    out = []
+    if query.values is not None or query.owned_by is not None:
+        out.append((query.kind, _track_values(query)))
+    if query.applications:
+        out.append(("app", sorted(query.applications)))
+    if query.severities is not None and not ALL_SEVERITIES <= query.severities:
+        out.append(("severity", sorted(query.severities)))
+    if query.topics is not None:
+        out.append(("topic", sorted(query.topics)))
+    return out
+
+
+def _rows_of(query: TermQuery, kind: str, values: Any) -> Any:
     t = message_terms.c
-    return and_(t.kind == query.kind, t.value.in_(sorted(query.values or ())),
-                *query.window(t.timestamp))
+    return and_(t.kind == kind, t.value.in_(values), *query.window(t.timestamp))
 
 
-def _dense(conn: Connection, query: TermQuery) -> bool:
-    """Whether the query's term rows are too many to gather and sort."""
-    if query.values is None:
-        return True
-    if len(query.values) > DENSE // 10:
-        return True
-    probe = select(message_terms.c.message_id).where(_term_rows(query)).limit(DENSE)
-    return (conn.scalar(select(func.count()).select_from(probe.subquery())) or 0) >= DENSE
+def _probe(conn: Connection, query: TermQuery, kind: str, values: Any) -> int:
+    """The term rows of one condition in the window, counted up to :data:`DENSE`."""
+    if isinstance(values, list) and len(values) > DENSE // 10:
+        return DENSE
+    probe = select(message_terms.c.message_id).where(
+        _rows_of(query, kind, values)).limit(DENSE)
+    return conn.scalar(select(func.count()).select_from(probe.subquery())) or 0
 
 
 def _select(conn: Connection, query: TermQuery) -> Any:
-    """``SELECT id, timestamp`` of the matching messages, in the cheaper of two plans."""
+    """``SELECT id, timestamp`` of the matching messages, in the cheapest of the plans.
+
+    The term condition with the fewest rows in the window (the track's, or a
+    filter's: applications, severities, topics) drives: its rows are gathered
+    from the term index and the others tested on each. When every condition
+    has :data:`DENSE` rows or more, the history is walked newest first instead.
+    """
     f = message_facts.c
-    if not _dense(conn, query):
-        # Gather each value's rows from the term index, then sort the few found.
+    track = (query.kind, _track_values(query)) \
+        if query.values is not None or query.owned_by is not None else None
+    best, fewest = None, DENSE
+    for kind, values in _drivers(query):
+        n = _probe(conn, query, kind, values)
+        if n < fewest:
+            best, fewest = (kind, values), n
+    if best is not None:
         t = message_terms.c
+        conditions = [_rows_of(query, *best), *query.filters()]
+        if track is not None and best[0] != track[0]:
+            u = message_terms.alias("u")
+            conditions.append(exists().where(u.c.message_id == t.message_id,
+                                             u.c.kind == track[0], u.c.value.in_(track[1])))
         return (select(t.message_id.label("id"), t.timestamp.label("timestamp"))
                 .join(message_facts, f.message_id == t.message_id)
-                .where(_term_rows(query), *query.filters()).distinct())
-    # Many candidates: walk the history newest first, testing each message.
+                .where(*conditions).distinct())
     m = messages.c
     conditions = [*query.window(m.timestamp), *query.filters()]
-    if query.values is not None:
+    if track is not None:
         t = message_terms.c
-        conditions.append(exists().where(t.message_id == m.id, t.kind == query.kind,
-                                         t.value.in_(sorted(query.values))))
+        conditions.append(exists().where(t.message_id == m.id, t.kind == track[0],
+                                         t.value.in_(track[1])))
     return (select(m.id.label("id"), m.timestamp.label("timestamp"))
             .join(message_facts, f.message_id == m.id).where(*conditions))
 
@@ -314,14 +354,18 @@ def count_unindexed(conn: Connection) -> int:
         ~exists().where(message_facts.c.message_id == m.id))) or 0
 
 
-def ownership_of(conn: Connection, kind: str, names: Iterable[str]
-                 ) -> list[tuple[str, str, str]]:
-    """``(package, kind, name)`` for each package owned by one of ``names``."""
+def ownership_of(conn: Connection, kind: str, names: Iterable[str],
+                 packages: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
+    """``(package, kind, name)`` for each package owned by one of ``names``.
+
+    With ``packages``, only for those packages.
+    """
     wanted = sorted(set(names))
-    out: list[tuple[str, str, str]] = []
     o = owners.c
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = [(kind, n) for n in wanted[start:start + _CHUNK]]
-        out += [(r.package, r.kind, r.name) for r in conn.execute(
-            select(o.package, o.kind, o.name).where(tuple_(o.kind, o.name).in_(chunk)))]
-    return out
+    where = [o.kind == kind, o.name.in_(wanted)]
+    if packages is not None:
+        where.append(o.package.in_(sorted(set(packages))))
+    if not wanted:
+        return []
+    return [(r.package, r.kind, r.name)
+            for r in conn.execute(select(o.package, o.kind, o.name).where(*where))]

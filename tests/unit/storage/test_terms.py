@@ -28,8 +28,9 @@ def test_a_message_gets_its_facts_terms_and_vocabulary() -> None:
                            "topic": "org.example.prod.koji.build", "app": "koji",
                            "severity": "warning", "agent": "alice"}]
     assert sorted((t["kind"], t["value"]) for t in rows.terms) == [
-        ("agent", "alice"), ("group", "infra"), ("package", "kernel"),
-        ("topic", "org.example.prod.koji.build"), ("user", "alice"), ("user", "bob")]
+        ("agent", "alice"), ("app", "koji"), ("group", "infra"), ("package", "kernel"),
+        ("severity", "warning"), ("topic", "org.example.prod.koji.build"),
+        ("user", "alice"), ("user", "bob")]
     assert all(t["message_id"] == 7 and t["timestamp"] == 100.0 for t in rows.terms)
     assert rows.vocabulary[("app", "koji")] == 100.0
 
@@ -42,7 +43,7 @@ def test_missing_fields_and_overlong_values() -> None:
     assert rows.facts[0]["app"] == "" and rows.facts[0]["severity"] == "info"
     assert rows.facts[0]["agent"] is None
     assert sorted((t["kind"], t["value"]) for t in rows.terms) == [
-        ("package", "gcc"), ("topic", "org.example.prod.koji.build")]
+        ("package", "gcc"), ("severity", "info"), ("topic", "org.example.prod.koji.build")]
     assert ("app", "") not in rows.vocabulary
 
 
