@@ -220,6 +220,33 @@ def fill(store: Store, describer: Describer, mix: Mix, have: int, size: int,
     return time.perf_counter() - started
 
 
+def ingest_cost(config: Any, workdir: Path, mix: Mix, count: int) -> dict[str, float]:
+    """Messages/s the ingest's history write holds without and with the index, side by side.
+
+    The pipeline's own call (:meth:`Outbox.record_and_claim`, batches of 500,
+    no notifications), on fresh SQLite files; the messages are described
+    beforehand, as the pipeline has described them already when it records.
+    """
+    from notifier.storage.outbox import Outbox
+
+    describer = Describer(config)
+    envelopes = mix.messages(count, time.time(), 50_000_000)
+    described = [describer.describe(e) for e in envelopes]
+    out = {}
+    for label in ("without index", "with index", "without index again", "with index again"):
+        path = workdir / f"ingest-{len(out)}.db"
+        with Store(f"sqlite:///{path}") as store:
+            outbox = Outbox(store)
+            started = time.perf_counter()
+            indexed = label.startswith("with index")
+            for start in range(0, count, 500):
+                outbox.record_and_claim(envelopes[start:start + 500], [],
+                                        described=described[start:start + 500] if indexed else ())
+            out[label] = count / (time.perf_counter() - started)
+        path.unlink()
+    return out
+
+
 def measure_previews(base: str, token: str, mix: Mix, owners: dict[str, Any],
                      requests: int) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
@@ -403,6 +430,13 @@ def run(args: argparse.Namespace, sizes: list[int], config: Any, conf: Path, wor
     store.import_users([{"name": "bench"}])
     token = Credentials(store).create_token("bench", "bench", "read")[0]
     have = 0
+    ingest = ingest_cost(config, workdir, Mix(5000, 20000, 60, seed=5),
+                         2000 if args.quick else 50_000)
+    without = (ingest["without index"] + ingest["without index again"]) / 2
+    with_index = (ingest["with index"] + ingest["with index again"]) / 2
+    print(f"\ningest's history write (Outbox.record_and_claim, batches of 500, SQLite), "
+          f"two rounds each, alternated: without the index {without:,.0f} msg/s, with it "
+          f"{with_index:,.0f} msg/s: {without / with_index:.2f}x the time per message")
     try:
         for n, size in enumerate(sizes):
             took = fill(store, describer, mix, have, size, now)
