@@ -247,19 +247,28 @@ def ingest_cost(config: Any, workdir: Path, mix: Mix, count: int) -> dict[str, f
     return out
 
 
-def measure_previews(base: str, token: str, mix: Mix, owners: dict[str, Any],
+def measure_previews(base: str, store: Store, mix: Mix, owners: dict[str, Any],
                      requests: int) -> dict[str, dict[str, Any]]:
+    """Each rule is previewed by its own user (related-events and my_actions depend on it)."""
     out: dict[str, dict[str, Any]] = {}
-    with httpx.Client(base_url=f"{base}/api/v1", timeout=120,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
+    tokens: dict[str, str] = {}
+
+    def token(user: str) -> str:
+        if user not in tokens:
+            tokens[user] = Credentials(store).create_token(user, f"bench-{time.time_ns()}",
+                                                           "read")[0]
+        return tokens[user]
+
+    with httpx.Client(base_url=f"{base}/api/v1", timeout=120) as client:
         for kind in KINDS:
             times, totals = [], []
             for i in range(requests + 5):
                 rule = mix.rule(kind, i, owners)
                 body = {"rule": {k: rule[k] for k in ("track", "filters")}, "since": "7d",
                         "limit": 50}
+                headers = {"Authorization": f"Bearer {token(rule['user'])}"}
                 started = time.perf_counter()
-                response = client.post("/rule-preview", json=body)
+                response = client.post("/rule-preview", json=body, headers=headers)
                 elapsed = (time.perf_counter() - started) * 1000
                 if response.status_code != 200:
                     raise RuntimeError(f"rule-preview answered {response.status_code}: "
@@ -427,8 +436,6 @@ def run(args: argparse.Namespace, sizes: list[int], config: Any, conf: Path, wor
     now = time.time()
     store = Store.from_config(config)
     store.apply_ownership(owners)
-    store.import_users([{"name": "bench"}])
-    token = Credentials(store).create_token("bench", "bench", "read")[0]
     have = 0
     ingest = ingest_cost(config, workdir, Mix(5000, 20000, 60, seed=5),
                          2000 if args.quick else 50_000)
@@ -445,7 +452,7 @@ def run(args: argparse.Namespace, sizes: list[int], config: Any, conf: Path, wor
             have = size
             service = Service(conf, http, workdir / "serve.log")
             try:
-                previews = measure_previews(f"http://{http}", token, mix, owners, args.requests)
+                previews = measure_previews(f"http://{http}", store, mix, owners, args.requests)
                 load = load_phase(args, store, f"http://{http}", bus) if n == 0 else None
             finally:
                 service.stop()

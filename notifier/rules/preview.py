@@ -128,17 +128,13 @@ class RulePreview:
         """The ``limit`` newest matches from ``since`` on, and their number up to ``bound``."""
         found: list[Match] = []
         counter = _Counter()
-        for match in self.matches(rule, since, until=until, counter=counter):
+        for match in self.matches(rule, since, until=until, page=limit + 5, counter=counter):
             found.append(match)
             if len(found) >= limit:
                 break
-        with self.store._transaction("count the rule preview", write=False) as conn:
-            rule = dataclasses.replace(rule, disabled=False)
-            query = self._query(conn, rule, since, until)
-            total = index.count_matches(conn, query, bound + 1)
+        total = counter.counted if bound == COUNT_BOUND else counter.total(bound + 1)
         total += counter.unindexed_matches - counter.dropped
-        exact = total <= bound
-        return Preview(found, min(total, bound), exact, counter.unindexed)
+        return Preview(found, min(total, bound), total <= bound, counter.unindexed)
 
     def matches(self, rule: Rule, since: float, *, until: float | None = None,
                 page: int = 200, counter: _Counter | None = None) -> Iterator[Match]:
@@ -147,13 +143,21 @@ class RulePreview:
         rule = dataclasses.replace(rule, disabled=False)
         with self.store._transaction("prepare the rule preview", write=False) as conn:
             query = self._query(conn, rule, since, until)
+            planned = index.plan(conn, query)
             upto = index.unindexed_upto(conn)
+            counter.counted = index.count_matches(conn, query, COUNT_BOUND + 1, planned)
+
+        def total(bound: int) -> int:
+            with self.store._transaction("count the rule preview", write=False) as conn:
+                return index.count_matches(conn, query, bound)
+
+        counter.total = total  # type: ignore[method-assign]
         old = self._unindexed(rule, since, until, upto, counter)
         pending = next(old, None)
         before: tuple[float, int] | None = None
         while True:
             with self.store._transaction("read the rule preview", write=False) as conn:
-                ids = index.newest_matches(conn, query, page, before)
+                ids = index.newest_matches(conn, query, page, before, planned)
                 rows = index.envelopes(conn, [i for i, _ in ids])
             described = {i: self._describe(row.envelope) for i, row in rows.items()}
             if _owned_by(rule) is not None:
@@ -225,6 +229,12 @@ class _Counter:
     unindexed: int = 0
     unindexed_matches: int = 0
     dropped: int = 0
+    #: the indexed matches, counted up to COUNT_BOUND + 1
+    counted: int = 0
+
+    def total(self, bound: int) -> int:
+        """The indexed matches, counted up to ``bound`` (set by :meth:`RulePreview.matches`)."""
+        return 0
 
 
 class _Row:

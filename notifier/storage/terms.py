@@ -230,59 +230,86 @@ def _probe(conn: Connection, query: TermQuery, kind: str, values: Any) -> int:
     return conn.scalar(select(func.count()).select_from(probe.subquery())) or 0
 
 
-def _select(conn: Connection, query: TermQuery) -> Any:
+#: term kinds a message has exactly one of, also in ``message_facts``
+_SINGLE = {"topic": "topic", "agent": "agent", "app": "app", "severity": "severity"}
+
+
+def _track_test(query: TermQuery, on_id: Any) -> Any:
+    """The track's condition on one message (``on_id``: its id column), or None."""
+    if query.values is None and query.owned_by is None:
+        return None
+    values = _track_values(query)
+    if query.kind in _SINGLE:
+        return getattr(message_facts.c, _SINGLE[query.kind]).in_(values)
+    u = message_terms.alias("u")
+    return exists().where(u.c.message_id == on_id, u.c.kind == query.kind,
+                          u.c.value.in_(values))
+
+
+def _select(conn: Connection, query: TermQuery, walk: bool = False) -> Any:
     """``SELECT id, timestamp`` of the matching messages, in the cheapest of the plans.
 
     The term condition with the fewest rows in the window (the track's, or a
     filter's: applications, severities, topics) drives: its rows are gathered
     from the term index and the others tested on each. When every condition
-    has :data:`DENSE` rows or more, the history is walked newest first instead.
+    has :data:`DENSE` rows or more, or with ``walk``, the history is walked
+    newest first instead, testing each message (quick when matches are many).
     """
     f = message_facts.c
-    track = (query.kind, _track_values(query)) \
-        if query.values is not None or query.owned_by is not None else None
     best, fewest = None, DENSE
-    for kind, values in _drivers(query):
-        n = _probe(conn, query, kind, values)
-        if n < fewest:
-            best, fewest = (kind, values), n
+    if not walk:
+        for kind, values in _drivers(query):
+            n = _probe(conn, query, kind, values)
+            if n < fewest:
+                best, fewest = (kind, values), n
     if best is not None:
         t = message_terms.c
         conditions = [_rows_of(query, *best), *query.filters()]
-        if track is not None and best[0] != track[0]:
-            u = message_terms.alias("u")
-            conditions.append(exists().where(u.c.message_id == t.message_id,
-                                             u.c.kind == track[0], u.c.value.in_(track[1])))
-        return (select(t.message_id.label("id"), t.timestamp.label("timestamp"))
-                .join(message_facts, f.message_id == t.message_id)
-                .where(*conditions).distinct())
+        is_track = best[0] == query.kind and (query.values is not None
+                                              or query.owned_by is not None)
+        if not is_track:
+            track = _track_test(query, t.message_id)
+            if track is not None:
+                conditions.append(track)
+        stmt = (select(t.message_id.label("id"), t.timestamp.label("timestamp"))
+                .join(message_facts, f.message_id == t.message_id).where(*conditions))
+        # Several values of a kind a message has several of: a message may come twice.
+        if best[0] not in _SINGLE and not (isinstance(best[1], list) and len(best[1]) == 1):
+            stmt = stmt.distinct()
+        return stmt
     m = messages.c
     conditions = [*query.window(m.timestamp), *query.filters()]
+    track = _track_test(query, m.id)
     if track is not None:
-        t = message_terms.c
-        conditions.append(exists().where(t.message_id == m.id, t.kind == track[0],
-                                         t.value.in_(track[1])))
+        conditions.append(track)
     return (select(m.id.label("id"), m.timestamp.label("timestamp"))
             .join(message_facts, f.message_id == m.id).where(*conditions))
 
 
-def count_matches(conn: Connection, query: TermQuery, bound: int) -> int:
+def plan(conn: Connection, query: TermQuery, walk: bool = False) -> Any:
+    """The statement that finds the query's messages (see :func:`_select`), to ask it twice."""
+    return None if query.empty else _select(conn, query, walk)
+
+
+def count_matches(conn: Connection, query: TermQuery, bound: int, planned: Any = None) -> int:
     """How many messages match, counting no further than ``bound``."""
     if query.empty:
         return 0
-    inner = _select(conn, query).limit(bound).subquery()
+    inner = (planned if planned is not None else _select(conn, query)).limit(bound).subquery()
     return conn.scalar(select(func.count()).select_from(inner)) or 0
 
 
 def newest_matches(conn: Connection, query: TermQuery, limit: int,
-                   before: tuple[float, int] | None = None) -> list[tuple[int, float]]:
+                   before: tuple[float, int] | None = None,
+                   planned: Any = None) -> list[tuple[int, float]]:
     """``(messages.id, timestamp)`` of up to ``limit`` matches, newest first.
 
-    ``before`` continues after a ``(timestamp, id)`` already seen.
+    ``before`` continues after a ``(timestamp, id)`` already seen; ``planned``
+    is what :func:`plan` made for this query.
     """
     if query.empty:
         return []
-    inner = _select(conn, query).subquery()
+    inner = (planned if planned is not None else _select(conn, query)).subquery()
     stmt = select(inner.c.id, inner.c.timestamp)
     if before is not None:
         stmt = stmt.where(or_(inner.c.timestamp < before[0],
