@@ -396,6 +396,10 @@ def main() -> int:
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL URL instead of a fresh SQLite file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="work here (kept), adding to the history a kept run left")
+    parser.add_argument("--skip-load", action="store_true",
+                        help="measure the previews only, not the many clients")
     parser.add_argument("--quick", action="store_true",
                         help="a small smoke run; targets shown, not enforced")
     args = parser.parse_args()
@@ -403,7 +407,10 @@ def main() -> int:
         args.sizes, args.requests, args.clients, args.load_seconds = "2000", 5, 20, 3.0
         args.rate = 100.0
     sizes = [int(s) for s in args.sizes.split(",")]
-    workdir = Path(tempfile.mkdtemp(prefix="notifier-api-bench-"))
+    if args.workdir is not None:
+        args.keep = True
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="notifier-api-bench-"))
     db_url = args.database_url or f"sqlite:///{workdir / 'notifier.db'}"
     bus = (f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}")
     http = f"127.0.0.1:{free_port()}"
@@ -436,7 +443,9 @@ def run(args: argparse.Namespace, sizes: list[int], config: Any, conf: Path, wor
     now = time.time()
     store = Store.from_config(config)
     store.apply_ownership(owners)
-    have = 0
+    have = store.count_messages()
+    if have:
+        print(f"\nadding to the {have:,} messages of {workdir}")
     ingest = ingest_cost(config, workdir, Mix(5000, 20000, 60, seed=5),
                          2000 if args.quick else 50_000)
     without = (ingest["without index"] + ingest["without index again"]) / 2
@@ -446,14 +455,17 @@ def run(args: argparse.Namespace, sizes: list[int], config: Any, conf: Path, wor
           f"{with_index:,.0f} msg/s: {without / with_index:.2f}x the time per message")
     try:
         for n, size in enumerate(sizes):
-            took = fill(store, describer, mix, have, size, now)
-            print(f"\n{size:,} stored messages over 7 days: {size - have:,} stored with their "
-                  f"index in {took:.1f} s ({(size - have) / took:,.0f} msg/s)")
-            have = size
+            if size > have:
+                took = fill(store, describer, mix, have, size, now)
+                print(f"\n{size:,} stored messages over 7 days: {size - have:,} stored with "
+                      f"their index in {took:.1f} s ({(size - have) / took:,.0f} msg/s)")
+                have = size
+            size = have
             service = Service(conf, http, workdir / "serve.log")
             try:
                 previews = measure_previews(f"http://{http}", store, mix, owners, args.requests)
-                load = load_phase(args, store, f"http://{http}", bus) if n == 0 else None
+                load = load_phase(args, store, f"http://{http}", bus) \
+                    if n == 0 and not args.skip_load else None
             finally:
                 service.stop()
             kinds = KINDS if n == 0 else KINDS[2:2 + args.baseline_rules_large]
