@@ -147,6 +147,7 @@ class Outbox:
                          "notification": n.to_dict()})
         new_messages = new_notifications = 0
         claimed: list[OutboxRow] = []
+        written: dict[tuple[str, str], float] = {}
         with self.store._transaction("record messages and notifications") as conn:
             if history:
                 stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(
@@ -155,9 +156,9 @@ class Outbox:
                     new = conn.execute(stmt, chunk).all()
                     new_messages += len(new)
                     if records:
-                        terms.write_index(conn, self._dialect, terms.index_rows(
+                        written.update(terms.write_index(conn, self._dialect, terms.index_rows(
                             (r.id, history[r.msg_id]["timestamp"], records[r.msg_id])
-                            for r in new if r.msg_id in records))
+                            for r in new if r.msg_id in records), self.store.recent_terms))
             if rows:
                 stmt = insert_ignoring(
                     self._dialect, outbox, ["user", "msg_id", "destination"]).returning(
@@ -173,6 +174,7 @@ class Outbox:
                                 destination=r.destination, state="pending", attempts=0,
                                 next_attempt=now, created_at=now, sent_at=None,
                                 last_error=None, notification=n, claimed_until=claimed_until))
+        self.store.recent_terms.remember(written)
         claimed.sort(key=lambda row: row.id)
         return new_messages, new_notifications, claimed
 

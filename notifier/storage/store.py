@@ -126,6 +126,8 @@ class Store:
         self.in_memory = is_memory(self.engine.url)
         #: held around every write transaction (see :mod:`notifier.storage.writelock`)
         self.write_lock = write_lock_for(self.engine.url)
+        #: the history's vocabulary this process wrote lately (see :mod:`.terms`)
+        self.recent_terms = terms.RecentTerms()
         if create:
             self.upgrade()
 
@@ -540,6 +542,7 @@ class Store:
                     pass
         stmt = insert_ignoring(self.dialect, messages, ["msg_id"])
         inserted = 0
+        written: dict[tuple[str, str], float] = {}
         with self._transaction("store messages") as conn:
             for chunk in _chunks(list(rows.values()), 5000):
                 if describe is None:
@@ -552,9 +555,10 @@ class Store:
                 new = conn.execute(stmt.returning(messages.c.id, messages.c.msg_id),
                                    chunk).all()
                 inserted += len(new)
-                terms.write_index(conn, self.dialect, terms.index_rows(
+                written.update(terms.write_index(conn, self.dialect, terms.index_rows(
                     (r.id, rows[r.msg_id]["timestamp"], described[r.msg_id])
-                    for r in new if r.msg_id in described))
+                    for r in new if r.msg_id in described), self.recent_terms))
+        self.recent_terms.remember(written)
         return inserted
 
     def message_rows(self, since: float | None = None, topic_glob: str | None = None,

@@ -24,12 +24,12 @@ characters is not indexed (no package, user or topic is that long).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -46,18 +46,46 @@ MAX_VALUE = 512
 #: gathering the rows of each value and sorting them
 DENSE = 20_000
 _CHUNK = 2000
+#: how far behind a term's ``last_seen`` may be (see :class:`RecentTerms`)
+VOCABULARY_SLACK = 3600.0
 #: the settings key of the newest message stored before the index existed (migration 0008)
 UNINDEXED_UPTO = "history_unindexed_upto"
 
 
 @dataclass(frozen=True)
 class IndexRows:
-    """What :func:`write_index` writes for some messages."""
+    """What :func:`write_index` writes for some messages, as tuples in column order."""
 
-    facts: list[dict[str, Any]]
-    terms: list[dict[str, Any]]
+    #: (message_id, timestamp, topic, app, severity, agent)
+    facts: list[tuple[Any, ...]]
+    #: (kind, value, timestamp, message_id)
+    terms: list[tuple[Any, ...]]
     #: (kind, value) -> newest timestamp
     vocabulary: dict[tuple[str, str], float]
+
+
+class RecentTerms:
+    """The vocabulary a process wrote lately: a batch upserts only terms not written within
+    :data:`VOCABULARY_SLACK` seconds of its messages, so ``last_seen`` may lag by that much.
+
+    Only what was committed is remembered (:meth:`remember` after the transaction).
+    """
+
+    def __init__(self, size: int = 200_000):
+        self._written: dict[tuple[str, str], float] = {}
+        self._size = size
+
+    def wanted(self, vocabulary: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+        written = self._written
+        return {key: t for key, t in vocabulary.items()
+                if written.get(key, -math.inf) < t - VOCABULARY_SLACK}
+
+    def remember(self, vocabulary: dict[tuple[str, str], float]) -> None:
+        if len(self._written) + len(vocabulary) > self._size:
+            self._written.clear()
+        for key, t in vocabulary.items():
+            if self._written.get(key, -math.inf) < t:
+                self._written[key] = t
 
 
 def _fits(value: Any) -> bool:
@@ -71,54 +99,66 @@ def index_rows(described: Iterable[tuple[int, float, Mapping[str, Any]]]) -> Ind
     see it as the matcher does: the application lower-cased, a missing
     severity as ``info``.
     """
-    facts: list[dict[str, Any]] = []
-    terms: list[dict[str, Any]] = []
+    facts: list[tuple[Any, ...]] = []
+    terms: list[tuple[Any, ...]] = []
+    add = terms.append
     vocabulary: dict[tuple[str, str], float] = {}
     for message_id, stamp, record in described:
         topic = str(record.get("topic") or "")
         app = str(record.get("app") or "").lower()
         agent = record.get("agent")
-        facts.append({"message_id": message_id, "timestamp": stamp, "topic": topic,
-                      "app": app, "severity": str(record.get("severity") or "info"),
-                      "agent": agent if isinstance(agent, str) else None})
-        seen: set[tuple[str, str]] = set()
+        if not isinstance(agent, str):
+            agent = None
         severity = str(record.get("severity") or "info")
-        pairs = [("topic", topic), ("agent", agent), ("app", app), ("severity", severity)]
-        pairs += [("user", u) for u in record.get("usernames") or ()]
-        pairs += [("package", p) for p in record.get("packages") or ()]
-        pairs += [("group", g) for g in record.get("groups") or ()]
-        for kind, value in pairs:
-            if not _fits(value) or (kind, value) in seen or (kind == "app" and not value):
-                continue
-            seen.add((kind, value))
-            terms.append({"kind": kind, "value": value, "timestamp": stamp,
-                          "message_id": message_id})
+        facts.append((message_id, stamp, topic, app, severity, agent))
+        seen = {("topic", topic), ("severity", severity)}
+        if app:
+            seen.add(("app", app))
+        if agent is not None:
+            seen.add(("agent", agent))
+        for kind, field in (("user", "usernames"), ("package", "packages"),
+                            ("group", "groups")):
+            for value in record.get(field) or ():
+                seen.add((kind, value))
         for key in seen:
-            if vocabulary.get(key, stamp - 1) < stamp:
+            if not _fits(key[1]):
+                continue
+            add((key[0], key[1], stamp, message_id))
+            if vocabulary.get(key, -math.inf) < stamp:
                 vocabulary[key] = stamp
     return IndexRows(facts, terms, vocabulary)
 
 
-def write_index(conn: Connection, dialect: str, rows: IndexRows) -> None:
-    """Write ``rows`` in ``conn``'s transaction; rows already there are left as they are."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows.facts), _CHUNK):
-        conn.execute(insert(message_facts).on_conflict_do_nothing(
-            index_elements=["message_id"]), rows.facts[start:start + _CHUNK])
-    for start in range(0, len(rows.terms), _CHUNK):
-        conn.execute(insert(message_terms).on_conflict_do_nothing(
-            index_elements=["kind", "value", "timestamp", "message_id"]),
-            rows.terms[start:start + _CHUNK])
-    # Sorted, so that two writers take the rows' locks in the same order.
-    vocabulary = [{"kind": k, "value": v, "last_seen": t}
-                  for (k, v), t in sorted(rows.vocabulary.items())]
-    if vocabulary:
-        stmt = insert(history_terms)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["kind", "value"], set_={"last_seen": stmt.excluded.last_seen},
-            where=stmt.excluded.last_seen > history_terms.c.last_seen)
-        for start in range(0, len(vocabulary), _CHUNK):
-            conn.execute(stmt, vocabulary[start:start + _CHUNK])
+_INSERTS = {
+    "facts": "INSERT INTO message_facts (message_id, timestamp, topic, app, severity, agent) "
+             "VALUES ({0}, {0}, {0}, {0}, {0}, {0}) ON CONFLICT DO NOTHING",
+    "terms": "INSERT INTO message_terms (kind, value, timestamp, message_id) "
+             "VALUES ({0}, {0}, {0}, {0}) ON CONFLICT DO NOTHING",
+    "vocabulary": "INSERT INTO history_terms (kind, value, last_seen) VALUES ({0}, {0}, {0}) "
+                  "ON CONFLICT (kind, value) DO UPDATE SET last_seen = excluded.last_seen "
+                  "WHERE excluded.last_seen > history_terms.last_seen",
+}
+
+
+def write_index(conn: Connection, dialect: str, rows: IndexRows,
+                recent: RecentTerms | None = None) -> dict[tuple[str, str], float]:
+    """Write ``rows`` in ``conn``'s transaction; rows already there are left as they are.
+
+    Returns the vocabulary written, for ``recent.remember`` once committed.
+    The rows go to the driver as they are (tuples to ``executemany``): per
+    row, building parameters costs more than the database's own work.
+    """
+    mark = "%s" if dialect == "postgresql" else "?"
+    if rows.facts:
+        conn.exec_driver_sql(_INSERTS["facts"].format(mark), rows.facts)
+    if rows.terms:
+        conn.exec_driver_sql(_INSERTS["terms"].format(mark), rows.terms)
+    wanted = rows.vocabulary if recent is None else recent.wanted(rows.vocabulary)
+    if wanted:
+        # Sorted, so that two writers take the rows' locks in the same order.
+        conn.exec_driver_sql(_INSERTS["vocabulary"].format(mark),
+                             [(k, v, t) for (k, v), t in sorted(wanted.items())])
+    return wanted
 
 
 def prune_index(conn: Connection, cutoff: float) -> None:
@@ -126,7 +166,8 @@ def prune_index(conn: Connection, cutoff: float) -> None:
     old = select(messages.c.id).where(messages.c.timestamp < cutoff).scalar_subquery()
     conn.execute(message_terms.delete().where(message_terms.c.message_id.in_(old)))
     conn.execute(message_facts.delete().where(message_facts.c.message_id.in_(old)))
-    conn.execute(history_terms.delete().where(history_terms.c.last_seen < cutoff))
+    conn.execute(history_terms.delete().where(
+        history_terms.c.last_seen < cutoff - VOCABULARY_SLACK))
 
 
 def forget(conn: Connection, message_ids: list[int]) -> None:
@@ -338,7 +379,7 @@ def known_values(conn: Connection, kind: str, prefix: str = "", limit: int | Non
     if prefix:
         stmt = stmt.where(h.value >= prefix, h.value < _after(prefix))
     if since is not None:
-        stmt = stmt.where(h.last_seen >= since)
+        stmt = stmt.where(h.last_seen >= since - VOCABULARY_SLACK)
     stmt = stmt.order_by(h.value)
     if limit is not None:
         stmt = stmt.limit(limit)

@@ -24,14 +24,13 @@ def described(**fields: Any) -> dict[str, Any]:
 
 def test_a_message_gets_its_facts_terms_and_vocabulary() -> None:
     rows = terms.index_rows([(7, 100.0, described())])
-    assert rows.facts == [{"message_id": 7, "timestamp": 100.0,
-                           "topic": "org.example.prod.koji.build", "app": "koji",
-                           "severity": "warning", "agent": "alice"}]
-    assert sorted((t["kind"], t["value"]) for t in rows.terms) == [
+    assert rows.facts == [(7, 100.0, "org.example.prod.koji.build", "koji", "warning",
+                           "alice")]
+    assert sorted((t[0], t[1]) for t in rows.terms) == [
         ("agent", "alice"), ("app", "koji"), ("group", "infra"), ("package", "kernel"),
         ("severity", "warning"), ("topic", "org.example.prod.koji.build"),
         ("user", "alice"), ("user", "bob")]
-    assert all(t["message_id"] == 7 and t["timestamp"] == 100.0 for t in rows.terms)
+    assert all(t[2:] == (100.0, 7) for t in rows.terms)
     assert rows.vocabulary[("app", "koji")] == 100.0
 
 
@@ -40,9 +39,8 @@ def test_missing_fields_and_overlong_values() -> None:
     rows = terms.index_rows([(1, 5.0, described(app=None, agent=None, severity=None,
                                                 usernames=[], groups=[],
                                                 packages=[long, "gcc"]))])
-    assert rows.facts[0]["app"] == "" and rows.facts[0]["severity"] == "info"
-    assert rows.facts[0]["agent"] is None
-    assert sorted((t["kind"], t["value"]) for t in rows.terms) == [
+    assert rows.facts[0][3:] == ("", "info", None)
+    assert sorted((t[0], t[1]) for t in rows.terms) == [
         ("package", "gcc"), ("severity", "info"), ("topic", "org.example.prod.koji.build")]
     assert ("app", "") not in rows.vocabulary
 
@@ -51,6 +49,17 @@ def test_vocabulary_keeps_the_newest_time() -> None:
     rows = terms.index_rows([(1, 50.0, described()), (2, 90.0, described()),
                              (3, 70.0, described())])
     assert rows.vocabulary[("package", "kernel")] == 90.0
+
+
+def test_recent_terms_are_written_again_only_when_an_hour_newer() -> None:
+    recent = terms.RecentTerms()
+    first = {("package", "kernel"): 1000.0, ("user", "bob"): 1000.0}
+    assert recent.wanted(first) == first
+    recent.remember(first)
+    later = {("package", "kernel"): 1000.0 + terms.VOCABULARY_SLACK,
+             ("user", "bob"): 1001.0 + terms.VOCABULARY_SLACK, ("group", "x"): 5.0}
+    assert recent.wanted(later) == {("user", "bob"): 1001.0 + terms.VOCABULARY_SLACK,
+                                    ("group", "x"): 5.0}
 
 
 @pytest.fixture
