@@ -42,9 +42,15 @@ TERM_KINDS = ("user", "agent", "package", "group", "topic", "app", "severity")
 ALL_SEVERITIES = frozenset({"debug", "info", "warning", "error"})
 #: values longer than this are not indexed
 MAX_VALUE = 512
-#: candidate term rows past which a query walks the history newest first instead of
-#: gathering the rows of each value and sorting them
+#: candidate term rows up to which a query always gathers the rows of its values and sorts
+#: them; past it, it may walk the history newest first instead (see :func:`_select`)
 DENSE = 20_000
+#: how far term rows are counted to choose a plan
+PROBE_CAP = 400_000
+#: the matches a plan is chosen for: the preview's bound on its count
+COUNT_BOUND = 1000
+#: how many messages walked cost as much as one term row gathered (and sorted)
+WALK_ADVANTAGE = 2.0
 _CHUNK = 2000
 #: how far behind a term's ``last_seen`` may be (see :class:`RecentTerms`)
 VOCABULARY_SLACK = 3600.0
@@ -250,7 +256,8 @@ def _drivers(query: TermQuery) -> list[tuple[str, Any]]:
         out.append((query.kind, _track_values(query)))
     if query.applications:
         out.append(("app", sorted(query.applications)))
-    if query.severities is not None and not ALL_SEVERITIES <= query.severities:
+    if query.severities is not None and not ALL_SEVERITIES <= query.severities \
+            and "info" not in query.severities:  # nearly every message is "info"
         out.append(("severity", sorted(query.severities)))
     if query.topics is not None:
         out.append(("topic", sorted(query.topics)))
@@ -262,12 +269,17 @@ def _rows_of(query: TermQuery, kind: str, values: Any) -> Any:
     return and_(t.kind == kind, t.value.in_(values), *query.window(t.timestamp))
 
 
-def _probe(conn: Connection, query: TermQuery, kind: str, values: Any) -> int:
-    """The term rows of one condition in the window, counted up to :data:`DENSE`."""
-    if isinstance(values, list) and len(values) > DENSE // 10:
-        return DENSE
+def _probe(conn: Connection, query: TermQuery, kind: str, values: Any,
+           cap: int = PROBE_CAP) -> int:
+    """The term rows of one condition in the window, counted up to ``cap``."""
     probe = select(message_terms.c.message_id).where(
-        _rows_of(query, kind, values)).limit(DENSE)
+        _rows_of(query, kind, values)).limit(cap)
+    return conn.scalar(select(func.count()).select_from(probe.subquery())) or 0
+
+
+def _window_size(conn: Connection, query: TermQuery) -> int:
+    probe = select(messages.c.id).where(*query.window(messages.c.timestamp)).limit(
+        10 * PROBE_CAP)
     return conn.scalar(select(func.count()).select_from(probe.subquery())) or 0
 
 
@@ -279,10 +291,17 @@ def _track_test(query: TermQuery, on_id: Any) -> Any:
     """The track's condition on one message (``on_id``: its id column), or None."""
     if query.values is None and query.owned_by is None:
         return None
+    u = message_terms.alias("u")
+    if query.owned_by is not None:
+        # A join, not IN (subquery): SQLite would run the subquery again for every message.
+        kind, names = query.owned_by
+        o = owners.alias("o")
+        return exists().where(u.c.message_id == on_id, u.c.kind == "package",
+                              o.c.package == u.c.value, o.c.kind == kind,
+                              o.c.name.in_(sorted(names)))
     values = _track_values(query)
     if query.kind in _SINGLE:
         return getattr(message_facts.c, _SINGLE[query.kind]).in_(values)
-    u = message_terms.alias("u")
     return exists().where(u.c.message_id == on_id, u.c.kind == query.kind,
                           u.c.value.in_(values))
 
@@ -297,12 +316,25 @@ def _select(conn: Connection, query: TermQuery, walk: bool = False) -> Any:
     newest first instead, testing each message (quick when matches are many).
     """
     f = message_facts.c
-    best, fewest = None, DENSE
+    best: tuple[str, Any] | None = None
     if not walk:
+        probed = []
+        cap = PROBE_CAP
         for kind, values in _drivers(query):
-            n = _probe(conn, query, kind, values)
-            if n < fewest:
-                best, fewest = (kind, values), n
+            # No need to count past the fewest so far: that one drives anyway.
+            n = _probe(conn, query, kind, values, cap)
+            probed.append((n, kind, values))
+            cap = min(cap, max(n, DENSE))
+        if probed:
+            fewest, kind, values = min(probed, key=lambda p: p[0])
+            best = (kind, values)
+            if fewest >= DENSE:
+                # Walking finds ``bound`` matches after about bound / selectivity messages,
+                # the conditions taken as independent; gathering reads the fewest rows.
+                window = max(_window_size(conn, query), 1)
+                selectivity = math.prod(min(n, window) / window for n, _, _ in probed)
+                if fewest > WALK_ADVANTAGE * COUNT_BOUND / max(selectivity, 1e-9):
+                    best = None
     if best is not None:
         t = message_terms.c
         conditions = [_rows_of(query, *best), *query.filters()]
