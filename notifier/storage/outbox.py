@@ -24,6 +24,7 @@ from ..notification import Notification
 from . import terms
 from .engine import insert_ignoring
 from .history import message_time
+from .inbox import write_rows as write_inbox
 from .schema import digest_state, messages, outbox, settings
 from .store import Store
 
@@ -94,7 +95,7 @@ class Outbox:
                          notifications: Iterable[tuple[Notification, str] | tuple[
                              Notification, str, str | None]],
                          claim: Container[str] | Mapping[str, int] = (),
-                         lease: float = LEASE,
+                         lease: float = LEASE, *, inbox: Iterable[dict[str, Any]] = (),
                          described: Sequence[Mapping[str, Any] | None] = ()
                          ) -> tuple[int, int, list[OutboxRow]]:
         """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
@@ -103,9 +104,11 @@ class Outbox:
         returned, so the caller can hand them to its workers without a
         :meth:`claim` round trip. A mapping for ``claim`` gives, for each
         destination, how many rows to claim at most; the rest stay unclaimed
-        for any worker. ``described`` (the described record of each envelope, or
-        None) indexes the new messages for the rule preview
-        (:mod:`.terms`). Returns ``(new messages, new notifications, claimed rows)``.
+        for any worker. ``inbox`` rows (:func:`notifier.storage.inbox.inbox_row`)
+        are written in the same transaction, those of messages new to the history
+        only. ``described`` (the described record of each envelope, or None)
+        indexes the new messages for the rule preview (:mod:`.terms`). Returns
+        ``(new messages, new notifications, claimed rows)``.
         """
         now = self.clock()
         history: dict[str, dict[str, Any]] = {}
@@ -149,16 +152,20 @@ class Outbox:
         claimed: list[OutboxRow] = []
         written: dict[tuple[str, str], float] = {}
         with self.store._transaction("record messages and notifications") as conn:
+            fresh: set[str] = set()
             if history:
                 stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(
                     messages.c.id, messages.c.msg_id)
                 for chunk in _chunks(list(history.values())):
                     new = conn.execute(stmt, chunk).all()
-                    new_messages += len(new)
+                    fresh.update(r.msg_id for r in new)
                     if records:
                         written.update(terms.write_index(conn, self._dialect, terms.index_rows(
                             (r.id, history[r.msg_id]["timestamp"], records[r.msg_id])
                             for r in new if r.msg_id in records), self.store.recent_terms))
+                new_messages = len(fresh)
+            if inbox and fresh:
+                write_inbox(conn, [r for r in inbox if r["msg_id"] in fresh], now)
             if rows:
                 stmt = insert_ignoring(
                     self._dialect, outbox, ["user", "msg_id", "destination"]).returning(
