@@ -5,7 +5,7 @@ reindex`` describes them and writes them (the rule preview describes them
 itself until then).
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0010"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
