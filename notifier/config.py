@@ -236,6 +236,45 @@ class HttpConfig:
                f"?token={quote(token, safe='')}"
 
 
+def check_admin(text: str) -> None:
+    """Raise ValueError unless ``text`` names a user or, with ``@``, a group."""
+    if not re.fullmatch(r"@?[A-Za-z0-9_.][A-Za-z0-9_.-]*", text):
+        raise ValueError(f"{text!r} is not a user name or @group")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: sign-in, sessions and the API under ``/api/v1``."""
+
+    # OpenID Connect: the issuer URL (its /.well-known/openid-configuration is read);
+    # empty turns OIDC sign-in off.
+    oidc_issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    # The ID token or userinfo claims that name the user and list their groups.
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    # Admins: user names, or "@group" for every member of a group.
+    admins: tuple[str, ...] = field(default=(), metadata={"check": check_admin})
+    # How long a session lasts after sign-in.
+    session_ttl: str = _duration("14d")
+    # Sign-in links sent by email, for people of sites without OIDC.
+    email_signin: bool = True
+    # Signs session cookies; empty: one is made on first use and kept in the database.
+    secret_key: str = ""
+    # Requests per minute per signed-in user, and per client address, before 429.
+    user_rate: int = 600
+    address_rate: int = 1200
+    # Sign-in links sent per address per hour.
+    signin_links_per_hour: int = 5
+
+    def is_admin(self, name: str, groups: typing.Iterable[str]) -> bool:
+        """Whether ``name``, a member of ``groups``, is named in ``admins``."""
+        groups = set(groups)
+        return any(entry == name or (entry.startswith("@") and entry[1:] in groups)
+                   for entry in self.admins)
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
     """``[delivery]``: the outbox."""
@@ -270,6 +309,7 @@ class Config:
     irc: IrcConfig = IrcConfig()
     dbus: DbusConfig = DbusConfig()
     http: HttpConfig = HttpConfig()
+    web: WebConfig = WebConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     # A site's template directory, searched before the built-in templates.
     templates_dir: str | None = _path(default=None)

@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "history": "notifier.cli.history:history",
     "serve": "notifier.cli.serve:serve",
     "outbox": "notifier.cli.outbox:outbox",
+    "tokens": "notifier.cli.tokens:tokens",
 }
 
 

@@ -160,3 +160,24 @@ def import_(file: str, config: Config) -> None:
         result = store.import_users(records, shown)
     click.echo(f"{shown}: {result.created} created, {result.updated} updated, "
                f"{result.unchanged} unchanged")
+
+
+@users.command("login-link")
+@click.argument("name")
+@click.option("--minutes", type=click.IntRange(1, 24 * 60), default=15, show_default=True,
+              help="How long the link stays valid.")
+@config_option
+def login_link(name: str, minutes: int, config: Config) -> None:
+    """Print a single-use sign-in link for the local user NAME.
+
+    For a first sign-in, or for support: whoever opens the link within
+    --minutes and presses its button is signed in as NAME, once. The link
+    starts with [http] base_url.
+    """
+    from ..storage.credentials import Credentials
+
+    with Store.from_config(config) as store:
+        if store.get_user(name) is None:
+            raise click.ClickException(f"no local user {name!r} (see 'notifier users list')")
+        secret = Credentials(store).create_link(name, ttl=minutes * 60)
+    click.echo(f"{config.http.public_url()}/signin/link/{secret}")

@@ -158,6 +158,19 @@ def parse_rule(data: Any, *, source: str = "<rule>", index: int | None = None,
     return rule
 
 
+def rule_problems(data: Any, destinations: Collection[str] | None = None
+                  ) -> tuple[Rule | None, list[tuple[str, str]]]:
+    """Check one rule; the rule (None if invalid) and its problems as ``(field, message)``.
+
+    For callers that report each field on its own (the API); the messages are
+    those :func:`parse_rule` raises.
+    """
+    destinations = frozenset(backend_names() if destinations is None else destinations)
+    rule, problems = _check(data, destinations, None, False)
+    split = [tuple(p.split(": ", 1)) if ": " in p else ("rule", p) for p in problems]
+    return (None if problems else rule), split  # type: ignore[return-value]
+
+
 def parse_rules(items: Any, *, source: str = "<rules>",
                 destinations: Collection[str] | None = None,
                 shared: dict[Any, Any] | None = None) -> list[Rule]:

@@ -43,17 +43,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import InputError
-
-try:  # TEMP until the foundation is merged
-    from .credentials import new_secret, secret_hash
-except ImportError:
-    import hashlib
-
-    def new_secret(prefix: str = "") -> str:
-        return prefix + secrets.token_urlsafe(32)
-
-    def secret_hash(secret: str) -> str:
-        return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+from .credentials import new_secret, secret_hash
 from .schema import destinations, users
 from .store import Store
 

@@ -204,6 +204,54 @@ rejected_messages = Table(
     Index(None, "at"),
 )
 
+# -- sign-in (migration 0007; notifier.storage.credentials) ----------------------
+# Secrets are never stored: only the SHA-256 of each session, token and link.
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", BigId, primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("user", String(255), nullable=False),
+    # How the person signed in: oidc, link.
+    Column("method", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    UniqueConstraint("secret_hash"),
+    Index(None, "user"),
+)
+
+#: Personal access tokens, for programs (the desktop app): scope read or write.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", BigId, primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("user", String(255), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    # Updated at most once a minute, so that a busy token does not write per request.
+    Column("last_used", Float, nullable=True),
+    UniqueConstraint("secret_hash"),
+    UniqueConstraint("user", "name"),
+    CheckConstraint("scope IN ('read', 'write')", name="scope"),
+)
+
+#: Single-use sign-in links, sent by email or printed by 'notifier users login-link'.
+login_links = Table(
+    "login_links", metadata,
+    Column("id", BigId, primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("user", String(255), nullable=False),
+    # The address it was sent to; NULL when an admin printed it.
+    Column("address", String(320), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    UniqueConstraint("secret_hash"),
+    Index(None, "address", "created_at"),
+)
+
 # -- destinations (migration 0009; notifier.storage.destinations) ---------------
 
 #: Where a person can be reached, beyond the delivery settings: each email address and

@@ -9,10 +9,18 @@
 ``GET /users/<user>/stream?token=T``   the user's desktop notifications, as Server-Sent Events
 ``GET /unsubscribe/<token>``           a page with a button that disables the rule
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
+``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
+``GET|POST /destinations/verify/<s>``  an address's confirmation link: a button, then verified
+``/api/v1/...``                        the JSON API (:mod:`notifier.web.api`); its
+                                       schema at ``/api/v1/openapi.json``, docs at
+                                       ``/api/v1/docs``
 =====================================  ===========================================
 
-These routes stay out of the OpenAPI schema, which belongs to the JSON API
-under ``/api/v1``. A wrong or missing token is the same 404 as an unknown
+Feeds and streams take the user's feed token, or one of their personal
+access tokens (either scope) as ``?token=`` or ``Authorization: Bearer``.
+
+The routes above the API stay out of the OpenAPI schema, which belongs to
+the JSON API under ``/api/v1``. A wrong or missing token is the same 404 as an unknown
 user or path (see :mod:`notifier.web.users`).
 
 :class:`Application` puts the request limits and CORS in front of
@@ -38,11 +46,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from .. import __version__
 from ..config import HttpConfig
 from ..errors import InputError
 from ..render.feed import conditional_response, feed_validators, render_feed
+from ..storage.credentials import TOKEN_PREFIX
 from ..storage.feeds import FeedStore
-from . import pages
+from . import pages, signin, verify
+from .api import PREFIX as API_PREFIX
+from .api import ApiContext, create_router, problems
+from .api.auth import token_user
 from .cors import AllowedOrigins
 from .hub import StreamHub
 from .limits import RequestLimits
@@ -72,6 +85,8 @@ class Parts:
     check_unsubscribe: Callable[[str], tuple[str, str]]
     #: disables the rule a token names, returns ``(user, rule)``; InputError when not valid
     unsubscribe: Callable[[str], tuple[str, str]]
+    #: what the API and sign-in need; None serves neither
+    api: ApiContext | None = None
 
 
 _STREAM = re.compile(r"/users/(.+)/stream")
@@ -98,24 +113,41 @@ class Application:
             return
         request = Request(scope, receive)
         name = match.group(1)
-        if await local_user(self.parts.users, name, request.query_params.get("token")) is None:
+        if await local_user(self.parts, name, request_token(request)) is None:
             response: Any = pages.not_found()
         else:
             response = stream_response(self.parts.hub, name, request)
         await response(scope, receive, send)
 
 
-async def local_user(users: FeedUsers, name: str, token: str | None) -> User | None:
-    """The local user ``name`` if ``token`` is their feed token (see :mod:`.users`)."""
+def request_token(request: Request) -> str | None:
+    """The token of a feed or stream request: ``?token=``, else a Bearer header."""
+    token = request.query_params.get("token")
+    if token is None:
+        kind, _, value = request.headers.get("authorization", "").partition(" ")
+        if kind.lower() == "bearer" and value.strip():
+            token = value.strip()
+    return token
+
+
+async def local_user(parts: Parts, name: str, token: str | None) -> User | None:
+    """The local user ``name`` if ``token`` is their feed token (see :mod:`.users`), or
+    one of their personal access tokens."""
+    users = parts.users
     settled, user = users.known(name)
     if not settled:
         user = await run_in_threadpool(users.load, name)
+    if token and token.startswith(TOKEN_PREFIX) and parts.api is not None:
+        owner = await run_in_threadpool(token_user, parts.api, token)
+        return user if owner == name else None
     return users.check(user, token)
 
 
 def create_api(parts: Parts) -> FastAPI:
     """The FastAPI application: every route but the live stream's (see :class:`Application`)."""
-    app = FastAPI(title="notifier", openapi_url="/api/v1/openapi.json", docs_url=None,
+    app = FastAPI(title="notifier", version=__version__,
+                  description="Manage your notifications: rules, destinations, inbox, tokens.",
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
                   redoc_url=None)
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -124,7 +156,12 @@ def create_api(parts: Parts) -> FastAPI:
                             headers=getattr(exc, "headers", None))
         return pages.not_found()
 
-    app.add_exception_handler(HTTPException, not_found)
+    problems.install(app, fallback=not_found)
+    if parts.api is not None:
+        app.state.api = parts.api
+        app.include_router(create_router(), prefix=API_PREFIX)
+        app.include_router(signin.router)
+        app.include_router(verify.router)
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
         def register(endpoint: Any) -> Any:
@@ -158,8 +195,8 @@ def create_api(parts: Parts) -> FastAPI:
         user_name, dot, fmt = request.path_params["name"].rpartition(".")
         if not dot or fmt not in FEED_TYPES:
             return pages.not_found()
-        token = request.query_params.get("token")
-        user = await local_user(parts.users, user_name, token)
+        token = request_token(request)
+        user = await local_user(parts, user_name, token)
         if user is None:
             return pages.not_found()
         return await run_in_threadpool(_feed, parts, user["name"], token or "", fmt,

@@ -57,3 +57,22 @@ def unsubscribe_form(user: str, rule: str) -> Response:
 def unsubscribed(user: str, rule: str) -> Response:
     """The answer to the one-click POST."""
     return PlainTextResponse(f"Rule {rule!r} of {user} is now disabled.\n")
+
+
+def page(title: str, body: str, status_code: int = 200) -> Response:
+    """A plain page of this service: ``body`` is HTML, already escaped."""
+    return HTMLResponse(_page(title, body), status_code=status_code)
+
+
+def sign_in_link_form(user: str) -> Response:
+    """``GET /signin/link/<secret>``: a button; mail scanners opening links sign no one in."""
+    return page("Sign in", (
+        "<form method='post'>"
+        f"<p>Sign in to notifier as <b>{html.escape(user)}</b>?</p>"
+        "<button type='submit'>Sign in</button></form>"))
+
+
+def sign_in_link_dead() -> Response:
+    """A sign-in link that is unknown, used or expired."""
+    return page("Sign in", "<p>This sign-in link has been used or has expired. Ask for a "
+                "new one; each link works once, within 15 minutes.</p>", 404)

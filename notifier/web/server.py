@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from ..config import Config, parse_duration
 from ..errors import HttpError
 from ..storage.feeds import FeedStore
+from .api import ApiContext
 from .app import Application, Parts
 from .binding import bind_listener
 from .hub import StreamHub
@@ -65,11 +66,12 @@ class WebServer:
         feeds = FeedStore(store.engine, config.delivery.feed_items,
                           display_url=store.display_url, on_close=lambda: None,
                           write_lock=store.write_lock)
+        self.api = ApiContext.build(config, store, directory=_directory(config, store))
         self.app = Application(Parts(
             http=config.http, health=health,
             metrics=lambda: metrics() + generate_latest(self.registry),
             users=self.users, feeds=feeds, feed_items=config.delivery.feed_items, hub=self.hub,
-            check_unsubscribe=check_unsubscribe, unsubscribe=unsubscribe))
+            check_unsubscribe=check_unsubscribe, unsubscribe=unsubscribe, api=self.api))
         self.socket = bind_listener(config)
         _room_for(config.http.max_connections)
         uvicorn_log = logging.getLogger("uvicorn.error")
@@ -95,6 +97,9 @@ class WebServer:
     def close(self) -> None:
         """Release the listening socket (after the last :meth:`run`)."""
         self.socket.close()
+        close_mail = getattr(self.api.mail, "close", None)
+        if close_mail is not None:
+            close_mail()
 
     async def _serve(self, stopping: threading.Event) -> None:
         http = self.config.http
@@ -121,6 +126,15 @@ class WebServer:
             await asyncio.sleep(0.1)
         self.hub.close_all()  # streams end, so the server need not wait for them
         server.should_exit = True
+
+
+def _directory(config: Config, store: Store) -> Callable[[str], User | None] | None:
+    """FASJSON's profiles, for people signing in for the first time, when configured."""
+    if not config.fasjson.url:
+        return None
+    from ..users.directory import UserDirectory
+
+    return UserDirectory(config, store).get
 
 
 def _remember(users: UserCache) -> Callable[[User], None]:

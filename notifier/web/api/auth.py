@@ -1,0 +1,188 @@
+"""Who is calling: a personal access token, or a signed-in browser's session cookie.
+
+Each route states what it needs with a dependency:
+
+* ``reader``: any signed-in caller (a session, or a token of either scope);
+* ``writer``: a session, or a ``write`` token;
+* ``session_only``: a session (managing tokens and sessions themselves);
+* ``admin``: a caller named in ``[web] admins``, directly or through a group.
+
+A token comes as ``Authorization: Bearer <token>``. A session is the cookie
+:data:`COOKIE`: the session's secret and its HMAC under the service's key,
+so a forged cookie is refused before the database is asked. A request with
+a cookie that changes state (any method but GET, HEAD and OPTIONS) must
+also carry the session's CSRF token in the ``X-CSRF-Token`` header (or the
+form field ``csrf_token``, for pages); ``GET /api/v1/users/me`` tells it.
+
+Refusals: no or bad credentials, 401; a read token on a write route, a
+missing or wrong CSRF token, or not an admin, 403; over a rate limit, 429
+with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from fastapi import Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...storage.credentials import TOKEN_PREFIX
+from .context import ApiContext, context
+from .problems import Problem
+
+COOKIE = "notifier_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person behind a request, and what the request may do."""
+
+    name: str
+    #: ``read`` or ``write``
+    scope: str
+    #: ``session`` or ``token``
+    via: str
+    is_admin: bool
+    groups: tuple[str, ...] = ()
+    #: the session's secret (to sign out) and its CSRF token; empty for tokens
+    session: str = ""
+    csrf: str = ""
+
+
+def _mac(key: bytes, purpose: bytes, value: str) -> str:
+    digest = hmac.new(key, purpose + value.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def cookie_value(key: bytes, secret: str) -> str:
+    """The session cookie for ``secret``: the secret and its signature."""
+    return f"{secret}.{_mac(key, b'session:', secret)}"
+
+
+def cookie_secret(key: bytes, value: str) -> str | None:
+    """The session secret in a cookie, if its signature holds."""
+    secret, dot, signature = value.rpartition(".")
+    if not dot or not hmac.compare_digest(signature, _mac(key, b"session:", secret)):
+        return None
+    return secret
+
+
+def csrf_token(key: bytes, secret: str) -> str:
+    """The CSRF token of the session ``secret``."""
+    return _mac(key, b"csrf:", secret)
+
+
+def limited(wait: int | None, what: str) -> None:
+    if wait is not None:
+        raise Problem(429, "Too many requests", f"too many requests {what}; "
+                      f"try again in {wait} s", headers={"Retry-After": str(wait)})
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def limit_address(request: Request, ctx: ApiContext = Depends(context)) -> None:
+    """Every API request counts against its client address's rate."""
+    limited(ctx.address_limit.hit(client_address(request)), "from this address")
+
+
+def _unauthorized(detail: str, error: str | None = None) -> Problem:
+    challenge = "Bearer" + (f' error="{error}"' if error else "")
+    return Problem(401, "Sign-in required", detail, headers={"WWW-Authenticate": challenge})
+
+
+def _identify(request: Request, ctx: ApiContext) -> Caller:
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        kind, _, secret = authorization.partition(" ")
+        if kind.lower() != "bearer" or not secret.strip():
+            raise _unauthorized("the Authorization header must be 'Bearer <token>'",
+                                "invalid_request")
+        token = ctx.credentials.token(secret.strip())
+        if token is None:
+            raise _unauthorized("the token is unknown or revoked", "invalid_token")
+        return _caller(ctx, token.user, token.scope, "token")
+    value = request.cookies.get(COOKIE)
+    secret = cookie_secret(ctx.key, value) if value else None
+    session = ctx.credentials.session(secret) if secret else None
+    if session is None or secret is None:
+        raise _unauthorized("sign in, or send a personal access token"
+                            if value is None else "the session has ended; sign in again")
+    caller = _caller(ctx, session.user, "write", "session", secret)
+    if request.method not in SAFE_METHODS:
+        given = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(given.encode(), caller.csrf.encode()):
+            raise Problem(403, "CSRF token missing or wrong",
+                          f"a request made with the session cookie needs the {CSRF_HEADER} "
+                          "header that GET /api/v1/users/me gives")
+    return caller
+
+
+def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "") -> Caller:
+    user = ctx.store.get_user(name) or {}
+    groups = tuple(g for g in user.get("groups") or () if isinstance(g, str))
+    return Caller(name=name, scope=scope, via=via, groups=groups,
+                  is_admin=ctx.config.web.is_admin(name, groups), session=secret,
+                  csrf=csrf_token(ctx.key, secret) if secret else "")
+
+
+def reader(request: Request, ctx: ApiContext = Depends(context)) -> Caller:
+    """Any signed-in caller."""
+    caller = _identify(request, ctx)
+    limited(ctx.user_limit.hit(caller.name), "for this user")
+    return caller
+
+
+def writer(caller: Caller = Depends(reader)) -> Caller:
+    """A caller that may change things: a session, or a ``write`` token."""
+    if caller.scope != "write":
+        raise Problem(403, "Read-only token", "this token has the 'read' scope; "
+                      "changes need a 'write' token", headers={
+                          "WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    return caller
+
+
+def session_only(caller: Caller = Depends(writer)) -> Caller:
+    """A signed-in browser: tokens cannot manage tokens."""
+    if caller.via != "session":
+        raise Problem(403, "Session required", "tokens are managed from a signed-in "
+                      "session, or with 'notifier tokens'")
+    return caller
+
+
+def admin(caller: Caller = Depends(reader)) -> Caller:
+    """A caller named in ``[web] admins``."""
+    if not caller.is_admin:
+        raise Problem(403, "Admins only", f"{caller.name!r} is not an admin")
+    return caller
+
+
+def start_session(ctx: ApiContext, response: Response, name: str, method: str) -> str:
+    """Sign ``name`` in: a new session, its cookie set on ``response``; returns its secret."""
+    secret = ctx.credentials.start_session(name, method, ctx.session_ttl)
+    response.set_cookie(COOKIE, cookie_value(ctx.key, secret), max_age=ctx.session_ttl,
+                        path="/", httponly=True, secure=ctx.secure_cookies, samesite="lax")
+    return secret
+
+
+def end_session(ctx: ApiContext, response: Response, caller: Caller) -> None:
+    """Sign out: the session is revoked on the server, and its cookie cleared."""
+    if caller.session:
+        ctx.credentials.end_session(caller.session)
+    response.delete_cookie(COOKIE, path="/", httponly=True, secure=ctx.secure_cookies,
+                           samesite="lax")
+
+
+def token_user(ctx: ApiContext, secret: str) -> str | None:
+    """The user a personal access token (either scope) belongs to, for feeds and streams."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = ctx.credentials.token(secret)
+    return token.user if token is not None else None
