@@ -48,7 +48,7 @@ from ...storage.destinations import (
     Destinations,
 )
 from ...users.settings import DESTINATION_KEYS, check_delivery, email_problem, nick_problem
-from .auth import Caller, reader, writer
+from .auth import Caller, limited, reader, writer
 from .context import ApiContext, context
 from .problems import Problem, invalid
 
@@ -108,7 +108,12 @@ def _own(ctx: ApiContext, caller: Caller, ident: int) -> Destination:
 
 
 def _send(ctx: ApiContext, user: str, destination: Destination, secret: str) -> None:
-    """Send the link or the code; a :class:`Problem` when it cannot go out."""
+    """Send the link or the code; a :class:`Problem` when it cannot go out.
+
+    Sends to one address count against a rate of their own, as sign-in mails do.
+    """
+    limited(ctx.user_limit.hit(f"destination-{destination.kind}:"
+                               f"{destination.address.lower()}"), "to this address")
     if destination.kind == "email":
         link = f"{ctx.config.http.public_url()}/destinations/verify/{secret}"
         ctx.mail(destination.address, "Confirm your address for notifications", (
