@@ -161,6 +161,44 @@ def deliverable(record: dict[str, Any], rows: Iterable[Any]) -> dict[str, Any]:
     return out
 
 
+#: the destinations people added, of the user now holding their name (not an earlier one)
+_PERSONS = select(destinations).join(users, users.c.name == destinations.c.user).where(
+    destinations.c.origin == PERSON, destinations.c.created_at >= users.c.created_at)
+
+
+def _plan(user: str, record: Any, rows: list[Any], now: float) -> list[Any]:
+    """The statements that bring ``user``'s destination ``rows`` in line with their ``record``.
+
+    ``record`` rows mirror its ``emails`` and ``ircnicks``; an address the
+    record took over from the person is verified by where it came from now.
+    Rows older than the user record (or with no record at all) belonged to
+    an earlier user of that name, and go.
+    """
+    out: list[Any] = []
+    stored = dict(record._mapping) if record is not None else {}
+    for row in rows:
+        if record is None or row.created_at < record.created_at:
+            out.append(delete(destinations).where(destinations.c.id == row.id))
+    if record is None:
+        return out
+    rows = [row for row in rows if row.created_at >= record.created_at]
+    for kind in KINDS:
+        wanted = _addresses(stored, kind)
+        mine = [r for r in rows if r.kind == kind]
+        for row in mine:
+            if row.origin == RECORD and row.address not in wanted:
+                out.append(delete(destinations).where(destinations.c.id == row.id))
+            elif row.origin == PERSON and row.address in wanted:
+                out.append(update(destinations).where(destinations.c.id == row.id).values(
+                    origin=RECORD, state=VERIFIED, secret_hash=None,
+                    verified_at=row.verified_at or now))
+        have = {r.address for r in mine}
+        out.extend(destinations.insert().values(
+            user=user, kind=kind, address=address, state=VERIFIED, origin=RECORD, attempts=0,
+            created_at=now, verified_at=now) for address in wanted if address not in have)
+    return out
+
+
 class Destinations:
     """The destinations of every user in ``store``."""
 
@@ -174,26 +212,30 @@ class Destinations:
         """The stored user ``record`` as delivery must see it (see :func:`deliverable`)."""
         with self.store._transaction(f"read the destinations of {record['name']!r}",
                                      write=False) as conn:
-            rows = conn.execute(select(destinations).where(
-                destinations.c.user == record["name"],
-                destinations.c.origin == PERSON)).all()
+            rows = conn.execute(_PERSONS.where(destinations.c.user == record["name"])).all()
         return deliverable(record, rows)
 
     def deliverable_all(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """:meth:`deliverable` for many records, in one query."""
         by_user: dict[str, list[Any]] = {}
         with self.store._transaction("read the destinations", write=False) as conn:
-            for row in conn.execute(select(destinations).where(
-                    destinations.c.origin == PERSON)):
+            for row in conn.execute(_PERSONS):
                 by_user.setdefault(row.user, []).append(row)
         return [deliverable(r, by_user.get(r["name"], ())) for r in records]
 
     # -- listing -----------------------------------------------------------
 
     def listing(self, user: str) -> list[Destination]:
-        """Every destination of ``user``, oldest first, in line with their user record."""
-        with self.store._transaction(f"list the destinations of {user!r}") as conn:
-            rows = self._reconciled(conn, user)
+        """Every destination of ``user``, oldest first, in line with their user record.
+
+        A read, unless the record changed since the last one (then one write).
+        """
+        with self.store._transaction(f"list the destinations of {user!r}",
+                                     write=False) as conn:
+            rows, record = self._read(conn, user)
+        if _plan(user, record, rows, self.clock()):
+            with self.store._transaction(f"list the destinations of {user!r}") as conn:
+                rows = self._reconciled(conn, user)
         return [Destination.from_row(row) for row in rows]
 
     def get(self, user: str, ident: int) -> Destination | None:
@@ -210,40 +252,24 @@ class Destinations:
         return conn.execute(select(destinations).where(
             destinations.c.id == ident, destinations.c.user == user)).first()
 
-    def _reconciled(self, conn: Connection, user: str) -> list[Any]:
-        """The user's rows, after bringing the ``record`` ones in line with the user record."""
-        record = conn.execute(select(users.c.emails, users.c.ircnicks)
+    @staticmethod
+    def _read(conn: Connection, user: str) -> tuple[list[Any], Any]:
+        record = conn.execute(select(users.c.emails, users.c.ircnicks, users.c.created_at)
                               .where(users.c.name == user)).first()
-        stored = dict(record._mapping) if record is not None else {}
-        query = select(destinations).where(destinations.c.user == user) \
-            .order_by(destinations.c.id)
-        rows = conn.execute(query).all()
-        now = self.clock()
-        changed = False
-        for kind in KINDS:
-            wanted = _addresses(stored, kind)
-            mine = [r for r in rows if r.kind == kind]
-            for row in mine:
-                if row.origin == RECORD and row.address not in wanted:
-                    conn.execute(delete(destinations).where(destinations.c.id == row.id))
-                    changed = True
-                elif row.origin == PERSON and row.address in wanted:
-                    # The record now lists what the person added: verified by where it came from.
-                    conn.execute(update(destinations).where(destinations.c.id == row.id).values(
-                        origin=RECORD, state=VERIFIED, secret_hash=None,
-                        verified_at=row.verified_at or now))
-                    changed = True
-            have = {r.address for r in mine}
-            for address in wanted:
-                if address not in have:
-                    conn.execute(destinations.insert().values(
-                        user=user, kind=kind, address=address, state=VERIFIED, origin=RECORD,
-                        attempts=0, created_at=now, verified_at=now))
-                    changed = True
-        if not changed:
+        rows = conn.execute(select(destinations).where(destinations.c.user == user)
+                            .order_by(destinations.c.id)).all()
+        return rows, record
+
+    def _reconciled(self, conn: Connection, user: str) -> list[Any]:
+        """The user's rows, after bringing them in line with the user record (see :func:`_plan`)."""
+        rows, record = self._read(conn, user)
+        changes = _plan(user, record, rows, self.clock())
+        if not changes:
             return rows
+        for change in changes:
+            conn.execute(change)
         self.store._log_changes(conn, [("user", "upsert", user, None, None)])
-        return conn.execute(query).all()
+        return self._read(conn, user)[0]
 
     # -- adding and proving --------------------------------------------------
 

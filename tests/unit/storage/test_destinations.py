@@ -207,3 +207,28 @@ def test_the_record_taking_a_pending_address_verifies_it(store: Store,
     listed = {d.address: d for d in dests.listing("alice")}
     assert listed["work@example.org"].state == "verified"
     assert listed["work@example.org"].origin == "record"
+
+
+def test_a_new_user_of_an_old_name_inherits_nothing(store: Store, dests: Destinations,
+                                                    clock: Clock) -> None:
+    _, secret = dests.add("alice", "email", "work@example.org")
+    dests.confirm_link(secret)
+    assert "work@example.org" in shaped(store, dests)["emails"]
+    store.remove_user("alice")
+    clock.now += 10
+    store.import_users([{"name": "alice", "emails": ["someone@example.org"]}])
+    assert shaped(store, dests)["emails"] == ["someone@example.org"]
+    assert dests.deliverable_all(store.list_users())[0]["emails"] == ["someone@example.org"]
+    assert [d.address for d in dests.listing("alice")] == ["someone@example.org"]
+
+
+def test_listing_writes_only_when_the_record_changed(store: Store,
+                                                     dests: Destinations) -> None:
+    dests.listing("alice")
+    before = store.last_change()
+    dests.listing("alice")
+    assert store.last_change() == before
+    store.import_users([{"name": "alice", "ircnicks": []}])
+    mark = store.last_change()
+    assert [d.address for d in dests.listing("alice")] == ["alice@example.org"]
+    assert store.last_change() > mark
