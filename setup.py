@@ -14,6 +14,9 @@ EXTRAS = {
     "irc": ["irc>=20.0"],
     "amqp": ["fedora-messaging>=3.4"],
     "meta": ["fedmsg_meta_fedora_infrastructure"],
+    # The web side's sign-in through OpenID Connect ([web] oidc_issuer), and the
+    # API's docs page, served from this package's own copy of Swagger UI.
+    "web": ["Authlib>=1.3", "httpx>=0.27", "swagger-ui-bundle>=1.1"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [
@@ -30,6 +33,8 @@ EXTRAS["test"] = [
     "python-dbusmock>=0.32",
     "feedparser>=6.0",
     "httpx>=0.27",
+    # Drives Debian's chromium (never a browser of its own) for the sign-in test.
+    "playwright>=1.45",
 ]
 
 setup(

@@ -15,6 +15,11 @@ The tree::
     │   └── StorageUnavailableError  not the data's fault: the database is down,
     │                                disconnected, locked, read-only, full or not migrated
     ├── DirectoryError         the user directory (FASJSON) could not be asked
+    ├── SignInError            a sign-in could not be completed: refused by the person or
+    │   │                      the identity provider, a stale or foreign state, a token
+    │   │                      that did not validate, a missing claim
+    │   └── ProviderError      the identity provider could not be reached, or answered
+    │                          something that is not OpenID Connect
     ├── RuleError              a rule is invalid (names the file, the rule and the field)
     ├── ServiceError           a part of notifier serve failed (a child process exited), or
     │   │                      another notifier serve holds the SQLite database
@@ -93,6 +98,23 @@ class StorageUnavailableError(StorageError):
 
 class DirectoryError(NotifierError):
     """The user directory (FASJSON) could not be asked."""
+
+
+class SignInError(NotifierError):
+    """A sign-in could not be completed; ``status`` is the HTTP status that says why."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class ProviderError(SignInError):
+    """The identity provider could not be reached, or gave an answer that makes no sense."""
+
+    status = 502
 
 
 class RuleError(NotifierError):

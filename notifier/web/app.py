@@ -10,6 +10,7 @@
 ``GET /unsubscribe/<token>``           a page with a button that disables the rule
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
 ``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
+``GET /signin/oidc``, ``.../callback``  OpenID Connect sign-in (:mod:`.oidc`)
 ``GET|POST /destinations/verify/<s>``  an address's confirmation link: a button, then verified
 ``/api/v1/...``                        the JSON API (:mod:`notifier.web.api`); its
                                        schema at ``/api/v1/openapi.json``, docs at
@@ -57,6 +58,7 @@ from .api import PREFIX as API_PREFIX
 from .api import ApiContext, create_router, problems
 from .api.auth import token_user
 from .cors import AllowedOrigins
+from .docs import add_docs
 from .hub import StreamHub
 from .limits import RequestLimits
 from .stream import stream_response
@@ -147,7 +149,7 @@ def create_api(parts: Parts) -> FastAPI:
     """The FastAPI application: every route but the live stream's (see :class:`Application`)."""
     app = FastAPI(title="notifier", version=__version__,
                   description="Manage your notifications: rules, destinations, inbox, tokens.",
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None,
                   redoc_url=None)
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -157,11 +159,16 @@ def create_api(parts: Parts) -> FastAPI:
         return pages.not_found()
 
     problems.install(app, fallback=not_found)
+    add_docs(app, API_PREFIX)
     if parts.api is not None:
         app.state.api = parts.api
         app.include_router(create_router(), prefix=API_PREFIX)
         app.include_router(signin.router)
         app.include_router(verify.router)
+        if parts.api.config.web.oidc_issuer:
+            from . import oidc  # Authlib comes with the "web" extra
+
+            app.include_router(oidc.router_for(parts.api))
 
     def route(path: str, methods: list[str]) -> Callable[[Any], Any]:
         def register(endpoint: Any) -> Any:

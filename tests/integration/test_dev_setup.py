@@ -1,10 +1,11 @@
 """``dev/setup``: what it installs when, run on a copy of the checkout.
 
-The copy has the real script, setup.py and pyproject.toml; ``dpkg-query``
-answers that every Debian package is installed, and ``.venv/bin/python``
-only records how it was called, so the test sees each pip install the
-script asks for without touching the network or the real virtual
-environment.
+The copy has the real script, setup.py, pyproject.toml, package.json and
+package-lock.json; ``dpkg-query`` answers that every Debian package is
+installed, ``node`` is there, and ``.venv/bin/python`` and ``npm`` only
+record how they were called, so the test sees each pip and npm install the
+script asks for without touching the network, the real virtual environment
+or node_modules.
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ def checkout(tmp_path: Path) -> Path:
     copy = tmp_path / "checkout"
     (copy / "dev").mkdir(parents=True)
     shutil.copy2(ROOT / "dev" / "setup", copy / "dev" / "setup")
-    for name in ("setup.py", "pyproject.toml"):
+    for name in ("setup.py", "pyproject.toml", "package.json", "package-lock.json"):
         shutil.copy2(ROOT / name, copy / name)
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "dpkg-query").write_text("#!/bin/sh\nprintf 'install ok installed'\n")
+    (fake_bin / "node").write_text("#!/bin/sh\n")
+    (fake_bin / "npm").write_text(f'#!/bin/sh\necho "$*" >> "{tmp_path / "npm-calls"}"\n')
     venv_bin = copy / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     (venv_bin / "python").write_text(f'#!/bin/sh\necho "$*" >> "{tmp_path / "calls"}"\n')
-    for script in (fake_bin / "dpkg-query", venv_bin / "python"):
+    for script in (*fake_bin.iterdir(), venv_bin / "python"):
         script.chmod(0o755)
     return copy
 
@@ -65,6 +68,23 @@ def test_an_install_with_more_extras_satisfies_fewer(checkout: Path) -> None:
         fh.write("\n# changed\n")
     assert setup(checkout, "all") == ["all"]
     assert setup(checkout, "all") == []
+
+
+def npm_installs(checkout: Path) -> list[str]:
+    """Run dev/setup; return the npm commands it ran."""
+    calls = checkout.parent / "npm-calls"
+    calls.unlink(missing_ok=True)
+    setup(checkout, "all,test")
+    return [line.split()[0] for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def test_npm_packages_install_when_the_lockfile_changes(checkout: Path) -> None:
+    assert npm_installs(checkout) == ["ci"]  # from the lockfile, exactly
+    assert npm_installs(checkout) == []
+    with (checkout / "package-lock.json").open("a") as fh:
+        fh.write("\n")
+    assert npm_installs(checkout) == ["ci"]
+    assert npm_installs(checkout) == []
 
 
 def test_setup_never_kills_processes_by_name() -> None:

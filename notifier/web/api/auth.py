@@ -11,8 +11,8 @@ A token comes as ``Authorization: Bearer <token>``. A session is the cookie
 :data:`COOKIE`: the session's secret and its HMAC under the service's key,
 so a forged cookie is refused before the database is asked. A request with
 a cookie that changes state (any method but GET, HEAD and OPTIONS) must
-also carry the session's CSRF token in the ``X-CSRF-Token`` header (or the
-form field ``csrf_token``, for pages); ``GET /api/v1/users/me`` tells it.
+also carry the session's CSRF token in the ``X-CSRF-Token`` header;
+``GET /api/v1/users/me`` tells it.
 
 Refusals: no or bad credentials, 401; a read token on a write route, a
 missing or wrong CSRF token, or not an admin, 403; over a rate limit, 429

@@ -26,6 +26,7 @@ from notifier.users.cache import UserCache
 from notifier.web import WebServer
 from tests.conftest import wait_for
 from tests.integration.outbox_rows import envelope, note
+from tests.integration.web.oidcpeer import OidcPeer, start_oidc_site
 
 _ids = itertools.count(1)
 #: [http] base_url of the test sites
@@ -193,3 +194,36 @@ def site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "http(**settings): [http] settings for the site fixture")
+    config.addinivalue_line("markers", "oidc(**settings): [web] settings for oidc_site")
+
+
+@pytest.fixture
+def oidc_peer(tmp_path: Path) -> Iterator[Callable[..., OidcPeer]]:
+    """Starts a real OpenID Connect provider (oidc-provider) for a redirect URI; stops it
+    after the test. ``oidc_peer(redirect_uri, accounts=...)`` returns the started peer."""
+    peers: list[OidcPeer] = []
+
+    def start(redirect_uri: str, **kw: Any) -> OidcPeer:
+        peer = OidcPeer(redirect_uri, tmp_path / f"oidc-provider-{len(peers)}.log", **kw)
+        peers.append(peer)
+        peer.start()
+        return peer
+
+    try:
+        yield start
+    finally:
+        for peer in peers:
+            peer.stop()
+
+
+@pytest.fixture
+def oidc_site(tmp_path: Path, request: pytest.FixtureRequest,
+              oidc_peer: Callable[..., OidcPeer]) -> Iterator[tuple[Site, OidcPeer]]:
+    """The real server signing people in through a real OpenID Connect provider; the
+    test's ``oidc(**settings)`` marker adds ``[web]`` settings."""
+    marker = request.node.get_closest_marker("oidc")
+    s, peer, stop = start_oidc_site(tmp_path, oidc_peer, **(marker.kwargs if marker else {}))
+    try:
+        yield s, peer
+    finally:
+        stop()
