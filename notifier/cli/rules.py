@@ -361,7 +361,7 @@ def test(rule_file: str, since: str, as_json: bool, config: Config) -> None:
     rule = _rule_from_file(rule_file)
     if rule.disabled:
         click.echo("note: the rule is disabled; testing it as if it were enabled", err=True)
-        rule = dataclasses.replace(rule, disabled=False)
+    rule = dataclasses.replace(rule, disabled=False, snoozed_until=None)
     from ..meta import Describer
     from ..rules.matcher import Matcher
 

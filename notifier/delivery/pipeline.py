@@ -4,7 +4,7 @@ A batch goes through in two steps. :meth:`Pipeline.prepare` describes,
 matches and renders each message on its own: one that fails at a stage is
 rejected alone (a :class:`Rejection` naming the stage), and the others go
 on. :meth:`Pipeline.record` then writes the batch in one transaction
-(history and outbox together), so the outbox keeps up with the bus and a
+(history, outbox and inbox together), so the outbox keeps up with the bus and a
 crash loses nothing that reached the history. When the database refuses
 the data, the batch is written in halves, down to the message it refuses,
 which alone is rejected. When the database cannot be used at all
@@ -27,6 +27,7 @@ from ..config import Config
 from ..errors import NotifierError, StorageError, StorageUnavailableError
 from ..notification import Notification
 from ..storage.outbox import Outbox, OutboxRow
+from .inboxrows import inbox_entry
 from .settings import Problems, address_for, digest_settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Prepared:
     rejected: list[Rejection] = field(default_factory=list)
     matched: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    #: per message: its inbox rows, one per recipient (empty when it was rejected)
+    inbox: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -187,24 +190,30 @@ class Pipeline:
         """
         prepared = Prepared(envelopes)
         for index, envelope in enumerate(envelopes):
+            inbox: list[dict[str, Any]] = []
             try:
-                entries = self._prepare_one(envelope, prepared)
+                entries = self._prepare_one(envelope, prepared, inbox)
             except _Failed as failed:
                 error = failed.error
                 prepared.rejected.append(Rejection(
                     index, failed.stage, _detail(error),
                     None if isinstance(error, NotifierError) else error))
                 prepared.entries.append(None)
+                prepared.inbox.append([])
             else:
                 prepared.entries.append(entries)
+                prepared.inbox.append(inbox)
         return prepared
 
-    def _prepare_one(self, envelope: dict[str, Any], prepared: Prepared) -> list[Entry]:
+    def _prepare_one(self, envelope: dict[str, Any], prepared: Prepared,
+                     inbox: list[dict[str, Any]]) -> list[Entry]:
+        """The message's notifications; its inbox rows go into ``inbox``."""
         stage = "describe"
         try:
             described = self.describer.describe(envelope)
             stage = "match"
-            recipients = self.matcher.match(described)
+            # Explained: the inbox keeps why each rule matched (see .inboxrows).
+            recipients = self.matcher.match(described, explain=True)
         except StorageUnavailableError:
             raise
         except Exception as exc:  # one message's failure, whatever it is, costs only it
@@ -214,12 +223,16 @@ class Pipeline:
         entries: list[Entry] = []
         failures: list[BaseException] = []
         shared: dict[str, Any] = {}  # what renders the same for every recipient
-        for name, rules, destinations, _ in recipients:
+        for name, rules, destinations, why in recipients:
             report = self.problems.for_user(name)
             user = self._user(name, report)
             if user is None:
                 _count(prepared.skipped, "unknown-user")
                 continue
+            try:
+                inbox.append(inbox_entry(name, described, envelope, rules, why))
+            except Exception as exc:  # the message's fault: as a failure to render it
+                raise _Failed("render", exc) from exc
             for destination in destinations:
                 address = address_for(user, destination, report)
                 if not address:
@@ -295,9 +308,10 @@ class Pipeline:
     def _record(self, prepared: Prepared, part: list[int],
                 room: Container[str] | dict[str, int], result: BatchResult) -> None:
         entries = [entry for i in part for entry in prepared.entries[i] or ()]
+        inbox = [row for i in part for row in prepared.inbox[i]] if prepared.inbox else []
         try:
             new_messages, new_notifications, claimed = self.outbox.record_and_claim(
-                [prepared.envelopes[i] for i in part], entries, room)
+                [prepared.envelopes[i] for i in part], entries, room, inbox=inbox)
         except StorageUnavailableError:
             raise
         except StorageError as exc:

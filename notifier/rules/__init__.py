@@ -13,8 +13,9 @@ A rule belongs to one user and has three parts:
   ``excluded_applications``, ``severities``, ``my_actions`` and ``topic``;
 * **destinations**: backend names such as email, irc, rss and desktop.
 
-A disabled rule matches nothing. Topic globs follow
-:func:`fnmatch.fnmatchcase`: case-sensitive, and ``*`` also matches dots.
+A disabled rule matches nothing, nor a snoozed one until its time. Topic
+globs follow :func:`fnmatch.fnmatchcase`: case-sensitive, and ``*`` also
+matches dots.
 
 :class:`Matcher` answers through an index and can be changed in place;
 :class:`ReferenceMatcher` checks every rule and defines the expected answers.

@@ -4,7 +4,9 @@
 :class:`~.index.RuleIndex`, then applies each candidate's filters. Rules and
 package owners can be changed while it runs (``add_rule``, ``replace_rule``,
 ``remove_rule``, ``add_owner``, ``remove_owner``); each change is applied to
-the index in place, without a rebuild. One thread may make changes while
+the index in place, without a rebuild. A snoozed rule stays in the index
+and is skipped while its ``snoozed_until`` lies ahead, so it wakes on time
+with no change to apply. One thread may make changes while
 another matches: a lock keeps each change and each match whole (a match
 waits for a change, a few microseconds, and the other way round).
 """
@@ -12,6 +14,7 @@ waits for a change, a few microseconds, and the other way round).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
@@ -142,12 +145,15 @@ class Matcher:
         # Rules with the default filters (most of them) need one test, when
         # the severity is a default one; otherwise they fail like any other.
         default = DEFAULT_FILTERS if severity in DEFAULT_SEVERITIES else None
+        now = time.time()  # a snoozed rule is skipped until its time
         app: str | None = None
         # user -> their first matching rule; users with several also go in ``multi``
         first: dict[str, Rule] = {}
         keep = first.setdefault
         multi: dict[str, list[Rule]] | None = None
         for rule in found:
+            if rule.snoozed_until is not None and rule.snoozed_until > now:
+                continue
             f = rule.filters
             if f is default:
                 if agent == rule.user:

@@ -74,6 +74,12 @@ class Rule:
     filters: Filters
     destinations: tuple[str, ...]
     disabled: bool = False
+    #: the rule matches nothing until then (seconds since the epoch); None: not snoozed
+    snoozed_until: float | None = None
+
+    def snoozed(self, now: float) -> bool:
+        """Whether the rule is snoozed at ``now``."""
+        return self.snoozed_until is not None and self.snoozed_until > now
 
     @property
     def key(self) -> tuple[str, str]:
@@ -91,7 +97,7 @@ class Rule:
         field = TRACK_FIELDS[self.kind]
         if field is not None and self.targets:
             track[field] = list(self.targets)
-        return {
+        out = {
             "user": self.user,
             "name": self.name,
             "disabled": self.disabled,
@@ -99,6 +105,9 @@ class Rule:
             "filters": self.filters.to_dict(),
             "destinations": list(self.destinations),
         }
+        if self.snoozed_until is not None:
+            out["snoozed_until"] = self.snoozed_until
+        return out
 
 
 class Recipient(NamedTuple):

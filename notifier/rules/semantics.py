@@ -12,6 +12,7 @@ also match dots, ``[...]`` is a character class.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -80,9 +81,14 @@ def filters_pass(rule: Rule, record: Mapping[str, Any]) -> bool:
 
 
 def rule_matches(rule: Rule, record: Mapping[str, Any], user_owners: Owners,
-                 group_owners: Owners) -> str | None:
-    """Why the rule matches the message, or ``None``; a disabled rule never matches."""
+                 group_owners: Owners, now: float | None = None) -> str | None:
+    """Why the rule matches the message, or ``None``.
+
+    A disabled rule never matches, nor one snoozed at ``now`` (default: the time now).
+    """
     if rule.disabled:
+        return None
+    if rule.snoozed_until is not None and rule.snoozed(time.time() if now is None else now):
         return None
     reason = track_reason(rule, record, user_owners, group_owners)
     if reason is None or not filters_pass(rule, record):

@@ -10,8 +10,9 @@ A rule in JSON::
      "destinations": ["email", "irc"]}
 
 ``user``, ``name``, ``track`` (with its ``kind``) and ``destinations`` are
-required; ``disabled`` defaults to false and each missing filter takes its
-default. Lists of names are de-duplicated and sorted; application names are
+required; ``disabled`` defaults to false, ``snoozed_until`` (seconds since
+the epoch: the rule matches nothing until then) to null, and each missing
+filter takes its default. Lists of names are de-duplicated and sorted; application names are
 compared in lower case. An unknown key, kind, severity or destination is
 reported with the nearest valid word.
 """
@@ -37,7 +38,7 @@ from .model import (
     Rule,
 )
 
-RULE_KEYS = ("user", "name", "disabled", "track", "filters", "destinations")
+RULE_KEYS = ("user", "name", "disabled", "snoozed_until", "track", "filters", "destinations")
 FILTER_KEYS = ("applications", "excluded_applications", "severities", "my_actions", "topic")
 TRACK_LIST_KEYS = tuple(sorted({f for f in TRACK_FIELDS.values() if f}))
 
@@ -248,6 +249,11 @@ def _check(data: Any, destinations: Collection[str], shared: dict[Any, Any] | No
     disabled = data.get("disabled", False)
     if disabled is not False and disabled is not True:
         c.boolean(disabled, "disabled")
+    snoozed = data.get("snoozed_until")
+    if snoozed is not None and (type(snoozed) not in (int, float) or snoozed != snoozed
+                                or snoozed in (float("inf"), float("-inf"))):
+        c.fail("snoozed_until", f"must be a time in seconds since the epoch, or null, not "
+                                f"{_type_name(snoozed)} {_shown(snoozed)}")
     track = data.get("track", _MISSING)
     if track is _MISSING:
         c.fail("track", "missing (required)")
@@ -273,7 +279,9 @@ def _check(data: Any, destinations: Collection[str], shared: dict[Any, Any] | No
         targets_t = shared.setdefault(targets_t, targets_t)
         dests_t = shared.setdefault(dests_t, dests_t)
         filters = shared.setdefault(filters, filters)
-    return Rule(intern(user), intern(name), kind, targets_t, filters, dests_t, disabled), []
+    until = None if snoozed is None else float(snoozed)
+    return Rule(intern(user), intern(name), kind, targets_t, filters, dests_t, disabled,
+                until), []
 
 
 def _check_track(c: _Checker, track: Any) -> tuple[str | None, list[str] | None]:

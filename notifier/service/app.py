@@ -17,7 +17,7 @@ up (``notifier serve`` then exits non-zero) on one that keeps failing:
 * ``changes``: applies rule, owner and user changes made by other processes
   to the matcher, incrementally;
 * ``http``: feeds, the live stream, unsubscribe, ``/healthz`` and ``/metrics``;
-* ``housekeeping``: prunes the history, the outbox and the change log hourly.
+* ``housekeeping``: prunes the history, the outbox, the inbox and the change log hourly.
 
 On SQLite, one service per database: the constructor takes the database's
 :class:`~notifier.storage.servicelock.ServiceLock` before anything else, and
@@ -46,6 +46,8 @@ from ..delivery.ingest import Ingest
 from ..delivery.periodic import Periodic
 from ..delivery.pipeline import Pipeline
 from ..errors import StorageError
+from ..storage.inbox import Inbox
+from ..storage.mutes import Mutes
 from ..storage.outbox import Outbox
 from ..storage.servicelock import ServiceLock
 from ..users.cache import UserCache
@@ -92,6 +94,8 @@ class Service:
         self.store = Store.from_config(config)
         self._closers.append(self.store.close)
         self.outbox = Outbox(self.store)
+        self.inbox = Inbox(self.store)
+        self.mutes = Mutes(self.store)
         self.secret = self.outbox.secret()
         self._verify_unsubscribe = verify_unsubscribe_token
         self.describer = Describer(config)
@@ -136,6 +140,8 @@ class Service:
                              check_unsubscribe=self._check_unsubscribe,
                              unsubscribe=self._unsubscribe)
         self._closers.append(self.web.close)
+        # A rule muted or snoozed through the API applies before the answer goes back.
+        self.web.api.changed = self.changes.poll
         self.ingest = Ingest(config, self.subscriber, self.pipeline, self.dispatcher,
                              self.metrics, validator=validator, on_recorded=self.web.on_recorded)
         self.housekeeping = Periodic("housekeeping", HOUSEKEEPING_INTERVAL, self._prune)
@@ -217,9 +223,10 @@ class Service:
         retention = parse_duration(self.config.history.retention)
         pruned = self.store.prune_history(retention)
         finished = self.outbox.prune(retention)
+        inbox = self.inbox.prune(retention)
         self.changes.prune()
-        log.info("pruned %d messages and %d finished notifications older than %s",
-                 pruned, finished, self.config.history.retention)
+        log.info("pruned %d messages, %d finished notifications and %d inbox entries older "
+                 "than %s", pruned, finished, inbox, self.config.history.retention)
 
     # -- metrics and HTTP ------------------------------------------------------
 
@@ -243,7 +250,8 @@ class Service:
 
     def _unsubscribe(self, token: str) -> tuple[str, str]:
         user, rule = self._verify_unsubscribe(self.secret, token)
-        self.store.set_rule_disabled(user, rule, True)
+        # Muting, as the API's mute does; a rule removed since changes nothing.
+        self.mutes.mute_named(user, rule)
         self.changes.poll()
-        log.info("%s disabled rule %r through an unsubscribe link", user, rule)
+        log.info("%s muted rule %r through an unsubscribe link", user, rule)
         return user, rule

@@ -23,6 +23,7 @@ from ..bus.envelope import message_id
 from ..notification import Notification
 from .engine import insert_ignoring
 from .history import message_time
+from .inbox import write_rows as write_inbox
 from .schema import digest_state, messages, outbox, settings
 from .store import Store
 
@@ -93,14 +94,17 @@ class Outbox:
                          notifications: Iterable[tuple[Notification, str] | tuple[
                              Notification, str, str | None]],
                          claim: Container[str] | Mapping[str, int] = (),
-                         lease: float = LEASE) -> tuple[int, int, list[OutboxRow]]:
+                         lease: float = LEASE, *, inbox: Iterable[dict[str, Any]] = ()
+                         ) -> tuple[int, int, list[OutboxRow]]:
         """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
 
         The claimed rows are written already leased for ``lease`` seconds and
         returned, so the caller can hand them to its workers without a
         :meth:`claim` round trip. A mapping for ``claim`` gives, for each
         destination, how many rows to claim at most; the rest stay unclaimed
-        for any worker. Returns ``(new messages, new notifications, claimed rows)``.
+        for any worker. ``inbox`` rows (:func:`notifier.storage.inbox.inbox_row`)
+        are written in the same transaction, those of messages new to the history
+        only. Returns ``(new messages, new notifications, claimed rows)``.
         """
         now = self.clock()
         history: dict[str, dict[str, Any]] = {}
@@ -140,10 +144,15 @@ class Outbox:
         new_messages = new_notifications = 0
         claimed: list[OutboxRow] = []
         with self.store._transaction("record messages and notifications") as conn:
+            fresh: set[str] = set()
             if history:
-                stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(messages.c.id)
+                stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(
+                    messages.c.msg_id)
                 for chunk in _chunks(list(history.values())):
-                    new_messages += len(conn.execute(stmt, chunk).all())
+                    fresh.update(conn.scalars(stmt, chunk))
+                new_messages = len(fresh)
+            if inbox and fresh:
+                write_inbox(conn, [r for r in inbox if r["msg_id"] in fresh], now)
             if rows:
                 stmt = insert_ignoring(
                     self._dialect, outbox, ["user", "msg_id", "destination"]).returning(

@@ -252,6 +252,34 @@ login_links = Table(
     Index(None, "address", "created_at"),
 )
 
+#: Every notification each user got, one row per (user, message) whatever its
+#: destinations, for the inbox of the web API (notifier.storage.inbox; migration 0010).
+#: Written with the message's outbox rows, in the same transaction; pruned with the history.
+inbox = Table(
+    "inbox", metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user", String(255), nullable=False),
+    Column("msg_id", Text, nullable=False),
+    # What the inbox shows: the message's summary, link, application, topic, severity.
+    Column("title", Text, nullable=False),
+    Column("link", Text, nullable=True),
+    Column("app", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("severity", String(16), nullable=False),
+    # Seconds since the epoch: the message's own time, else when it was stored.
+    Column("timestamp", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # The names of the user's rules that matched, and (when the matcher explained
+    # them) why each did: {rule name: reason}.
+    Column("rules", JSON, nullable=False),
+    Column("why", JSON(none_as_null=True), nullable=True),
+    Column("read", Boolean, nullable=False, default=False),
+    # The one index: a user's rows newest first (pages, read-all), and with ``read``
+    # in it, the counts and the unread filter are answered from the index alone.
+    # No unique (user, msg_id): rows are written only for messages new to the history.
+    Index(None, "user", "id", "read"),
+)
+
 # -- destinations (migration 0009; notifier.storage.destinations) ---------------
 
 #: Where a person can be reached, beyond the delivery settings: each email address and

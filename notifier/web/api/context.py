@@ -74,6 +74,8 @@ class ApiContext:
     directory: Callable[[str], dict[str, Any] | None] = lambda name: None
     #: ``(user, since)``: rule name to how many notifications it sent since then
     rule_counts: Callable[[str, float], dict[str, int]] = lambda user, since: {}
+    #: called after a route changed rules: the running service applies the change log now
+    changed: Callable[[], object] = lambda: None
     user_limit: RateLimiter = field(default_factory=lambda: RateLimiter(600))
     address_limit: RateLimiter = field(default_factory=lambda: RateLimiter(1200))
     clock: Callable[[], float] = time.time

@@ -1,7 +1,7 @@
 """Destinations: each person's email addresses and IRC nicks, pending until verified.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0010 (0010 reached main first: a database already at 0010 still gets this)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
