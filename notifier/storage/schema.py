@@ -321,3 +321,35 @@ history_terms = Table(
     PrimaryKeyConstraint("kind", "value"),
     sqlite_with_rowid=False,
 )
+
+# -- destinations (migration 0009; notifier.storage.destinations) ---------------
+
+#: Where a person can be reached, beyond the delivery settings: each email address and
+#: IRC nick, pending until verified. Rows from the user record (identity provider or
+#: 'notifier users import') are verified by where they came from; a person's own are
+#: pending until they confirm them. Only the hash of a verification secret is kept.
+destinations = Table(
+    "destinations", metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user", String(255), nullable=False),
+    # email, irc (matrix, webpush later)
+    Column("kind", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    # pending, verified
+    Column("state", String(10), nullable=False),
+    # record (identity provider, 'notifier users import'), person (added through the API)
+    Column("origin", String(10), nullable=False),
+    # The SHA-256 of the confirmation link's secret or of the IRC code; NULL once used.
+    Column("secret_hash", String(64), nullable=True),
+    Column("secret_expires", Float, nullable=True),
+    # Wrong codes entered for the current secret.
+    Column("attempts", Integer, nullable=False, default=0),
+    # When the current secret was sent, for limiting resends.
+    Column("sent_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("verified_at", Float, nullable=True),
+    UniqueConstraint("user", "kind", "address"),
+    UniqueConstraint("secret_hash"),
+    CheckConstraint("state IN ('pending', 'verified')", name="state"),
+    CheckConstraint("origin IN ('record', 'person')", name="origin"),
+)
