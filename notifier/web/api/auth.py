@@ -131,7 +131,7 @@ def _identify(request: Request, ctx: ApiContext) -> Caller:
 
 
 def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "") -> Caller:
-    user = ctx.store.get_user(name) or {}
+    user = ctx.user(name) or {}
     groups = tuple(g for g in user.get("groups") or () if isinstance(g, str))
     return Caller(name=name, scope=scope, via=via, groups=groups,
                   is_admin=ctx.config.web.is_admin(name, groups), session=secret,
