@@ -34,7 +34,6 @@ DESTINATION_KEYS: dict[str, tuple[str, ...]] = {
     "irc": ("nick", "digest"),
     "rss": ("digest",),
     "desktop": ("digest",),
-    "webpush": ("digest",),
 }
 DIGEST_KEYS = ("every", "max_items")
 #: the most notifications one digest may hold

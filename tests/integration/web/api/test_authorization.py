@@ -41,8 +41,10 @@ import pytest
 from notifier.storage.destinations import Destinations
 from notifier.storage.inbox import Inbox, inbox_row
 from notifier.storage.mutes import Mutes
+from notifier.storage.push import PushSubscriptions
 from notifier.web.api.auth import CSRF_HEADER
 from tests.integration.outbox_rows import envelope
+from tests.integration.pushservice import Browser as PushBrowser
 from tests.integration.web.conftest import Site
 
 from .conftest import API, Browser, bearer, credentials, make_token, sign_in
@@ -112,6 +114,20 @@ def destination_id(walk: Walk, owner: str) -> str:
     return str(destination.id)
 
 
+def push_subscription(path: str) -> dict[str, Any]:
+    """A browser's PushSubscription JSON, at a push service on loopback (allowed here)."""
+    return {"endpoint": f"http://127.0.0.1:9/walk/{path}",
+            "keys": PushBrowser("walk", path).keys()}
+
+
+def subscription_id(walk: Walk, owner: str) -> str:
+    """One of the owner's browsers subscribed to Web Push."""
+    sub = push_subscription(str(next(_n)))
+    return str(PushSubscriptions(walk.site.store).add(
+        owner, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"],
+        allow_private=True).id)
+
+
 #: path parameter -> a function making alice's resource, returning its key
 FACTORIES: dict[str, Callable[[Walk, str], str]] = {
     "name": rule_name,
@@ -120,6 +136,7 @@ FACTORIES: dict[str, Callable[[Walk, str], str]] = {
     "rule_id": rule_id,
     "notification_id": notification_id,
     "destination_id": destination_id,
+    "subscription_id": subscription_id,
 }
 
 #: required query parameter -> a value
@@ -145,6 +162,7 @@ EXAMPLES: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
     ("PUT", f"{API}/rules/{{name}}"): lambda p: {**RULE, "name": p["name"]},
     ("POST", f"{API}/signin/email"): lambda p: {"address": "nobody@example.org"},
     ("POST", f"{API}/tokens"): lambda p: {"name": f"walk new {next(_n)}", "scope": "read"},
+    ("POST", f"{API}/push/subscriptions"): lambda p: push_subscription(f"new{next(_n)}"),
 }
 
 
@@ -390,7 +408,8 @@ def walk_one(walk: Walk, op: Operation, failures: Failures) -> None:
                    "failed; fix the route, or its factory or example in this test", answer)
 
 
-@pytest.mark.api(web={"user_rate": 0, "address_rate": 0, "admins": [ADMIN]})
+@pytest.mark.api(web={"user_rate": 0, "address_rate": 0, "admins": [ADMIN]},
+                 webpush={"allow_private_endpoints": True})
 def test_every_route_refuses_whoever_may_not_call_it(api_site: Site, walk: Walk) -> None:
     with api_site.client() as client:
         schema = client.get(f"{API}/openapi.json")
