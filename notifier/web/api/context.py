@@ -135,6 +135,16 @@ class ApiContext:
         return self.store.get_user(name)
 
 
-def context(request: Request) -> ApiContext:
-    """The route dependency that gives the :class:`ApiContext`."""
+def api_of(request: Request) -> ApiContext:
+    """The :class:`ApiContext` of the application serving ``request``."""
     return request.app.state.api  # type: ignore[no-any-return]
+
+
+async def context(request: Request) -> ApiContext:
+    """The route dependency that gives the :class:`ApiContext`.
+
+    ``async``, as every dependency that neither waits nor reads the database:
+    FastAPI runs a plain function in its thread pool, one hand-over per
+    dependency per request.
+    """
+    return api_of(request)
