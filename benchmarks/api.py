@@ -35,7 +35,7 @@
    ``GET /api/v1/notifications`` (the inbox), each client pausing
    ``--think`` seconds (default 1, jittered) between requests, for
    ``--load-seconds`` (default 20). The clients run in a process of their
-   own (asyncio and httpx). Target: p99 <= 100 ms for each route.
+   own (asyncio). Target: p99 <= 100 ms for each route.
    Baseline: the same clients with nothing published.
 
     .venv/bin/python benchmarks/api.py [--sizes 100000,1000000] [--requests 40]
