@@ -32,11 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...storage.credentials import TOKEN_PREFIX
-from .context import ApiContext, context
+from ...storage.credentials import TOKEN_PREFIX, NotInMemory
+from .context import ApiContext, api_of, context
 from .problems import Problem
 
 COOKIE = "notifier_session"
@@ -93,7 +94,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def limit_address(request: Request, ctx: ApiContext = Depends(context)) -> None:
+async def limit_address(request: Request, ctx: ApiContext = Depends(context)) -> None:
     """Every API request counts against its client address's rate."""
     limited(ctx.address_limit.hit(client_address(request)), "from this address")
 
@@ -103,24 +104,25 @@ def _unauthorized(detail: str, error: str | None = None) -> Problem:
     return Problem(401, "Sign-in required", detail, headers={"WWW-Authenticate": challenge})
 
 
-def _identify(request: Request, ctx: ApiContext) -> Caller:
+def _identify(request: Request, ctx: ApiContext, memory_only: bool = False) -> Caller:
+    """The caller; with ``memory_only``, :class:`NotInMemory` if that needs the database."""
     authorization = request.headers.get("authorization")
     if authorization is not None:
         kind, _, secret = authorization.partition(" ")
         if kind.lower() != "bearer" or not secret.strip():
             raise _unauthorized("the Authorization header must be 'Bearer <token>'",
                                 "invalid_request")
-        token = ctx.credentials.token(secret.strip())
+        token = ctx.credentials.token(secret.strip(), memory_only=memory_only)
         if token is None:
             raise _unauthorized("the token is unknown or revoked", "invalid_token")
-        return _caller(ctx, token.user, token.scope, "token")
+        return _caller(ctx, token.user, token.scope, "token", memory_only=memory_only)
     value = request.cookies.get(COOKIE)
     secret = cookie_secret(ctx.key, value) if value else None
-    session = ctx.credentials.session(secret) if secret else None
+    session = ctx.credentials.session(secret, memory_only=memory_only) if secret else None
     if session is None or secret is None:
         raise _unauthorized("sign in, or send a personal access token"
                             if value is None else "the session has ended; sign in again")
-    caller = _caller(ctx, session.user, "write", "session", secret)
+    caller = _caller(ctx, session.user, "write", "session", secret, memory_only=memory_only)
     if request.method not in SAFE_METHODS:
         given = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(given.encode(), caller.csrf.encode()):
@@ -130,23 +132,37 @@ def _identify(request: Request, ctx: ApiContext) -> Caller:
     return caller
 
 
-def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "") -> Caller:
-    user = ctx.user(name) or {}
+def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "", *,
+            memory_only: bool = False) -> Caller:
+    user = ctx.user(name, memory_only=memory_only) or {}
     groups = tuple(g for g in user.get("groups") or () if isinstance(g, str))
     return Caller(name=name, scope=scope, via=via, groups=groups,
                   is_admin=ctx.config.web.is_admin(name, groups), session=secret,
                   csrf=csrf_token(ctx.key, secret) if secret else "")
 
 
-def reader(request: Request, ctx: ApiContext = Depends(context)) -> Caller:
-    """Any signed-in caller."""
+def _reader(request: Request, ctx: ApiContext) -> Caller:
     caller = _identify(request, ctx)
     limited(ctx.user_limit.hit(caller.name), "for this user")
     return caller
 
 
-def writer(caller: Caller = Depends(reader)) -> Caller:
-    """A caller that may change things: a session, or a ``write`` token."""
+async def reader(request: Request, ctx: ApiContext = Depends(context)) -> Caller:
+    """Any signed-in caller.
+
+    Most requests come from a caller seen in the last seconds: they are answered
+    from memory, in the event loop. Only the others go to the thread pool, where
+    the database is read.
+    """
+    try:
+        caller = _identify(request, ctx, memory_only=True)
+    except NotInMemory:
+        caller = await run_in_threadpool(_identify, request, ctx)
+    limited(ctx.user_limit.hit(caller.name), "for this user")
+    return caller
+
+
+def _may_write(caller: Caller) -> Caller:
     if caller.scope != "write":
         raise Problem(403, "Read-only token", "this token has the 'read' scope; "
                       "changes need a 'write' token", headers={
@@ -154,19 +170,40 @@ def writer(caller: Caller = Depends(reader)) -> Caller:
     return caller
 
 
-def session_only(caller: Caller = Depends(writer)) -> Caller:
-    """A signed-in browser: tokens cannot manage tokens."""
+def _in_session(caller: Caller) -> Caller:
     if caller.via != "session":
         raise Problem(403, "Session required", "tokens are managed from a signed-in "
                       "session, or with 'notifier tokens'")
     return caller
 
 
-def admin(caller: Caller = Depends(reader)) -> Caller:
-    """A caller named in ``[web] admins``."""
+def _is_admin(caller: Caller) -> Caller:
     if not caller.is_admin:
         raise Problem(403, "Admins only", f"{caller.name!r} is not an admin")
     return caller
+
+
+# The guards below only look at the caller: async, so that FastAPI runs them in the
+# event loop rather than handing each to its thread pool.
+
+async def writer(caller: Caller = Depends(reader)) -> Caller:
+    """A caller that may change things: a session, or a ``write`` token."""
+    return _may_write(caller)
+
+
+async def session_only(caller: Caller = Depends(writer)) -> Caller:
+    """A signed-in browser: tokens cannot manage tokens."""
+    return _in_session(caller)
+
+
+async def admin(caller: Caller = Depends(reader)) -> Caller:
+    """A caller named in ``[web] admins``."""
+    return _is_admin(caller)
+
+
+async def admin_writer(caller: Caller = Depends(writer)) -> Caller:
+    """An admin whose credentials may change things."""
+    return _is_admin(caller)
 
 
 def _before_body(guard: Callable[..., Caller], run: Callable[[Request], Caller]) -> None:
@@ -174,11 +211,13 @@ def _before_body(guard: Callable[..., Caller], run: Callable[[Request], Caller])
     guard.before_body = run  # type: ignore[attr-defined]
 
 
-_before_body(reader, lambda request: reader(request, context(request)))
-_before_body(writer, lambda request: writer(reader(request, context(request))))
-_before_body(session_only, lambda request: session_only(
-    writer(reader(request, context(request)))))
-_before_body(admin, lambda request: admin(reader(request, context(request))))
+_before_body(reader, lambda request: _reader(request, api_of(request)))
+_before_body(writer, lambda request: _may_write(_reader(request, api_of(request))))
+_before_body(session_only, lambda request: _in_session(
+    _may_write(_reader(request, api_of(request)))))
+_before_body(admin, lambda request: _is_admin(_reader(request, api_of(request))))
+_before_body(admin_writer, lambda request: _is_admin(
+    _may_write(_reader(request, api_of(request)))))
 
 
 def start_session(ctx: ApiContext, response: Response, name: str, method: str) -> str:
