@@ -354,7 +354,7 @@ destinations = Table(
     CheckConstraint("origin IN ('record', 'person')", name="origin"),
 )
 
-#: Browsers' Web Push subscriptions (notifier.storage.push; migration 0014): where the
+#: Browsers' Web Push subscriptions (notifier.storage.push; migration 0011): where the
 #: webpush destination sends a user's notifications. ``p256dh`` and ``auth`` are the
 #: browser's keys (base64url), which encrypt each payload for it alone (RFC 8291).
 push_subscriptions = Table(

@@ -1,6 +1,6 @@
 """Web Push: the browsers' push subscriptions, one row per user and push endpoint.
 
-Revision ID: 0014
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
