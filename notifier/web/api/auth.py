@@ -12,7 +12,8 @@ A token comes as ``Authorization: Bearer <token>``. A session is the cookie
 so a forged cookie is refused before the database is asked. A request with
 a cookie that changes state (any method but GET, HEAD and OPTIONS) must
 also carry the session's CSRF token in the ``X-CSRF-Token`` header;
-``GET /api/v1/users/me`` tells it.
+``GET /api/v1/users/me`` tells it. The web pages' forms carry it in a
+``csrf_token`` field instead, checked by the pages (:func:`csrf_matches`).
 
 Refusals: no or bad credentials, 401; a read token on a write route, a
 missing or wrong CSRF token, or not an admin, 403; over a rate limit, 429
@@ -110,19 +111,32 @@ def _identify(request: Request, ctx: ApiContext) -> Caller:
             raise _unauthorized("the token is unknown or revoked", "invalid_token")
         return _caller(ctx, token.user, token.scope, "token")
     value = request.cookies.get(COOKIE)
+    caller = session_caller(request, ctx)
+    if caller is None:
+        raise _unauthorized("sign in, or send a personal access token"
+                            if value is None else "the session has ended; sign in again")
+    if request.method not in SAFE_METHODS and not csrf_matches(
+            caller, request.headers.get(CSRF_HEADER, "")):
+        raise Problem(403, "CSRF token missing or wrong",
+                      f"a request made with the session cookie needs the {CSRF_HEADER} "
+                      "header that GET /api/v1/users/me gives")
+    return caller
+
+
+def session_caller(request: Request, ctx: ApiContext) -> Caller | None:
+    """The signed-in person of the request's session cookie, or None (no CSRF check:
+    the web pages check the form's ``csrf_token`` field with :func:`csrf_matches`)."""
+    value = request.cookies.get(COOKIE)
     secret = cookie_secret(ctx.key, value) if value else None
     session = ctx.credentials.session(secret) if secret else None
     if session is None or secret is None:
-        raise _unauthorized("sign in, or send a personal access token"
-                            if value is None else "the session has ended; sign in again")
-    caller = _caller(ctx, session.user, "write", "session", secret)
-    if request.method not in SAFE_METHODS:
-        given = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(given.encode(), caller.csrf.encode()):
-            raise Problem(403, "CSRF token missing or wrong",
-                          f"a request made with the session cookie needs the {CSRF_HEADER} "
-                          "header that GET /api/v1/users/me gives")
-    return caller
+        return None
+    return _caller(ctx, session.user, "write", "session", secret)
+
+
+def csrf_matches(caller: Caller, given: str) -> bool:
+    """Whether ``given`` is the CSRF token of ``caller``'s session (in constant time)."""
+    return bool(caller.csrf) and hmac.compare_digest(given.encode(), caller.csrf.encode())
 
 
 def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "") -> Caller:

@@ -1,4 +1,5 @@
-"""The HTML pages: what this service is (``/``), and the unsubscribe confirmation."""
+"""The plain pages that need no sign-in: what this service is (``/``), the unsubscribe
+confirmation, and the sign-in link's button."""
 
 from __future__ import annotations
 
