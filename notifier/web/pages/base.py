@@ -190,12 +190,12 @@ def error_page(request: Request, ctx: ApiContext, exc: PageError) -> Response:
 
 def field_errors(errors: list[Mapping[str, str]], fields: Mapping[str, str]
                  ) -> dict[str, list[str]]:
-    """A problem's errors by form field: ``fields`` maps a path's first part (or the whole
-    path) to a field; an error naming no form field goes under ``""``."""
+    """A problem's errors by form field: ``fields`` maps a path, or the start of one (the
+    longest that fits wins), to a field; an error naming no form field goes under ``""``."""
     out: dict[str, list[str]] = {}
     for error in errors:
         path = str(error.get("field") or "")
-        key = next((f for prefix, f in fields.items()
+        key = next((fields[prefix] for prefix in sorted(fields, key=len, reverse=True)
                     if path == prefix or path.startswith((prefix + ".", prefix + "["))), "")
         detail = str(error.get("detail") or "")
         out.setdefault(key, []).append(f"{path}: {detail}" if key == "" and path else detail)

@@ -40,7 +40,7 @@ FIELDS = {
     "filters.applications": "applications",
     "filters.excluded_applications": "excluded_applications",
     "filters.severities": "severities", "filters.my_actions": "my_actions",
-    "filters.topic": "topic", "filters": "applications",
+    "filters.topic": "topic",
     "destinations": "destinations", "disabled": "enabled",
 }
 

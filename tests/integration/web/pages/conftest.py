@@ -74,13 +74,15 @@ class PagesSite:
 
 def sign_in(pages: PagesSite, user: str) -> tuple[httpx.Client, str]:
     """A client signed in as ``user`` through a sign-in link, and its CSRF token."""
-    client = pages.client()
-    answer = client.post(pages.link(user))
-    assert answer.status_code == 303, answer.text
-    page = client.get("/tokens")
-    assert page.status_code == 200, page.text
-    found = CSRF.search(page.text)
-    assert found, page.text
+    with pages.client() as first:
+        answer = first.post(pages.link(user))
+        assert answer.status_code == 303, answer.text
+        page = first.get("/tokens")
+        assert page.status_code == 200, page.text
+        found = CSRF.search(page.text)
+        assert found, page.text
+        client = pages.client()  # not opened yet: the test opens it with "with"
+        client.cookies = first.cookies
     return client, found.group(1)
 
 
