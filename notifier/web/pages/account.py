@@ -1,7 +1,7 @@
 """Signing in and out, and the home page.
 
 ======================  ==========================================================
-``GET /``               signed in: to the inbox; else what this service is
+``GET /``               signed in: the start page; else what this service is
 ``GET /signin``         the identity provider's button (``[web] oidc_issuer``) and
                         the form asking for a link by email (``[web] email_signin``)
 ``POST /signin/email``  asks for the link, as ``POST /api/v1/signin/email`` does
@@ -31,15 +31,19 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 def home(request: Request, ctx: ApiContext = Depends(context)) -> Response:
-    if session_caller(request, ctx) is not None:
-        return redirect(ctx, "/inbox")
-    return render(request, ctx, "home.html")
+    caller = session_caller(request, ctx)
+    if caller is None:
+        return render(request, ctx, "home.html")
+    limited(ctx.user_limit.hit(caller.name), "for this user")
+    rules = ctx.store.list_rules(caller.name)
+    return render(request, ctx, "start.html", caller, rules=len(rules),
+                  enabled=sum(1 for rule in rules if not rule.get("disabled")))
 
 
 @router.get("/signin")
 def sign_in_page(request: Request, ctx: ApiContext = Depends(context)) -> Response:
     if session_caller(request, ctx) is not None:
-        return redirect(ctx, "/inbox")
+        return redirect(ctx, "/")
     return render(request, ctx, "signin.html", address="", errors={})
 
 

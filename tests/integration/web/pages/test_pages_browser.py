@@ -115,7 +115,10 @@ def test_sign_in_by_link_then_make_a_rule_in_the_editor(
     page.goto(link.group(0))
     visit("link")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/inbox")
+    page.wait_for_url(f"{base}/")
+    assert "Signed in as alice" in page.get_by_role("main").inner_text()
+    visit("start")
+    page.get_by_role("main").get_by_role("link", name="Inbox").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Inbox"
     visit("inbox-empty")
 
@@ -165,7 +168,9 @@ def test_every_page_at_phone_width_in_dark_mode(
     visit("home")
     page.goto(pages_site.link("carol"))
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/inbox")
+    page.wait_for_url(f"{base}/")
+    visit("start")
+    page.goto(f"{base}/inbox")
     visit("inbox")
     assert page.locator("[data-unread-count]").inner_text() == "30"
     page.get_by_role("button", name="Mark read Build 29 of builds").click()

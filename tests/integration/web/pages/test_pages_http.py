@@ -69,7 +69,9 @@ def test_a_sign_in_link_by_email_then_sign_out(pages_site: PagesSite) -> None:
         assert link, mails[0].text
         assert "Sign in to notifier as <b>alice</b>" in client.get(link.group(0)).text
         assert location(client.post(link.group(0)), pages_site) == "/"
-        assert location(client.get("/"), pages_site) == "/inbox"
+        start = client.get("/")
+        assert start.status_code == 200 and "Signed in as <strong>alice</strong>" in start.text
+        assert location(client.get("/signin"), pages_site) == "/"
         inbox = client.get("/inbox")
         assert inbox.status_code == 200 and "alice" in inbox.text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', inbox.text)
