@@ -24,7 +24,7 @@ from ..api.account import EmailSignIn, sign_in_by_email
 from ..api.auth import client_address, end_session, limited, session_caller
 from ..api.context import ApiContext, context
 from ..api.problems import Problem
-from .base import Posted, posted, read_form, redirect, render
+from .base import PageError, Posted, posted, read_form, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,6 +60,8 @@ def ask_for_link(request: Request, form: FormData = Depends(read_form),
                       errors={"address": ["Enter an email address, such as "
                                           "name@example.org."]})
     except Problem as exc:
+        if exc.status == 404:  # sign-in by email is off
+            raise PageError(404, exc.title, exc.detail or "") from exc
         answer = render(request, ctx, "signin.html", status=exc.status, address=address,
                         errors={"address": [exc.detail or exc.title]})
         answer.headers.update(exc.headers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +18,8 @@ from notifier.rules.model import TRACK_FIELDS, TRACK_KINDS
 from notifier.storage.inbox import Inbox
 from notifier.storage.mutes import Mutes
 from notifier.web.api.auth import COOKIE
-from tests.integration.web.pages.conftest import PagesSite, sign_in, topic_rule
+from tests.integration.backends.peers_email import SmtpPeer
+from tests.integration.web.pages.conftest import PagesSite, sign_in, start_pages_site, topic_rule
 
 pytestmark = pytest.mark.integration
 
@@ -306,3 +308,20 @@ def test_admin_pages_are_for_admins(pages_site: PagesSite) -> None:
         assert pages_site.store.get_rule("alice", "builds")["disabled"] is True
         assert carol.post("/admin/switch", data={"csrf_token": carol_csrf, "id": 9999,
                                                  "action": "enable"}).status_code == 404
+
+
+def test_the_sign_in_page_offers_what_the_site_has(tmp_path: Path, smtp: SmtpPeer) -> None:
+    site, stop = start_pages_site(tmp_path, smtp, oidc_issuer="http://127.0.0.1:9/oidc",
+                                  client_id="notifier", client_secret="s",
+                                  email_signin=False)
+    try:
+        with site.client() as client:
+            page = client.get("/signin")
+            assert page.status_code == 200
+            assert 'href="/signin/oidc"' in page.text and 'name="address"' not in page.text
+            off = client.post("/signin/email", data={"address": "alice@example.org"})
+            assert off.status_code == 404 and "Sign-in by email is off" in off.text
+            assert "signs in through its identity provider" in off.text
+        assert smtp.received(0.5) == []
+    finally:
+        stop()
