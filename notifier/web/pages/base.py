@@ -38,6 +38,9 @@ NOTE_COOKIE = "notifier_note"
 #: the form field holding the session's CSRF token
 CSRF_FIELD = "csrf_token"
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: no other site may show a page in a frame (and trick a click on its buttons)
+FRAME_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+                 "Referrer-Policy": "same-origin"}
 #: the main navigation: (path, label)
 NAV = [("/inbox", "Inbox"), ("/rules", "Rules"), ("/tokens", "Tokens")]
 
@@ -161,8 +164,10 @@ def render(request: Request, ctx: ApiContext, template: str, caller: Caller | No
         csrf=caller.csrf if caller else "", csrf_field=CSRF_FIELD, note=note,
         path=request.url.path, nav=NAV, email_signin=ctx.config.web.email_signin,
         oidc=bool(ctx.config.web.oidc_issuer), **values)
-    response = HTMLResponse(body, status_code=status,
-                            headers={"Cache-Control": "no-store"} if caller else None)
+    headers = dict(FRAME_HEADERS)
+    if caller:
+        headers["Cache-Control"] = "no-store"
+    response = HTMLResponse(body, status_code=status, headers=headers)
     if note:
         response.delete_cookie(NOTE_COOKIE, path="/")
     return response

@@ -55,6 +55,8 @@ def test_pages_send_strangers_to_sign_in(pages_site: PagesSite) -> None:
         assert "/signin/oidc" not in page.text  # no [web] oidc_issuer here
         assert location(client.post("/inbox/read", data={"id": "1"}), pages_site) == "/signin"
         assert client.get("/static/web/style.css").headers["content-type"].startswith("text/css")
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
 
 
 def test_a_sign_in_link_by_email_then_sign_out(pages_site: PagesSite) -> None:
