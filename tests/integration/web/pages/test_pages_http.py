@@ -99,6 +99,8 @@ def test_forms_need_the_sessions_csrf_token(pages_site: PagesSite) -> None:
             answer = alice.post("/rules/new", data=data)
             assert answer.status_code == 403, token
             assert "security token" in answer.text
+        as_json = alice.post("/rules/new", json={**rule, "csrf_token": alice_csrf})
+        assert as_json.status_code == 415
         assert pages_site.store.list_rules("alice") == []
         # The API's rule is unchanged: the header, not a form field.
         api = alice.post("/api/v1/rules", json=topic_rule("alice", "api", "*.x"))
@@ -214,6 +216,7 @@ def test_the_inbox_pages_marks_explains_and_mutes(pages_site: PagesSite) -> None
         older = re.search(r'rel="next" href="([^"]+)"', first.text)
         assert older
         rest = inbox_ids(alice.get(older.group(1).replace("&amp;", "&")).text)
+        assert alice.get("/inbox", params={"cursor": "nonsense"}).status_code == 400
         assert len(rest) == 5 and max(rest) < min(ids)
 
         back = "/inbox?unread=1"
