@@ -155,12 +155,14 @@ def posted(caller: Caller = Depends(signed_in),
 
 
 def render(request: Request, ctx: ApiContext, template: str, caller: Caller | None = None,
-           status: int = 200, **values: Any) -> Response:
-    """The page ``template``, framed for ``caller`` (None: nobody signed in)."""
+           status: int = 200, unread: int | None = None, **values: Any) -> Response:
+    """The page ``template``, framed for ``caller`` (None: nobody signed in); ``unread``
+    is the caller's unread count, when the page has it already."""
     note = unquote(request.cookies.get(NOTE_COOKIE, ""))[:300]
-    unread = Inbox(ctx.store, ctx.clock).counts(caller.name).unread if caller else 0
+    if caller and unread is None:
+        unread = Inbox(ctx.store, ctx.clock).counts(caller.name).unread
     body = environment().get_template(template).render(
-        base=base_path(ctx), viewer=Viewer(caller, unread) if caller else None,
+        base=base_path(ctx), viewer=Viewer(caller, unread or 0) if caller else None,
         csrf=caller.csrf if caller else "", csrf_field=CSRF_FIELD, note=note,
         path=request.url.path, nav=NAV, email_signin=ctx.config.web.email_signin,
         oidc=bool(ctx.config.web.oidc_issuer), **values)

@@ -16,6 +16,7 @@ track). Lists are typed one per line, or separated by commas.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -93,6 +94,12 @@ def form_values(rule: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@cache
+def destination_names() -> tuple[str, ...]:
+    """The installed backends' names (found once: scanning entry points takes a while)."""
+    return tuple(backend_names())
+
+
 NEW_RULE = {"track": {"kind": "artifacts-owned"},
             "filters": {"severities": ["info", "warning", "error"]}, "destinations": []}
 
@@ -103,7 +110,7 @@ def _editor(request: Request, ctx: ApiContext, caller: Caller, values: dict[str,
     return render(request, ctx, "rule_edit.html", caller, status=status, values=values,
                   editing=editing, errors=errors or {}, kinds=TRACK_KINDS,
                   kind_labels=KIND_LABELS, severities=SEVERITIES,
-                  destinations=sorted(set(backend_names()) | set(values["destinations"])))
+                  destinations=sorted(set(destination_names()) | set(values["destinations"])))
 
 
 @router.get("/rules/new")
@@ -115,10 +122,9 @@ def new_page(request: Request, caller: Caller = Depends(signed_in),
 @router.get("/rules/edit")
 def edit_page(request: Request, rule: str, caller: Caller = Depends(signed_in),
               ctx: ApiContext = Depends(context)) -> Response:
-    try:
-        found = api_rules.read_rule(rule, caller, ctx)
-    except Problem as exc:
-        raise PageError(exc.status, exc.title, exc.detail or "") from exc
+    found = ctx.store.get_rule(caller.name, rule)  # as the API reads it, without counts
+    if found is None:
+        raise PageError(404, "No such rule", f"you have no rule named {rule!r}")
     return _editor(request, ctx, caller, form_values(found), editing=rule)
 
 
@@ -148,10 +154,10 @@ def replace(request: Request, form: Posted = Depends(posted),
             ctx: ApiContext = Depends(context)) -> Response:
     name = form.get("rule")
     data = rule_from_form(form, name)
+    before = ctx.store.get_rule(form.caller.name, name) or {}
+    if before.get("snoozed_until") is not None:  # a snooze outlives an edit
+        data["snoozed_until"] = before["snoozed_until"]
     try:
-        before = api_rules.read_rule(name, form.caller, ctx)
-        if before.get("snoozed_until") is not None:  # a snooze outlives an edit
-            data["snoozed_until"] = before["snoozed_until"]
         api_rules.replace_rule(name, data, form.caller, ctx)
     except Problem as exc:
         return _refused(request, ctx, form, data, exc, name)

@@ -50,8 +50,9 @@ def inbox_page(request: Request, cursor: str | None = None, unread: str | None =
         raise PageError(400, "No such page", exc.detail or "") from exc
     back = request.url.path + query(cursor=cursor or None, unread="1" if only_unread else None)
     return render(request, ctx, "inbox.html", caller, items=page["items"],
-                  counts=page["counts"], next_cursor=page["next_cursor"], cursor=cursor,
-                  unread=only_unread, back=back, snoozes=SNOOZES,
+                  counts=page["counts"], unread=page["counts"]["unread"],
+                  next_cursor=page["next_cursor"], cursor=cursor,
+                  only_unread=only_unread, back=back, snoozes=SNOOZES,
                   up_to=Inbox(ctx.store, ctx.clock).last_id(caller.name))
 
 
