@@ -1,7 +1,8 @@
 """For admins (``[web] admins``): every user, and everyone's rules to disable and enable.
 
 =========================  ====================================================
-``GET /admin``             users, and every rule (``?user=`` for one user's)
+``GET /admin``             users, and every rule (``?user=`` for one user's), 200 a
+                           page (``?page=``)
 ``POST /admin/switch``     ``id``, ``action`` (``disable`` or ``enable``)
 =========================  ====================================================
 
@@ -24,14 +25,23 @@ from .rules import summary
 router = APIRouter(include_in_schema=False)
 
 
+#: rules on one page of the admin's list
+PAGE_SIZE = 200
+
+
 @router.get("/admin")
-def admin_page(request: Request, user: str | None = None, caller: Caller = Depends(admin_only),
+def admin_page(request: Request, user: str | None = None, page: int = 1,
+               caller: Caller = Depends(admin_only),
                ctx: ApiContext = Depends(context)) -> Response:
-    rules = api.list_rules(user or None, caller, ctx)
+    everyone = api.list_rules(user or None, caller, ctx)
+    pages = max(1, -(-len(everyone) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    rules = everyone[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     for rule in rules:
         rule["summary"] = summary(rule["rule"])
     return render(request, ctx, "admin.html", caller, users=api.list_users(caller, ctx),
-                  rules=rules, user=user or "")
+                  rules=rules, total=len(everyone), page=page, pages=pages, user=user or "",
+                  first=(page - 1) * PAGE_SIZE + 1)
 
 
 @router.post("/admin/switch")
@@ -50,6 +60,7 @@ def switch(form: Posted = Depends(posted), ctx: ApiContext = Depends(context)) -
         raise PageError(400, "Bad form", "the rule's id is a number") from None
     except Problem as exc:
         raise PageError(exc.status, exc.title, exc.detail or "") from exc
-    user = form.get("user")
-    return redirect(ctx, "/admin" + query(user=user or None),
+    user, page = form.get("user"), form.get("page")
+    return redirect(ctx, "/admin" + query(user=user or None,
+                                          page=page if page.isdigit() and page != "1" else None),
                     f"Rule {state['name']!r} of {state['user']} is {action}d.")

@@ -313,6 +313,16 @@ def test_admin_pages_are_for_admins(pages_site: PagesSite) -> None:
         assert pages_site.store.get_rule("alice", "builds")["disabled"] is True
         assert carol.post("/admin/switch", data={"csrf_token": carol_csrf, "id": 9999,
                                                  "action": "enable"}).status_code == 404
+        pages_site.store.upsert_rules([topic_rule("bob", f"b{i:03d}", "*.x")
+                                       for i in range(201)])
+        first = carol.get("/admin")
+        assert "Rules 1 to 200 of 202." in first.text and 'rel="next" href="/admin?page=2"' \
+            in first.text and "b198" in first.text and "b199" not in first.text
+        second = carol.get("/admin", params={"page": 2})
+        assert "Rules 201 to 202 of 202." in second.text and "b199" in second.text
+        assert location(carol.post("/admin/switch", data={
+            "csrf_token": carol_csrf, "id": rule_id, "action": "enable", "page": "2"}),
+            pages_site) == "/admin?page=2"
 
 
 def test_the_sign_in_page_offers_what_the_site_has(tmp_path: Path, smtp: SmtpPeer) -> None:
