@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -45,6 +46,14 @@ def parse_duration(text: str) -> int:
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h, 7d or 2w")
     return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def check_network(text: str) -> None:
+    """Raise ValueError unless ``text`` is an IP address or network."""
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address or network like 10.0.0.0/8") from None
 
 
 _ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
@@ -225,6 +234,10 @@ class HttpConfig:
     # Web origins (scheme://host[:port]) whose pages may read feeds and open live
     # streams (CORS). Empty: none.
     allowed_origins: tuple[str, ...] = field(default=(), metadata={"check": check_origin})
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client's address then comes from them
+    # (rate limits per address). Empty: the connection's own address.
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata={"check": check_network})
 
     def public_url(self) -> str:
         """Where users reach the service: ``base_url``, else ``http://{listen}``."""

@@ -106,7 +106,9 @@ class WebServer:
         server = uvicorn.Server(uvicorn.Config(
             self.app, http=protocol(http.request_timeout), loop="asyncio", ws="none",
             lifespan="off", log_config=None, access_log=False, server_header=False,
-            proxy_headers=False, backlog=http.backlog, limit_concurrency=http.max_connections,
+            proxy_headers=bool(http.trusted_proxies),
+            forwarded_allow_ips=list(http.trusted_proxies) or None,
+            backlog=http.backlog, limit_concurrency=http.max_connections,
             timeout_keep_alive=http.keep_alive_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=GRACE, h11_max_incomplete_event_size=http.max_header_bytes))
         await self.hub.start()

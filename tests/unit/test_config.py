@@ -130,3 +130,22 @@ def test_parse_duration() -> None:
     assert parse_duration("7d") == 7 * 86400
     with pytest.raises(ValueError):
         parse_duration("7 days")
+
+
+@pytest.mark.parametrize(("section", "data", "expected"), [
+    ("http", {"trusted_proxies": ["10.0.0.0/33"]},
+     r"'http.trusted_proxies\[0\]'.*IP address or network"),
+    ("web", {"admins": ["al ice"]}, r"'web.admins\[0\]'.*user name or @group"),
+    ("web", {"session_ttl": "two weeks"}, r"'web.session_ttl'.*duration"),
+])
+def test_web_settings_are_checked(section: str, data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        config_from_dict({section: data}, "site.toml")
+
+
+def test_admins_are_users_or_groups() -> None:
+    web = config_from_dict({"web": {"admins": ["alice", "@sysadmin"]}}, "site.toml").web
+    assert web.is_admin("alice", [])
+    assert web.is_admin("bob", ["sysadmin"])
+    assert not web.is_admin("bob", ["packager"])
+    assert not web.is_admin("sysadmin", [])

@@ -29,14 +29,15 @@ class EmailSignIn(BaseModel):
     address: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
-def user_for_address(ctx: ApiContext, address: str) -> str | None:
-    """The user with ``address`` among their emails (compared without case), or None."""
+def user_for_address(ctx: ApiContext, address: str) -> tuple[str, str] | None:
+    """The user with ``address`` among their emails (compared without case), and the
+    address as they gave it; or None."""
     wanted = address.strip().lower()
     for user in ctx.store.list_users():
         emails = user.get("emails")
-        if isinstance(emails, list) and any(isinstance(e, str) and e.lower() == wanted
-                                            for e in emails):
-            return str(user["name"])
+        for email in emails if isinstance(emails, list) else ():
+            if isinstance(email, str) and email.lower() == wanted:
+                return str(user["name"]), email
     return None
 
 
@@ -45,10 +46,15 @@ def sign_in_url(ctx: ApiContext, secret: str) -> str:
 
 
 def send_link(ctx: ApiContext, address: str) -> None:
-    """Mail a sign-in link to ``address`` if it is a user's and under its hourly limit."""
-    name = user_for_address(ctx, address)
-    if name is None:
+    """Mail a sign-in link to ``address`` if it is a user's and under its hourly limit.
+
+    The link goes to, and is counted against, the address as the user's record
+    spells it: however the request spells it, one address has one limit.
+    """
+    found = user_for_address(ctx, address)
+    if found is None:
         return
+    name, address = found
     if ctx.credentials.links_sent(address, 3600) >= ctx.config.web.signin_links_per_hour:
         log.warning("sign-in link for %r not sent: %d already sent in the last hour",
                     name, ctx.config.web.signin_links_per_hour)

@@ -15,6 +15,10 @@ also carry the session's CSRF token in the ``X-CSRF-Token`` header;
 ``GET /api/v1/users/me`` tells it. The web pages' forms carry it in a
 ``csrf_token`` field instead, checked by the pages (:func:`csrf_matches`).
 
+FastAPI reads a JSON body before it runs these dependencies: each carries
+``before_body(request)``, which :mod:`.problems` runs when the body is
+malformed, so that it is not answered 422 to a caller the route refuses.
+
 Refusals: no or bad credentials, 401; a read token on a write route, a
 missing or wrong CSRF token, or not an admin, 403; over a rate limit, 429
 with ``Retry-After``.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends
@@ -176,6 +181,18 @@ def admin(caller: Caller = Depends(reader)) -> Caller:
     if not caller.is_admin:
         raise Problem(403, "Admins only", f"{caller.name!r} is not an admin")
     return caller
+
+
+def _before_body(guard: Callable[..., Caller], run: Callable[[Request], Caller]) -> None:
+    # how problems.py runs ``guard`` for a request whose body FastAPI refused first
+    guard.before_body = run  # type: ignore[attr-defined]
+
+
+_before_body(reader, lambda request: reader(request, context(request)))
+_before_body(writer, lambda request: writer(reader(request, context(request))))
+_before_body(session_only, lambda request: session_only(
+    writer(reader(request, context(request)))))
+_before_body(admin, lambda request: admin(reader(request, context(request))))
 
 
 def start_session(ctx: ApiContext, response: Response, name: str, method: str) -> str:

@@ -43,9 +43,14 @@ class RateLimiter:
             used = last * weight + current
             if used + 1 > self.per_minute:
                 self._windows[key] = (start, last, current)
-                # the wait until enough of the last window has slid out
-                wait = WINDOW - (now - start * WINDOW) if current + 1 > self.per_minute else \
-                    (used + 1 - self.per_minute) / max(last, 1) * WINDOW
+                # the wait until enough has slid out of the sliding minute: of the
+                # last window, or (when this one alone is full) of this one, once
+                # it has become the last
+                if current + 1 > self.per_minute:
+                    wait = (start + 1) * WINDOW - now + \
+                        (1 - (self.per_minute - 1) / current) * WINDOW
+                else:
+                    wait = (used + 1 - self.per_minute) / max(last, 1) * WINDOW
                 return max(1, math.ceil(wait))
             self._windows[key] = (start, last, current + 1)
             while len(self._windows) > self.capacity:
