@@ -86,8 +86,12 @@ def import_(file: str, config: Config) -> None:
 
     Lines that are not a JSON object with a "topic" are reported as FILE:LINE
     and skipped; the rest is imported, and the exit status is then 1. Lines
-    are written in batches of 5000, each batch committed on its own.
+    are written in batches of 5000, each batch committed on its own. Each
+    new message is described and indexed for the rule preview.
     """
+    from ..meta import Describer
+
+    describe = Describer(config).describe
     shown = "<stdin>" if file == "-" else file
     try:
         fh: IO[bytes] = sys.stdin.buffer if file == "-" else open(file, "rb")
@@ -111,10 +115,10 @@ def import_(file: str, config: Config) -> None:
                 read += 1
                 batch.append(envelope)
                 if len(batch) >= BATCH:
-                    inserted += store.store_messages(batch)
+                    inserted += store.store_messages(batch, describe)
                     batch = []
             if batch:
-                inserted += store.store_messages(batch)
+                inserted += store.store_messages(batch, describe)
     elapsed = time.monotonic() - started
     click.echo(f"{shown}: {read} messages read, {inserted} new, {read - inserted} already "
                f"stored, {bad} bad lines skipped ({elapsed:.1f} s)")
@@ -143,6 +147,39 @@ def list_(since: int | None, topic_glob: str | None, as_json: bool, config: Conf
             else:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.timestamp))
                 click.echo(f"{stamp} {row.topic} {row.msg_id}")
+
+
+@history.command()
+@click.option("--all", "everything", is_flag=True,
+              help="Index every stored message again, not only those without index rows.")
+@config_option
+def reindex(everything: bool, config: Config) -> None:
+    """Describe stored messages and write the index the rule preview reads.
+
+    notifier serve and 'history import' index each message as they store it.
+    Messages stored before the index existed (an upgrade from a version
+    without it) have no index rows until this runs; the rule preview
+    describes those one by one, slowly. After a change to what describes
+    messages ([meta] mappings, fedmsg.meta, schemas), --all indexes every
+    message again. With the terminal on stderr, a progress bar shows.
+    """
+    from ..meta import Describer
+    from ..storage.history_index import HistoryIndex
+
+    describe = Describer(config).describe
+    started = time.monotonic()
+    with Store.from_config(config) as store:
+        index = HistoryIndex(store)
+        todo = store.count_messages() if everything else index.unindexed()
+        bar_cm: Any = (click.progressbar(length=todo, label="Indexing the history",
+                                         file=sys.stderr, show_pos=True)
+                       if sys.stderr.isatty() and todo else nullcontext(None))
+        with bar_cm as bar:
+            done, failed = index.reindex(describe, everything=everything,
+                                         progress=bar.update if bar is not None else None)
+    elapsed = time.monotonic() - started
+    skipped = f", {failed} could not be described (left out)" if failed else ""
+    click.echo(f"{done} messages indexed{skipped} ({elapsed:.1f} s)")
 
 
 @history.command()

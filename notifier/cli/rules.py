@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -315,26 +314,6 @@ def _rule_from_file(file: str) -> Rule:
     return parse_rule(data, source=shown)
 
 
-def _owner_filter(rule: Rule) -> Any:
-    """Keep only the owners the rule can use: a test needs no others in memory."""
-    if rule.kind == "artifacts-owned":
-        wanted, kind = frozenset(rule.owners), "user"
-    elif rule.kind == "artifacts-group-owned":
-        wanted, kind = frozenset(rule.targets), "group"
-    else:
-        return lambda package, k, name: False
-    return lambda package, k, name: k == kind and name in wanted
-
-
-def _progress(items: Iterable[Any], label: str) -> Iterator[Any]:
-    # With matches printed on the same terminal, the bar would tear them up.
-    if not sys.stderr.isatty() or sys.stdout.isatty():
-        yield from items
-        return
-    with click.progressbar(items, label=label, file=sys.stderr, show_pos=True) as bar:
-        yield from bar
-
-
 @rules.command("test")
 @click.argument("rule_file", metavar="RULE.json",
                 type=click.Path(dir_okay=False, allow_dash=True))
@@ -347,12 +326,14 @@ def test(rule_file: str, since: str, as_json: bool, config: Config) -> None:
     """Show which stored messages the rule in RULE.json would have matched.
 
     RULE.json holds one rule (a JSON object, or a list of one); it is checked
-    as 'rules import' would, but not stored. Each message of the history
-    newer than --since is described and matched against that rule alone,
-    with the stored package owners. Prints one line per match: local time,
-    topic and summary; a count goes to stderr at the end. A disabled rule is
-    tested as if it were enabled. With the output going to a file or a pipe,
-    a progress bar shows on the terminal.
+    as 'rules import' would, but not stored. The messages of the history
+    newer than --since that the rule concerns are found through the
+    history's index, then described and matched against that rule alone,
+    with the stored package owners. Prints one line per match, oldest first:
+    local time, topic and summary; a count goes to stderr at the end. A
+    disabled rule is tested as if it were enabled. Messages stored before the
+    index existed are described one by one until 'notifier history reindex'
+    has run.
     """
     try:
         seconds = parse_duration(since)
@@ -363,30 +344,18 @@ def test(rule_file: str, since: str, as_json: bool, config: Config) -> None:
         click.echo("note: the rule is disabled; testing it as if it were enabled", err=True)
     rule = dataclasses.replace(rule, disabled=False, snoozed_until=None)
     from ..meta import Describer
-    from ..rules.matcher import Matcher
+    from ..rules.preview import RulePreview
 
-    describer = Describer(config)
-    glob = rule.filters.topic
-    if glob is None and rule.kind == "topics" and len(rule.targets) == 1:
-        glob = rule.targets[0]
-    seen = matched = 0
+    start = time.time() - seconds
     with Store.from_config(config) as store:
-        wanted = _owner_filter(rule)
-        matcher = Matcher([rule], (o for o in store.ownership() if wanted(*o)))
-        rows = store.message_rows(since=time.time() - seconds, topic_glob=glob)
-        for row in _progress(rows, "Scanning the history"):
-            seen += 1
-            try:
-                record = describer.describe(row.envelope)
-            except InputError as exc:
-                click.echo(f"skipped stored message {row.msg_id}: {exc}", err=True)
-                continue
-            if not matcher.match(record):
-                continue
-            matched += 1
-            if as_json:
-                click.echo(_dump(record))
-            else:
-                stamp = datetime.fromtimestamp(row.timestamp).strftime("%Y-%m-%d %H:%M:%S")
-                click.echo(f"{stamp}  {record['topic']}  {record.get('summary') or ''}")
-    click.echo(f"{matched} of {seen} messages since {since} ago matched", err=True)
+        preview = RulePreview(store, Describer(config))
+        found = list(preview.matches(rule, start))
+        seen = store.count_messages(since=start)
+    found.reverse()  # oldest first, as 'history list' prints
+    for match in found:
+        if as_json:
+            click.echo(_dump(match.record))
+        else:
+            stamp = datetime.fromtimestamp(match.timestamp).strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(f"{stamp}  {match.record['topic']}  {match.record.get('summary') or ''}")
+    click.echo(f"{len(found)} of {seen} messages since {since} ago matched", err=True)

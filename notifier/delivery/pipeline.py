@@ -71,6 +71,8 @@ class Prepared:
     envelopes: list[dict[str, Any]]
     #: per message: its notifications, or None when it was rejected
     entries: list[list[Entry] | None] = field(default_factory=list)
+    #: per message: its described record (indexed with it), or None when it was rejected
+    described: list[dict[str, Any] | None] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     matched: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
@@ -190,6 +192,7 @@ class Pipeline:
         """
         prepared = Prepared(envelopes)
         for index, envelope in enumerate(envelopes):
+            prepared.described.append(None)
             inbox: list[dict[str, Any]] = []
             try:
                 entries = self._prepare_one(envelope, prepared, inbox)
@@ -211,6 +214,7 @@ class Pipeline:
         stage = "describe"
         try:
             described = self.describer.describe(envelope)
+            prepared.described[-1] = described
             stage = "match"
             # Explained: the inbox keeps why each rule matched (see .inboxrows).
             recipients = self.matcher.match(described, explain=True)
@@ -311,7 +315,9 @@ class Pipeline:
         inbox = [row for i in part for row in prepared.inbox[i]] if prepared.inbox else []
         try:
             new_messages, new_notifications, claimed = self.outbox.record_and_claim(
-                [prepared.envelopes[i] for i in part], entries, room, inbox=inbox)
+                [prepared.envelopes[i] for i in part], entries, room, inbox=inbox,
+                described=[prepared.described[i] if i < len(prepared.described) else None
+                           for i in part])
         except StorageUnavailableError:
             raise
         except StorageError as exc:

@@ -89,6 +89,7 @@ class Service:
         from ..render import Renderer, verify_unsubscribe_token
         from ..rules.matcher import Matcher
         from ..storage import Store
+        from ..storage.destinations import Destinations
 
         self.store = Store.from_config(config)
         self._closers.append(self.store.close)
@@ -100,8 +101,10 @@ class Service:
         self.describer = Describer(config)
         self.matcher = Matcher.from_store(self.store)
         self.renderer = Renderer(config, secret=self.secret)
-        self.users = UserCache(config, self.store)
-        self.users.preload(self.store.list_users())
+        # Delivery sees each user with verified addresses only (a pending one is never sent to).
+        destinations = Destinations(self.store)
+        self.users = UserCache(config, self.store, shape=destinations.deliverable)
+        self.users.preload(destinations.deliverable_all(self.store.list_users()))
         self.pipeline = Pipeline(config, self.outbox, self.describer, self.matcher,
                                  self.renderer, self.users.get)
         self.metrics = Metrics(outbox_depth=self._outbox_depth, lag=self._lag)

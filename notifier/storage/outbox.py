@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..backoff import backoff_delay
 from ..bus.envelope import message_id
 from ..notification import Notification
+from . import terms
 from .engine import insert_ignoring
 from .history import message_time
 from .inbox import write_rows as write_inbox
@@ -94,7 +95,8 @@ class Outbox:
                          notifications: Iterable[tuple[Notification, str] | tuple[
                              Notification, str, str | None]],
                          claim: Container[str] | Mapping[str, int] = (),
-                         lease: float = LEASE, *, inbox: Iterable[dict[str, Any]] = ()
+                         lease: float = LEASE, *, inbox: Iterable[dict[str, Any]] = (),
+                         described: Sequence[Mapping[str, Any] | None] = ()
                          ) -> tuple[int, int, list[OutboxRow]]:
         """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
 
@@ -104,12 +106,17 @@ class Outbox:
         destination, how many rows to claim at most; the rest stay unclaimed
         for any worker. ``inbox`` rows (:func:`notifier.storage.inbox.inbox_row`)
         are written in the same transaction, those of messages new to the history
-        only. Returns ``(new messages, new notifications, claimed rows)``.
+        only. ``described`` (the described record of each envelope, or None)
+        indexes the new messages for the rule preview (:mod:`.terms`). Returns
+        ``(new messages, new notifications, claimed rows)``.
         """
         now = self.clock()
         history: dict[str, dict[str, Any]] = {}
-        for envelope in envelopes:
+        records: dict[str, Mapping[str, Any]] = {}
+        for index, envelope in enumerate(envelopes):
             msg_id = message_id(envelope)
+            if index < len(described) and described[index] is not None:
+                records.setdefault(msg_id, described[index])  # type: ignore[arg-type]
             stamp = message_time(envelope)
             history.setdefault(msg_id, {"msg_id": msg_id,
                                         "topic": str(envelope.get("topic") or ""),
@@ -143,13 +150,19 @@ class Outbox:
                          "notification": n.to_dict()})
         new_messages = new_notifications = 0
         claimed: list[OutboxRow] = []
+        written: dict[tuple[str, str], float] = {}
         with self.store._transaction("record messages and notifications") as conn:
             fresh: set[str] = set()
             if history:
                 stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(
-                    messages.c.msg_id)
+                    messages.c.id, messages.c.msg_id)
                 for chunk in _chunks(list(history.values())):
-                    fresh.update(conn.scalars(stmt, chunk))
+                    new = conn.execute(stmt, chunk).all()
+                    fresh.update(r.msg_id for r in new)
+                    if records:
+                        written.update(terms.write_index(conn, self._dialect, terms.index_rows(
+                            (r.id, history[r.msg_id]["timestamp"], records[r.msg_id])
+                            for r in new if r.msg_id in records), self.store.recent_terms))
                 new_messages = len(fresh)
             if inbox and fresh:
                 write_inbox(conn, [r for r in inbox if r["msg_id"] in fresh], now)
@@ -168,6 +181,7 @@ class Outbox:
                                 destination=r.destination, state="pending", attempts=0,
                                 next_attempt=now, created_at=now, sent_at=None,
                                 last_error=None, notification=n, claimed_until=claimed_until))
+        self.store.recent_terms.remember(written)
         claimed.sort(key=lambda row: row.id)
         return new_messages, new_notifications, claimed
 

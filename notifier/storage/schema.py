@@ -279,3 +279,77 @@ inbox = Table(
     # No unique (user, msg_id): rows are written only for messages new to the history.
     Index(None, "user", "id", "read"),
 )
+
+# -- the history's index, for the rule preview and the rule editor's look-ups (migration 0008) --
+
+#: Term values compare byte by byte on both databases, so that a prefix is a range of the index.
+TermText = Text().with_variant(Text(collation="C"), "postgresql")
+
+#: One row per indexed message: what the rule filters look at (notifier.storage.terms).
+message_facts = Table(
+    "message_facts", metadata,
+    # messages.id; a message has a row here once it is indexed.
+    Column("message_id", BigId, primary_key=True, autoincrement=False),
+    Column("timestamp", Float, nullable=False),
+    Column("topic", Text, nullable=False),
+    # Lower-case; "" when the message names none.
+    Column("app", Text, nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("agent", Text, nullable=True),
+)
+
+#: What each indexed message is about: (kind, value) terms, kind being one of
+#: notifier.storage.terms.TERM_KINDS, looked up by value and newest first.
+message_terms = Table(
+    "message_terms", metadata,
+    Column("kind", String(8), nullable=False),
+    Column("value", TermText, nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("message_id", BigId, nullable=False),
+    PrimaryKeyConstraint("kind", "value", "timestamp", "message_id"),
+    Index(None, "message_id"),
+    sqlite_with_rowid=False,
+)
+
+#: Every term the history holds, with the newest message that has it: the
+#: look-ups' vocabulary, and the topics a topic glob is matched against.
+history_terms = Table(
+    "history_terms", metadata,
+    Column("kind", String(8), nullable=False),
+    Column("value", TermText, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    PrimaryKeyConstraint("kind", "value"),
+    sqlite_with_rowid=False,
+)
+
+# -- destinations (migration 0009; notifier.storage.destinations) ---------------
+
+#: Where a person can be reached, beyond the delivery settings: each email address and
+#: IRC nick, pending until verified. Rows from the user record (identity provider or
+#: 'notifier users import') are verified by where they came from; a person's own are
+#: pending until they confirm them. Only the hash of a verification secret is kept.
+destinations = Table(
+    "destinations", metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user", String(255), nullable=False),
+    # email, irc (matrix, webpush later)
+    Column("kind", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    # pending, verified
+    Column("state", String(10), nullable=False),
+    # record (identity provider, 'notifier users import'), person (added through the API)
+    Column("origin", String(10), nullable=False),
+    # The SHA-256 of the confirmation link's secret or of the IRC code; NULL once used.
+    Column("secret_hash", String(64), nullable=True),
+    Column("secret_expires", Float, nullable=True),
+    # Wrong codes entered for the current secret.
+    Column("attempts", Integer, nullable=False, default=0),
+    # When the current secret was sent, for limiting resends.
+    Column("sent_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("verified_at", Float, nullable=True),
+    UniqueConstraint("user", "kind", "address"),
+    UniqueConstraint("secret_hash"),
+    CheckConstraint("state IN ('pending', 'verified')", name="state"),
+    CheckConstraint("origin IN ('record', 'person')", name="origin"),
+)

@@ -37,7 +37,7 @@ from ..bus.envelope import message_id
 from ..errors import InputError, StorageError, StorageUnavailableError
 from ..users.ownership import check_packages, ownership_pairs
 from ..users.records import LIST_FIELDS, check_user_records
-from . import migrate
+from . import migrate, terms
 from .engine import WRITE_OPTION, insert_ignoring, is_memory, open_engine, redact
 from .history import glob_to_like, message_time, topic_matches
 from .schema import changes as change_log
@@ -126,6 +126,8 @@ class Store:
         self.in_memory = is_memory(self.engine.url)
         #: held around every write transaction (see :mod:`notifier.storage.writelock`)
         self.write_lock = write_lock_for(self.engine.url)
+        #: the history's vocabulary this process wrote lately (see :mod:`.terms`)
+        self.recent_terms = terms.RecentTerms()
         if create:
             self.upgrade()
 
@@ -501,13 +503,20 @@ class Store:
 
     # -- message history --------------------------------------------------------
 
-    def store_messages(self, envelopes: list[dict[str, Any]]) -> int:
+    def store_messages(self, envelopes: list[dict[str, Any]],
+                       describe: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                       ) -> int:
         """Add messages to the history; return how many were new.
 
         The key is ``msg_id`` (see :func:`notifier.bus.envelope.message_id`);
         a message already stored, or repeated in ``envelopes``, is skipped
         without error. The time is the message's own (``timestamp``, else a
         fedora-messaging ``sent-at`` header), else now.
+
+        With ``describe`` (:meth:`notifier.meta.Describer.describe`), the new
+        messages are also indexed for the rule preview
+        (:mod:`notifier.storage.terms`); a message it cannot describe
+        (:class:`InputError`) is stored unindexed.
         """
         now = self._clock()
         rows: dict[str, dict[str, Any]] = {}
@@ -524,14 +533,32 @@ class Store:
                             "envelope": envelope}
         if not rows:
             return 0
+        described: dict[str, dict[str, Any]] = {}
+        if describe is not None:
+            for msg_id, row in rows.items():
+                try:
+                    described[msg_id] = describe(row["envelope"])
+                except InputError:
+                    pass
         stmt = insert_ignoring(self.dialect, messages, ["msg_id"])
         inserted = 0
+        written: dict[tuple[str, str], float] = {}
         with self._transaction("store messages") as conn:
             for chunk in _chunks(list(rows.values()), 5000):
-                # A plain executemany is several times faster than INSERT .. RETURNING
-                # on psycopg; both drivers sum the rows each statement inserted.
-                result = conn.execute(stmt, chunk, execution_options={"preserve_rowcount": True})
-                inserted += result.rowcount
+                if describe is None:
+                    # A plain executemany is several times faster than INSERT .. RETURNING
+                    # on psycopg; both drivers sum the rows each statement inserted.
+                    result = conn.execute(stmt, chunk,
+                                          execution_options={"preserve_rowcount": True})
+                    inserted += result.rowcount
+                    continue
+                new = conn.execute(stmt.returning(messages.c.id, messages.c.msg_id),
+                                   chunk).all()
+                inserted += len(new)
+                written.update(terms.write_index(conn, self.dialect, terms.index_rows(
+                    (r.id, rows[r.msg_id]["timestamp"], described[r.msg_id])
+                    for r in new if r.msg_id in described), self.recent_terms))
+        self.recent_terms.remember(written)
         return inserted
 
     def message_rows(self, since: float | None = None, topic_glob: str | None = None,
@@ -580,13 +607,17 @@ class Store:
         with self._transaction(f"read message {msg_id!r}", write=False) as conn:
             return conn.scalar(select(messages.c.envelope).where(messages.c.msg_id == msg_id))
 
-    def count_messages(self) -> int:
-        """How many messages the history holds."""
+    def count_messages(self, since: float | None = None) -> int:
+        """How many messages the history holds (from ``since`` on)."""
+        query = select(func.count()).select_from(messages)
+        if since is not None:
+            query = query.where(messages.c.timestamp >= since)
         with self._transaction("count messages", write=False) as conn:
-            return conn.scalar(select(func.count()).select_from(messages)) or 0
+            return conn.scalar(query) or 0
 
     def prune_history(self, older_than: float, *, now: float | None = None) -> int:
         """Delete messages more than ``older_than`` seconds old; return how many."""
         cutoff = (self._clock() if now is None else now) - older_than
         with self._transaction("prune the message history") as conn:
+            terms.prune_index(conn, cutoff)
             return conn.execute(delete(messages).where(messages.c.timestamp < cutoff)).rowcount

@@ -1,9 +1,16 @@
-"""User records by name, kept in memory for ``notifier serve``."""
+"""User records by name, kept in memory for ``notifier serve``.
+
+``shape`` turns each local record into what delivery reads (in the service:
+:meth:`notifier.storage.destinations.Destinations.deliverable`, which adds the
+addresses a person verified and leaves out the pending ones), once, when the
+record is read in; it is then served from memory.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DirectoryError
@@ -19,8 +26,10 @@ log = logging.getLogger(__name__)
 class UserCache:
     """User records by name, read from the database once and kept until they change."""
 
-    def __init__(self, config: Config, store: Store):
+    def __init__(self, config: Config, store: Store,
+                 shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None):
         self._directory = UserDirectory(config, store)
+        self._shape = shape
         self._lock = threading.Lock()
         self._users: dict[str, dict[str, Any] | None] = {}
 
@@ -38,6 +47,8 @@ class UserCache:
         # Local records change only through the change log; FASJSON profiles
         # expire on their own TTL, which the directory applies.
         if user is None or user.get("source") != "fasjson":
+            if user is not None and self._shape is not None:
+                user = self._shape(user)
             with self._lock:
                 self._users[name] = user
         return user
@@ -47,7 +58,7 @@ class UserCache:
         return self._users.get(name)
 
     def preload(self, records: list[dict[str, Any]]) -> None:
-        """Cache these local records, so the first messages need no lookups."""
+        """Cache these local records, already shaped, so the first messages need no lookups."""
         with self._lock:
             for record in records:
                 self._users[record["name"]] = {**record, "source": "local"}

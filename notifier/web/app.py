@@ -12,6 +12,7 @@
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
 ``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
 ``GET /signin/oidc``, ``.../callback``  OpenID Connect sign-in (:mod:`.oidc`)
+``GET|POST /destinations/verify/<s>``  an address's confirmation link: a button, then verified
 ``/api/v1/...``                        the JSON API (:mod:`notifier.web.api`); its
                                        schema at ``/api/v1/openapi.json``, docs at
                                        ``/api/v1/docs``
@@ -53,7 +54,7 @@ from ..errors import InputError
 from ..render.feed import conditional_response, feed_validators, render_feed
 from ..storage.credentials import TOKEN_PREFIX
 from ..storage.feeds import FeedStore
-from . import pages, signin
+from . import pages, signin, verify
 from .api import PREFIX as API_PREFIX
 from .api import ApiContext, create_router, problems
 from .api.auth import token_user
@@ -164,6 +165,7 @@ def create_api(parts: Parts) -> FastAPI:
         app.state.api = parts.api
         app.include_router(create_router(), prefix=API_PREFIX)
         app.include_router(signin.router)
+        app.include_router(verify.router)
         pages.install(app)
         if parts.api.config.web.oidc_issuer:
             from . import oidc  # Authlib comes with the "web" extra

@@ -41,7 +41,9 @@ def start_api_site(tmp_path: Path, sections: dict[str, dict[str, Any]] | None = 
     port = free_port()
     data: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'n.db'}",
-        "http": {"listen": f"127.0.0.1:{port}", "base_url": f"http://127.0.0.1:{port}"}}
+        "http": {"listen": f"127.0.0.1:{port}", "base_url": f"http://127.0.0.1:{port}"},
+        # the service's own mail (sign-in links, confirmations), unless a test names a server
+        "email": {"maildir": str(tmp_path / "Maildir")}}
     for table, values in (sections or {}).items():
         data.setdefault(table, {}).update(values)
     config = config_from_dict(data, str(tmp_path / "notifier.toml"))

@@ -38,6 +38,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from notifier.storage.destinations import Destinations
 from notifier.storage.inbox import Inbox, inbox_row
 from notifier.storage.mutes import Mutes
 from notifier.web.api.auth import CSRF_HEADER
@@ -104,6 +105,13 @@ def notification_id(walk: Walk, owner: str) -> str:
     return str(Inbox(walk.site.store).last_id(owner))
 
 
+def destination_id(walk: Walk, owner: str) -> str:
+    """A pending email address of the owner's (confirmed by a link, resent by mail)."""
+    destination, _ = Destinations(walk.site.store).add(
+        owner, "email", f"walk{next(_n)}@example.org")
+    return str(destination.id)
+
+
 #: path parameter -> a function making alice's resource, returning its key
 FACTORIES: dict[str, Callable[[Walk, str], str]] = {
     "name": rule_name,
@@ -111,6 +119,7 @@ FACTORIES: dict[str, Callable[[Walk, str], str]] = {
     "user": user_name,
     "rule_id": rule_id,
     "notification_id": notification_id,
+    "destination_id": destination_id,
 }
 
 #: required query parameter -> a value
@@ -130,6 +139,9 @@ EXAMPLES: dict[tuple[str, str], Callable[[dict[str, str]], Any]] = {
     ("POST", f"{API}/notifications/read"): lambda p: {"ids": [int(p["notification_id"])]},
     ("POST", f"{API}/notifications/unread"): lambda p: {"ids": [int(p["notification_id"])]},
     ("POST", f"{API}/rules"): lambda p: {**RULE, "name": f"walk new {next(_n)}"},
+    ("POST", f"{API}/destinations"): lambda p: {"kind": "email",
+                                                "address": f"walk{next(_n)}@example.org"},
+    ("PUT", f"{API}/delivery"): lambda p: {"email": {"digest": {"every": "1h"}}},
     ("PUT", f"{API}/rules/{{name}}"): lambda p: {**RULE, "name": p["name"]},
     ("POST", f"{API}/signin/email"): lambda p: {"address": "nobody@example.org"},
     ("POST", f"{API}/tokens"): lambda p: {"name": f"walk new {next(_n)}", "scope": "read"},
