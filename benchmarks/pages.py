@@ -116,7 +116,8 @@ def main() -> None:
         paths = {"start": "/", "inbox": "/inbox",
                  "inbox, page 2": f"/inbox?cursor={first.next_cursor}",
                  "why": f"/inbox/{first.items[0].id}/why", "rules": "/rules",
-                 "rule editor": "/rules/edit?rule=rule+0", "tokens": "/tokens",
+                 "rule editor": "/rules/edit?rule=rule+0", "destinations": "/destinations",
+                 "tokens": "/tokens",
                  "admin": "/admin"}
         web = WebServer(config, store=store, outbox=Outbox(store),
                         users=UserCache(config, store),

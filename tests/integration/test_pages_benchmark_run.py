@@ -23,6 +23,6 @@ def test_pages_benchmark_small_run() -> None:
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"start", "inbox", "inbox, page 2", "why", "rules", "rule editor", "tokens",
-            "admin"} <= set(figures["pages"])
+    assert {"start", "inbox", "inbox, page 2", "why", "rules", "rule editor", "destinations",
+            "tokens", "admin"} <= set(figures["pages"])
     assert all(f["p95_ms"] > 0 for f in figures["pages"].values())

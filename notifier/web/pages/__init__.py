@@ -2,16 +2,17 @@
 
 One module per group of pages, each with its own ``router``:
 
-=================  ===============================================================
-:mod:`.account`    ``/`` (home), ``/signin``, ``/signin/email``, ``/signout``
-:mod:`.inbox`      ``/inbox``: notifications, read state, why, mute and snooze
-:mod:`.rules`      ``/rules``: the list with 7-day counts, enable, disable, delete
-:mod:`.editor`     ``/rules/new``, ``/rules/edit``: every kind of tracking, every filter
-:mod:`.tokens`     ``/tokens``: personal access tokens
-:mod:`.admin`      ``/admin``: users and everyone's rules, for admins
-:mod:`.plain`      the pages without sign-in: home without the API, unsubscribe, the
-                   sign-in link's button
-=================  ===============================================================
+======================  =====================================================================
+:mod:`.account`         ``/`` (home), ``/signin``, ``/signin/email``, ``/signout``
+:mod:`.inbox`           ``/inbox``: notifications, read state, why, mute and snooze
+:mod:`.rules`           ``/rules``: the list with 7-day counts, enable, disable, delete
+:mod:`.editor`          ``/rules/new``, ``/rules/edit``: every kind of tracking, every filter
+:mod:`.destinations`    ``/destinations``: addresses, verification, digests, the feed
+:mod:`.tokens`          ``/tokens``: personal access tokens
+:mod:`.admin`           ``/admin``: users and everyone's rules, for admins
+:mod:`.plain`           pages without sign-in: home without the API, unsubscribe,
+                        the sign-in link's button
+======================  =====================================================================
 
 What they share (templates, the signed-in person, forms and their CSRF
 field) is :mod:`.base`. The stylesheet is ``/static/web/style.css``.
@@ -24,7 +25,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import account, admin, editor, inbox, rules, tokens
+from . import account, admin, destinations, editor, inbox, rules, tokens
 from .base import PageError, error_page, stylesheet
 from .plain import (
     home,
@@ -45,7 +46,7 @@ STYLESHEET = "/static/web/style.css"
 def create_router() -> APIRouter:
     """Every page of the web app (they need the API's context: ``app.state.api``)."""
     router = APIRouter(include_in_schema=False)
-    for module in (account, inbox, rules, editor, tokens, admin):
+    for module in (account, inbox, rules, editor, destinations, tokens, admin):
         router.include_router(module.router)
 
     @router.get(STYLESHEET)

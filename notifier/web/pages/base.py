@@ -42,7 +42,8 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 FRAME_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
                  "Referrer-Policy": "same-origin"}
 #: the main navigation: (path, label)
-NAV = [("/inbox", "Inbox"), ("/rules", "Rules"), ("/tokens", "Tokens")]
+NAV = [("/inbox", "Inbox"), ("/rules", "Rules"), ("/destinations", "Destinations"),
+       ("/tokens", "Tokens")]
 
 
 class PageError(Exception):
