@@ -73,6 +73,7 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["when"] = when
+    env.filters["iso"] = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t or 0))
     env.filters["q"] = lambda value: quote(str(value), safe="")
     env.tests["web_link"] = lambda value: isinstance(value, str) and value.lower().startswith(
         ("https://", "http://"))

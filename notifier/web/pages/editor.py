@@ -4,13 +4,18 @@
 ``GET /rules/new``, ``POST /rules/new``  a new rule
 ``GET /rules/edit?rule=NAME``            one of the caller's rules in the form
 ``POST /rules/edit``                     ``rule`` (its name) and the form: replaced
+``POST /rules/preview``                  the form again, with the stored messages the
+                                         rule would have sent since ``since``
 ======================================  =============================================
 
 The form becomes the rule's JSON (:func:`rule_from_form`) and goes to the
 API's own create and replace (:mod:`notifier.web.api.rules`), which check it
 with :mod:`notifier.rules.validation`; each problem is shown next to the
 form field its path names (``track.users[0]`` next to the list of what to
-track). Lists are typed one per line, or separated by commas.
+track). Lists are typed one per line, or separated by commas. The preview
+button sends the same form to the API's preview (:mod:`notifier.web.api.preview`)
+and changes nothing; the page keeps a place for it (``#preview``) that
+JavaScript can fill as the person types.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from starlette.responses import Response
 
 from ...rules.model import SEVERITIES, TRACK_FIELDS, TRACK_KINDS
 from ...rules.validation import backend_names
+from ..api import preview as api_preview
 from ..api import rules as api_rules
 from ..api.auth import Caller
 from ..api.context import ApiContext, context
@@ -46,6 +52,10 @@ FIELDS = {
 }
 
 _SPLIT = re.compile(r"[\n,]")
+#: the windows a preview offers: (since, label)
+WINDOWS = (("1d", "day"), ("7d", "7 days"), ("30d", "30 days"))
+#: messages a preview shows
+PREVIEW_LIMIT = 20
 
 
 def split(text: str) -> list[str]:
@@ -106,9 +116,11 @@ NEW_RULE = {"track": {"kind": "artifacts-owned"},
 
 def _editor(request: Request, ctx: ApiContext, caller: Caller, values: dict[str, Any], *,
             editing: str | None, errors: dict[str, list[str]] | None = None,
-            status: int = 200) -> Response:
+            status: int = 200, preview: dict[str, Any] | None = None,
+            since: str = "7d") -> Response:
     return render(request, ctx, "rule_edit.html", caller, status=status, values=values,
-                  editing=editing, errors=errors or {}, kinds=TRACK_KINDS,
+                  editing=editing, errors=errors or {}, preview=preview, since=since,
+                  windows=WINDOWS, kinds=TRACK_KINDS,
                   kind_labels=KIND_LABELS, severities=SEVERITIES,
                   destinations=sorted(set(destination_names()) | set(values["destinations"])))
 
@@ -162,3 +174,23 @@ def replace(request: Request, form: Posted = Depends(posted),
     except Problem as exc:
         return _refused(request, ctx, form, data, exc, name)
     return redirect(ctx, "/rules", f"Rule {name!r} is saved.")
+
+
+@router.post("/rules/preview")
+def preview(request: Request, form: Posted = Depends(posted),
+            ctx: ApiContext = Depends(context)) -> Response:
+    """What the rule in the form would have sent: nothing is saved."""
+    editing = form.get("rule") or None
+    data = rule_from_form(form, editing)
+    since = form.get("since") if form.get("since") in dict(WINDOWS) else "7d"
+    body = {"rule": {"track": data["track"], "filters": data["filters"]}, "since": since,
+            "limit": PREVIEW_LIMIT}
+    try:
+        found = api_preview.rule_preview(request, body, form.caller, ctx)
+    except Problem as exc:
+        errors = [{**e, "field": str(e.get("field") or "").removeprefix("rule.")}
+                  for e in exc.errors]
+        return _editor(request, ctx, form.caller, form_values(data), editing=editing,
+                       errors=field_errors(errors, FIELDS), status=exc.status, since=since)
+    return _editor(request, ctx, form.caller, form_values(data), editing=editing,
+                   preview=found, since=since)

@@ -86,10 +86,13 @@ def sign_in(pages: PagesSite, user: str) -> tuple[httpx.Client, str]:
     return client, found.group(1)
 
 
-def start_pages_site(tmp_path: Path, smtp: SmtpPeer, **web: Any) -> tuple[Site, Any]:
+def start_pages_site(tmp_path: Path, smtp: SmtpPeer, settings: dict[str, Any] | None = None,
+                     **web: Any) -> tuple[Site, Any]:
+    """The server at its own address, with ``[web] web`` and the other ``settings``."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = config_from_dict({
+        **(settings or {}),
         "database_url": f"sqlite:///{tmp_path / 'n.db'}",
         "http": {"listen": f"127.0.0.1:{port}", "base_url": base},
         "web": {"admins": ["carol"], **web}, **smtp.config()}, str(tmp_path / "notifier.toml"))

@@ -140,6 +140,12 @@ def test_sign_in_by_link_then_make_a_rule_in_the_editor(
     assert page.get_by_label("Name", exact=True).input_value() == "My builds"
     page.get_by_label("email", exact=True).check()
     page.get_by_label("debug").check()
+    page.get_by_label("Preview over the last").select_option("30d")
+    page.get_by_role("button", name="Preview what it would have sent").click()
+    page.wait_for_url(f"{base}/rules/preview")
+    assert "No stored message since" in page.locator("#preview").inner_text()
+    assert page.get_by_label("email", exact=True).is_checked()
+    visit("rule-preview")
     page.get_by_role("button", name="Save the rule").click()
     page.wait_for_url(f"{base}/rules")
     visit("rules")
