@@ -11,14 +11,22 @@ secrets into cookies and headers.
 * a **personal access token** is scoped ``read`` or ``write``, named by its
   owner, listed with its last use, and revoked by deleting it;
 * a **sign-in link** is single use and valid :data:`LINK_TTL` seconds.
+
+Sessions and tokens are asked for on every request, so a lookup (found or
+not) is remembered for :data:`CACHE_TTL` seconds: ending a session or
+revoking a token through the same object takes effect at once, through
+another process (``notifier tokens revoke``) within that time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +46,8 @@ SCOPES = ("read", "write")
 #: what each kind of secret starts with, so that a leaked one can be recognised
 TOKEN_PREFIX = "ntfy_pat_"
 _NAME_LIMIT = 100
+#: seconds a session or token lookup is reused (see the module docstring)
+CACHE_TTL = 5.0
 
 
 def new_secret(prefix: str = "") -> str:
@@ -79,12 +89,44 @@ def _found(row: Any, hashed: str) -> bool:
     return row is not None and hmac.compare_digest(row.secret_hash, hashed)
 
 
+class _Recent:
+    """Lookups by secret hash, each kept :data:`CACHE_TTL` seconds, ``capacity`` at most."""
+
+    def __init__(self, capacity: int = 10000):
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= now:
+                return False, None
+            return True, entry[1]
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (time.monotonic() + CACHE_TTL, value)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def forget(self, belongs: Callable[[Any], bool]) -> None:
+        with self._lock:
+            for key in [k for k, (_, v) in self._entries.items() if v is not None and belongs(v)]:
+                del self._entries[key]
+
+
 class Credentials:
     """The credential tables of ``store``."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time):
         self.store = store
         self.clock = clock
+        # hash -> [Session, last_seen] or None; hash -> [Token, last_used] or None
+        self._sessions = _Recent()
+        self._tokens = _Recent()
 
     # -- sessions --------------------------------------------------------
 
@@ -101,27 +143,39 @@ class Credentials:
     def session(self, secret: str) -> Session | None:
         """The live session whose secret is ``secret``, or None."""
         hashed = secret_hash(secret)
+        hit, seen = self._sessions.get(hashed)
+        if not hit:
+            with self.store._transaction("read a session", write=False) as conn:
+                row = conn.execute(select(sessions).where(
+                    sessions.c.secret_hash == hashed)).first()
+            seen = [Session(row.id, row.user, row.method, row.created_at, row.expires_at),
+                    row.last_seen] if _found(row, hashed) else None
+            self._sessions.put(hashed, seen)
         now = self.clock()
-        with self.store._transaction("read a session", write=False) as conn:
-            row = conn.execute(select(sessions).where(sessions.c.secret_hash == hashed)).first()
-        if not _found(row, hashed) or row.expires_at <= now:
+        if seen is None or seen[0].expires_at <= now:
             return None
-        if now - row.last_seen > TOUCH_EVERY:
+        if now - seen[1] > TOUCH_EVERY:
             with self.store._transaction("note a session's use") as conn:
-                conn.execute(update(sessions).where(sessions.c.id == row.id)
+                conn.execute(update(sessions).where(sessions.c.id == seen[0].id)
                              .values(last_seen=now))
-        return Session(row.id, row.user, row.method, row.created_at, row.expires_at)
+            seen[1] = now
+        return seen[0]  # type: ignore[no-any-return]
 
     def end_session(self, secret: str) -> bool:
         """Revoke the session ``secret`` on the server (sign-out); False if there was none."""
+        hashed = secret_hash(secret)
         with self.store._transaction("end a session") as conn:
-            return conn.execute(delete(sessions).where(
-                sessions.c.secret_hash == secret_hash(secret))).rowcount > 0
+            ended = conn.execute(delete(sessions).where(
+                sessions.c.secret_hash == hashed)).rowcount > 0
+        self._sessions.put(hashed, None)
+        return ended
 
     def end_sessions(self, user: str) -> int:
         """Revoke every session of ``user``; how many there were."""
         with self.store._transaction(f"end the sessions of {user!r}") as conn:
-            return conn.execute(delete(sessions).where(sessions.c.user == user)).rowcount
+            ended = conn.execute(delete(sessions).where(sessions.c.user == user)).rowcount
+        self._sessions.forget(lambda seen: seen[0].user == user)
+        return ended
 
     # -- personal access tokens -------------------------------------------
 
@@ -160,25 +214,33 @@ class Credentials:
         """Delete ``user``'s token with that id (an int) or name; False if there is none."""
         key = api_tokens.c.id if isinstance(token, int) else api_tokens.c.name
         with self.store._transaction(f"revoke a token of {user!r}") as conn:
-            return conn.execute(delete(api_tokens).where(
+            revoked = conn.execute(delete(api_tokens).where(
                 api_tokens.c.user == user, key == token)).rowcount > 0
+        self._tokens.forget(lambda seen: seen[0].user == user and (
+            seen[0].id == token if isinstance(token, int) else seen[0].name == token))
+        return revoked
 
     def token(self, secret: str) -> Token | None:
         """The token whose secret is ``secret``, or None; notes its use."""
         if not secret.startswith(TOKEN_PREFIX):
             return None
         hashed = secret_hash(secret)
-        with self.store._transaction("read a token", write=False) as conn:
-            row = conn.execute(select(api_tokens).where(
-                api_tokens.c.secret_hash == hashed)).first()
-        if not _found(row, hashed):
+        hit, seen = self._tokens.get(hashed)
+        if not hit:
+            with self.store._transaction("read a token", write=False) as conn:
+                row = conn.execute(select(api_tokens).where(
+                    api_tokens.c.secret_hash == hashed)).first()
+            seen = [_token(row), row.last_used] if _found(row, hashed) else None
+            self._tokens.put(hashed, seen)
+        if seen is None:
             return None
         now = self.clock()
-        if row.last_used is None or now - row.last_used > TOUCH_EVERY:
+        if seen[1] is None or now - seen[1] > TOUCH_EVERY:
             with self.store._transaction("note a token's use") as conn:
-                conn.execute(update(api_tokens).where(api_tokens.c.id == row.id)
+                conn.execute(update(api_tokens).where(api_tokens.c.id == seen[0].id)
                              .values(last_used=now))
-        return _token(row)
+            seen[:] = [dataclasses.replace(seen[0], last_used=now), now]
+        return seen[0]  # type: ignore[no-any-return]
 
     # -- sign-in links ------------------------------------------------------
 

@@ -66,7 +66,8 @@ class WebServer:
         feeds = FeedStore(store.engine, config.delivery.feed_items,
                           display_url=store.display_url, on_close=lambda: None,
                           write_lock=store.write_lock)
-        self.api = ApiContext.build(config, store, directory=_directory(config, store))
+        self.api = ApiContext.build(config, store, directory=_directory(config, store),
+                                    users=users.get)
         self.app = Application(Parts(
             http=config.http, health=health,
             metrics=lambda: metrics() + generate_latest(self.registry),

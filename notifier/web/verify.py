@@ -51,5 +51,6 @@ def confirm(secret: str, request: Request, ctx: ApiContext = Depends(context)) -
     done = Destinations(ctx.store, clock=ctx.clock).confirm_link(secret)
     if done is None:
         return _dead()
+    ctx.changed()
     return pages.page(TITLE, f"<p><b>{html.escape(done.address)}</b> is confirmed: "
                              "notifications can be sent there now.</p>")

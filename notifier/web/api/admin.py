@@ -21,17 +21,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from ...storage.mutes import Mutes, RuleState
-from .auth import Caller, admin, writer
+from .auth import Caller, admin, admin_writer
 from .context import ApiContext, context
 from .inbox import apply_changes
 from .problems import Problem
 
 router = APIRouter(tags=["admin"])
-
-
-def admin_writer(caller: Caller = Depends(writer)) -> Caller:
-    """An admin whose credentials may change things."""
-    return admin(caller)
 
 
 def _shown(state: RuleState, now: float) -> dict[str, Any]:

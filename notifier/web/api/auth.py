@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...storage.credentials import TOKEN_PREFIX
-from .context import ApiContext, context
+from .context import ApiContext, api_of, context
 from .problems import Problem
 
 COOKIE = "notifier_session"
@@ -94,7 +94,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def limit_address(request: Request, ctx: ApiContext = Depends(context)) -> None:
+async def limit_address(request: Request, ctx: ApiContext = Depends(context)) -> None:
     """Every API request counts against its client address's rate."""
     limited(ctx.address_limit.hit(client_address(request)), "from this address")
 
@@ -145,7 +145,7 @@ def csrf_matches(caller: Caller, given: str) -> bool:
 
 
 def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "") -> Caller:
-    user = ctx.store.get_user(name) or {}
+    user = ctx.user(name) or {}
     groups = tuple(g for g in user.get("groups") or () if isinstance(g, str))
     return Caller(name=name, scope=scope, via=via, groups=groups,
                   is_admin=ctx.config.web.is_admin(name, groups), session=secret,
@@ -159,8 +159,7 @@ def reader(request: Request, ctx: ApiContext = Depends(context)) -> Caller:
     return caller
 
 
-def writer(caller: Caller = Depends(reader)) -> Caller:
-    """A caller that may change things: a session, or a ``write`` token."""
+def _may_write(caller: Caller) -> Caller:
     if caller.scope != "write":
         raise Problem(403, "Read-only token", "this token has the 'read' scope; "
                       "changes need a 'write' token", headers={
@@ -168,19 +167,40 @@ def writer(caller: Caller = Depends(reader)) -> Caller:
     return caller
 
 
-def session_only(caller: Caller = Depends(writer)) -> Caller:
-    """A signed-in browser: tokens cannot manage tokens."""
+def _in_session(caller: Caller) -> Caller:
     if caller.via != "session":
         raise Problem(403, "Session required", "tokens are managed from a signed-in "
                       "session, or with 'notifier tokens'")
     return caller
 
 
-def admin(caller: Caller = Depends(reader)) -> Caller:
-    """A caller named in ``[web] admins``."""
+def _is_admin(caller: Caller) -> Caller:
     if not caller.is_admin:
         raise Problem(403, "Admins only", f"{caller.name!r} is not an admin")
     return caller
+
+
+# The guards below only look at the caller: async, so that FastAPI runs them in the
+# event loop rather than handing each to its thread pool.
+
+async def writer(caller: Caller = Depends(reader)) -> Caller:
+    """A caller that may change things: a session, or a ``write`` token."""
+    return _may_write(caller)
+
+
+async def session_only(caller: Caller = Depends(writer)) -> Caller:
+    """A signed-in browser: tokens cannot manage tokens."""
+    return _in_session(caller)
+
+
+async def admin(caller: Caller = Depends(reader)) -> Caller:
+    """A caller named in ``[web] admins``."""
+    return _is_admin(caller)
+
+
+async def admin_writer(caller: Caller = Depends(writer)) -> Caller:
+    """An admin whose credentials may change things."""
+    return _is_admin(caller)
 
 
 def _before_body(guard: Callable[..., Caller], run: Callable[[Request], Caller]) -> None:
@@ -188,11 +208,13 @@ def _before_body(guard: Callable[..., Caller], run: Callable[[Request], Caller])
     guard.before_body = run  # type: ignore[attr-defined]
 
 
-_before_body(reader, lambda request: reader(request, context(request)))
-_before_body(writer, lambda request: writer(reader(request, context(request))))
-_before_body(session_only, lambda request: session_only(
-    writer(reader(request, context(request)))))
-_before_body(admin, lambda request: admin(reader(request, context(request))))
+_before_body(reader, lambda request: reader(request, api_of(request)))
+_before_body(writer, lambda request: _may_write(reader(request, api_of(request))))
+_before_body(session_only, lambda request: _in_session(
+    _may_write(reader(request, api_of(request)))))
+_before_body(admin, lambda request: _is_admin(reader(request, api_of(request))))
+_before_body(admin_writer, lambda request: _is_admin(
+    _may_write(reader(request, api_of(request)))))
 
 
 def start_session(ctx: ApiContext, response: Response, name: str, method: str) -> str:

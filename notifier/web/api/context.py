@@ -74,20 +74,25 @@ class ApiContext:
     directory: Callable[[str], dict[str, Any] | None] = lambda name: None
     #: ``(user, since)``: rule name to how many notifications it sent since then
     rule_counts: Callable[[str, float], dict[str, int]] = lambda user, since: {}
-    #: called after a route changed rules: the running service applies the change log now
+    #: called after a route changed rules or users: the running service applies the change
+    #: log now
     changed: Callable[[], object] = lambda: None
+    #: the local user ``name`` as delivery sees it (in the service: from memory, kept
+    #: current by the change log); None: read from the store
+    users: Callable[[str], dict[str, Any] | None] | None = None
     user_limit: RateLimiter = field(default_factory=lambda: RateLimiter(600))
     address_limit: RateLimiter = field(default_factory=lambda: RateLimiter(1200))
     clock: Callable[[], float] = time.time
 
     @classmethod
     def build(cls, config: Config, store: Store, *, mail: Callable[..., None] | None = None,
-              directory: Callable[[str], dict[str, Any] | None] | None = None) -> ApiContext:
+              directory: Callable[[str], dict[str, Any] | None] | None = None,
+              users: Callable[[str], dict[str, Any] | None] | None = None) -> ApiContext:
         credentials = Credentials(store)
         return cls(config=config, store=store, credentials=credentials,
                    key=credentials.signing_key(config.web.secret_key),
                    mail=mail or Mailer(config),
-                   directory=directory or (lambda name: None),
+                   directory=directory or (lambda name: None), users=users,
                    rule_counts=lambda user, since: sent_by_rule(store, user, since),
                    user_limit=RateLimiter(config.web.user_rate),
                    address_limit=RateLimiter(config.web.address_rate))
@@ -118,11 +123,28 @@ class ApiContext:
         if profile.get("ircnicks"):
             record["ircnicks"] = list(profile["ircnicks"])
         self.store.import_users([record], source="sign-in")
+        self.changed()
         user = self.store.get_user(name)
         assert user is not None
         return user
 
+    def user(self, name: str) -> dict[str, Any] | None:
+        """The local user ``name``'s record, or None."""
+        if self.users is not None:
+            return self.users(name)
+        return self.store.get_user(name)
 
-def context(request: Request) -> ApiContext:
-    """The route dependency that gives the :class:`ApiContext`."""
+
+def api_of(request: Request) -> ApiContext:
+    """The :class:`ApiContext` of the application serving ``request``."""
     return request.app.state.api  # type: ignore[no-any-return]
+
+
+async def context(request: Request) -> ApiContext:
+    """The route dependency that gives the :class:`ApiContext`.
+
+    ``async``, as every dependency that neither waits nor reads the database:
+    FastAPI runs a plain function in its thread pool, one hand-over per
+    dependency per request.
+    """
+    return api_of(request)

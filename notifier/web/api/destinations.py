@@ -193,6 +193,7 @@ def verify_destination(destination_id: int, body: Code, caller: Caller = Depends
         raise _refused(exc, "code") from exc
     if verified is None:
         raise Problem(404, "No such destination", f"you have no destination {destination_id}")
+    ctx.changed()
     return verified.to_dict()
 
 
@@ -223,6 +224,7 @@ def remove_destination(destination_id: int, caller: Caller = Depends(writer),
         raise _refused(exc) from exc
     if not removed:
         raise Problem(404, "No such destination", f"you have no destination {destination_id}")
+    ctx.changed()
     return Response(status_code=204)
 
 
@@ -277,5 +279,6 @@ def put_delivery(data: Any = Body(examples=[DELIVERY_EXAMPLE]),
     delivery = {kind: value for kind, value in data.items() if value is not None} or None
     if not store.set_delivery(caller.name, delivery):
         raise Problem(404, "No such user", f"{caller.name!r} has no user record")
+    ctx.changed()
     return _delivery_out(delivery)
 

@@ -15,7 +15,7 @@ router = APIRouter(tags=["account"])
 @router.get("/users/me")
 def me(caller: Caller = Depends(reader), ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     """The signed-in user: name, addresses, groups, feed URL; ``csrf_token`` for a session."""
-    user = ctx.store.get_user(caller.name) or {"name": caller.name, "emails": [],
+    user = ctx.user(caller.name) or {"name": caller.name, "emails": [],
                                                "ircnicks": [], "groups": []}
     body: dict[str, Any] = {
         "name": caller.name, "emails": user.get("emails") or [],

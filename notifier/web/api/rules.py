@@ -4,8 +4,9 @@ A rule's JSON is the one ``notifier rules import`` reads, checked by the same
 validation (:mod:`notifier.rules.validation`); its ``user`` is the caller's,
 whatever the body says. Errors name the field path (``track.kind``). Each
 rule comes with ``sent_7d``: how many notifications it sent in the last 7 days.
-Every change goes through the store and its change log, so a running
-``notifier serve`` applies it within about a second.
+Every change goes through the store and its change log, which a running
+``notifier serve`` applies before the answer goes back (other processes'
+changes, within about a second).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def create_rule(response: Response, data: Any = Body(examples=[RULE_EXAMPLE]),
         raise Problem(409, "Rule exists", f"you already have a rule named {rule['name']!r}",
                       field="name")
     ctx.store.upsert_rules([rule])
+    ctx.changed()
     response.headers["Location"] = f"/api/v1/rules/{quote(rule['name'], safe='')}"
     return _shown(rule, {})
 
@@ -93,6 +95,7 @@ def replace_rule(name: str, data: Any = Body(examples=[RULE_EXAMPLE]),
     _own(ctx, caller, name)
     rule = check_rule(ctx, caller.name, data, name)
     ctx.store.upsert_rules([rule])
+    ctx.changed()
     return _shown(rule, ctx.rule_counts(caller.name, ctx.clock() - WEEK))
 
 
@@ -102,4 +105,5 @@ def delete_rule(name: str, caller: Caller = Depends(writer),
     """Delete one of the caller's rules."""
     if not ctx.store.remove_rule(caller.name, name):
         raise Problem(404, "No such rule", f"you have no rule named {name!r}")
+    ctx.changed()
     return Response(status_code=204)

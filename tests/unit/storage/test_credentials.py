@@ -215,3 +215,32 @@ def test_stored_hashes_are_compared_in_constant_time(
     assert creds.link_user(link) == "alice"
     assert creds.use_link(link) == "alice"
     assert [a for a, _ in compared] == [secret_hash(s) for s in (session, token, link, link)]
+
+
+def test_lookups_are_reused_and_revocations_apply_at_once_here_and_soon_elsewhere(
+        store: Store, creds: Credentials, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret, token = creds.create_token("alice", "laptop", "read")
+    session = creds.start_session("alice", "link", 3600)
+    elsewhere = Credentials(store, clock)  # another process, e.g. 'notifier tokens revoke'
+    assert creds.token(secret).id == elsewhere.token(secret).id == token.id  # type: ignore[union-attr]
+    assert creds.session(session) is not None and elsewhere.session(session) is not None
+    reads: list[str] = []
+    monkeypatch.setattr(store, "_transaction", _counting(store._transaction, reads))
+    for _ in range(5):
+        assert creds.token(secret) is not None and creds.session(session) is not None
+    assert reads == []  # the database is not asked again within CACHE_TTL
+
+    assert creds.revoke_token("alice", token.id) and creds.end_session(session)
+    assert creds.token(secret) is None and creds.session(session) is None  # at once, here
+    assert elsewhere.token(secret) is not None  # elsewhere, until its lookup is CACHE_TTL old
+    monotonic = credentials_module.time.monotonic
+    monkeypatch.setattr(credentials_module.time, "monotonic",
+                        lambda: monotonic() + credentials_module.CACHE_TTL + 1)
+    assert elsewhere.token(secret) is None and elsewhere.session(session) is None
+
+
+def _counting(transaction, reads):  # type: ignore[no-untyped-def]
+    def wrapped(action, **kw):  # type: ignore[no-untyped-def]
+        reads.append(action)
+        return transaction(action, **kw)
+    return wrapped
