@@ -29,12 +29,13 @@
 
 2. **Many clients while the bus is busy** (at the first size): messages are
    published at ``--rate`` (default 500) messages/s while ``--clients``
-   (default 200) concurrent clients, each with a token of its own, ask
+   (default 200) concurrent clients, each with a token of its own and one keep-alive
+   connection (a plain HTTP/1.1 client, cheap so that the clients measure the service), ask
    ``GET /api/v1/users/me`` and, when the service has it,
    ``GET /api/v1/notifications`` (the inbox), each client pausing
    ``--think`` seconds (default 1, jittered) between requests, for
    ``--load-seconds`` (default 20). The clients run in a process of their
-   own (asyncio and httpx). Target: p99 <= 100 ms for each route.
+   own (asyncio). Target: p99 <= 100 ms for each route.
    Baseline: the same clients with nothing published.
 
     .venv/bin/python benchmarks/api.py [--sizes 100000,1000000] [--requests 40]
@@ -298,22 +299,65 @@ def measure_baseline(store: Store, describer: Describer, mix: Mix, owners: dict[
 # -- many clients -----------------------------------------------------------------------
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection, as plain as a browser's: the request's
+    bytes out, the status line, headers and ``Content-Length`` body back. Cheap on
+    purpose, so that 200 of them in one process measure the service, not the client."""
+
+    def __init__(self, host: str, port: int, token: str):
+        self.host, self.port = host, port
+        self.head = (f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                     "Accept: application/json\r\n\r\n").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        if self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\n".encode() + self.head)
+        status_line = await self.reader.readline()
+        if not status_line:  # closed while idle (keep-alive timeout): once more, anew
+            self.writer = None
+            return await self.get(path)
+        length, close = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and "close" in value.lower():
+                close = True
+        await self.reader.readexactly(length)
+        if close:
+            self.writer.close()
+            self.writer = None
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 def clients_main(base: str, tokens: list[str], paths: list[str], seconds: float,
                  think: float, results: Any) -> None:
+    host, _, port = base.split("://", 1)[1].split("/", 1)[0].rpartition(":")
+    prefix = "/" + base.split("://", 1)[1].split("/", 1)[1] if base.count("/") > 2 else ""
+
     async def one(token: str, seed: int) -> list[tuple[str, float, int]]:
         rnd = random.Random(seed)
         got = []
-        async with httpx.AsyncClient(base_url=base, timeout=30,
-                                     headers={"Authorization": f"Bearer {token}"}) as client:
+        conn = Connection(host, int(port), token)
+        try:
             await asyncio.sleep(rnd.uniform(0, think))
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 for path in paths:
                     started = time.perf_counter()
-                    response = await client.get(path)
-                    got.append((path, (time.perf_counter() - started) * 1000,
-                                response.status_code))
+                    status = await conn.get(prefix + path)
+                    got.append((path, (time.perf_counter() - started) * 1000, status))
                 await asyncio.sleep(rnd.uniform(0.5 * think, 1.5 * think))
+        finally:
+            conn.close()
         return got
 
     async def every() -> list[tuple[str, float, int]]:

@@ -89,6 +89,10 @@ def _found(row: Any, hashed: str) -> bool:
     return row is not None and hmac.compare_digest(row.secret_hash, hashed)
 
 
+class NotInMemory(Exception):
+    """A lookup asked to answer from memory only needs the database."""
+
+
 class _Recent:
     """Lookups by secret hash, each kept :data:`CACHE_TTL` seconds, ``capacity`` at most."""
 
@@ -140,10 +144,15 @@ class Credentials:
                 expires_at=now + ttl, last_seen=now))
         return secret
 
-    def session(self, secret: str) -> Session | None:
-        """The live session whose secret is ``secret``, or None."""
+    def session(self, secret: str, *, memory_only: bool = False) -> Session | None:
+        """The live session whose secret is ``secret``, or None.
+
+        With ``memory_only``, :class:`NotInMemory` when answering needs the database.
+        """
         hashed = secret_hash(secret)
         hit, seen = self._sessions.get(hashed)
+        if not hit and memory_only:
+            raise NotInMemory(secret)
         if not hit:
             with self.store._transaction("read a session", write=False) as conn:
                 row = conn.execute(select(sessions).where(
@@ -155,6 +164,8 @@ class Credentials:
         if seen is None or seen[0].expires_at <= now:
             return None
         if now - seen[1] > TOUCH_EVERY:
+            if memory_only:
+                raise NotInMemory(secret)
             with self.store._transaction("note a session's use") as conn:
                 conn.execute(update(sessions).where(sessions.c.id == seen[0].id)
                              .values(last_seen=now))
@@ -220,12 +231,17 @@ class Credentials:
             seen[0].id == token if isinstance(token, int) else seen[0].name == token))
         return revoked
 
-    def token(self, secret: str) -> Token | None:
-        """The token whose secret is ``secret``, or None; notes its use."""
+    def token(self, secret: str, *, memory_only: bool = False) -> Token | None:
+        """The token whose secret is ``secret``, or None; notes its use.
+
+        With ``memory_only``, :class:`NotInMemory` when answering needs the database.
+        """
         if not secret.startswith(TOKEN_PREFIX):
             return None
         hashed = secret_hash(secret)
         hit, seen = self._tokens.get(hashed)
+        if not hit and memory_only:
+            raise NotInMemory(secret)
         if not hit:
             with self.store._transaction("read a token", write=False) as conn:
                 row = conn.execute(select(api_tokens).where(
@@ -236,6 +252,8 @@ class Credentials:
             return None
         now = self.clock()
         if seen[1] is None or now - seen[1] > TOUCH_EVERY:
+            if memory_only:
+                raise NotInMemory(secret)
             with self.store._transaction("note a token's use") as conn:
                 conn.execute(update(api_tokens).where(api_tokens.c.id == seen[0].id)
                              .values(last_used=now))

@@ -67,7 +67,7 @@ class WebServer:
                           display_url=store.display_url, on_close=lambda: None,
                           write_lock=store.write_lock)
         self.api = ApiContext.build(config, store, directory=_directory(config, store),
-                                    users=users.get)
+                                    users=users.get, peek_user=users.peek)
         self.app = Application(Parts(
             http=config.http, health=health,
             metrics=lambda: metrics() + generate_latest(self.registry),

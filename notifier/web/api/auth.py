@@ -33,10 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...storage.credentials import TOKEN_PREFIX
+from ...storage.credentials import TOKEN_PREFIX, NotInMemory
 from .context import ApiContext, api_of, context
 from .problems import Problem
 
@@ -104,19 +105,20 @@ def _unauthorized(detail: str, error: str | None = None) -> Problem:
     return Problem(401, "Sign-in required", detail, headers={"WWW-Authenticate": challenge})
 
 
-def _identify(request: Request, ctx: ApiContext) -> Caller:
+def _identify(request: Request, ctx: ApiContext, memory_only: bool = False) -> Caller:
+    """The caller; with ``memory_only``, :class:`NotInMemory` if that needs the database."""
     authorization = request.headers.get("authorization")
     if authorization is not None:
         kind, _, secret = authorization.partition(" ")
         if kind.lower() != "bearer" or not secret.strip():
             raise _unauthorized("the Authorization header must be 'Bearer <token>'",
                                 "invalid_request")
-        token = ctx.credentials.token(secret.strip())
+        token = ctx.credentials.token(secret.strip(), memory_only=memory_only)
         if token is None:
             raise _unauthorized("the token is unknown or revoked", "invalid_token")
-        return _caller(ctx, token.user, token.scope, "token")
+        return _caller(ctx, token.user, token.scope, "token", memory_only=memory_only)
     value = request.cookies.get(COOKIE)
-    caller = session_caller(request, ctx)
+    caller = session_caller(request, ctx, memory_only=memory_only)
     if caller is None:
         raise _unauthorized("sign in, or send a personal access token"
                             if value is None else "the session has ended; sign in again")
@@ -128,15 +130,17 @@ def _identify(request: Request, ctx: ApiContext) -> Caller:
     return caller
 
 
-def session_caller(request: Request, ctx: ApiContext) -> Caller | None:
+def session_caller(request: Request, ctx: ApiContext, memory_only: bool = False
+                   ) -> Caller | None:
     """The signed-in person of the request's session cookie, or None (no CSRF check:
-    the web pages check the form's ``csrf_token`` field with :func:`csrf_matches`)."""
+    the web pages check the form's ``csrf_token`` field with :func:`csrf_matches`).
+    With ``memory_only``, :class:`NotInMemory` if that needs the database."""
     value = request.cookies.get(COOKIE)
     secret = cookie_secret(ctx.key, value) if value else None
-    session = ctx.credentials.session(secret) if secret else None
+    session = ctx.credentials.session(secret, memory_only=memory_only) if secret else None
     if session is None or secret is None:
         return None
-    return _caller(ctx, session.user, "write", "session", secret)
+    return _caller(ctx, session.user, "write", "session", secret, memory_only=memory_only)
 
 
 def csrf_matches(caller: Caller, given: str) -> bool:
@@ -144,17 +148,32 @@ def csrf_matches(caller: Caller, given: str) -> bool:
     return bool(caller.csrf) and hmac.compare_digest(given.encode(), caller.csrf.encode())
 
 
-def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "") -> Caller:
-    user = ctx.user(name) or {}
+def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "", *,
+            memory_only: bool = False) -> Caller:
+    user = ctx.user(name, memory_only=memory_only) or {}
     groups = tuple(g for g in user.get("groups") or () if isinstance(g, str))
     return Caller(name=name, scope=scope, via=via, groups=groups,
                   is_admin=ctx.config.web.is_admin(name, groups), session=secret,
                   csrf=csrf_token(ctx.key, secret) if secret else "")
 
 
-def reader(request: Request, ctx: ApiContext = Depends(context)) -> Caller:
-    """Any signed-in caller."""
+def _reader(request: Request, ctx: ApiContext) -> Caller:
     caller = _identify(request, ctx)
+    limited(ctx.user_limit.hit(caller.name), "for this user")
+    return caller
+
+
+async def reader(request: Request, ctx: ApiContext = Depends(context)) -> Caller:
+    """Any signed-in caller.
+
+    Most requests come from a caller seen in the last seconds: they are answered
+    from memory, in the event loop. Only the others go to the thread pool, where
+    the database is read.
+    """
+    try:
+        caller = _identify(request, ctx, memory_only=True)
+    except NotInMemory:
+        caller = await run_in_threadpool(_identify, request, ctx)
     limited(ctx.user_limit.hit(caller.name), "for this user")
     return caller
 
@@ -208,13 +227,13 @@ def _before_body(guard: Callable[..., Caller], run: Callable[[Request], Caller])
     guard.before_body = run  # type: ignore[attr-defined]
 
 
-_before_body(reader, lambda request: reader(request, api_of(request)))
-_before_body(writer, lambda request: _may_write(reader(request, api_of(request))))
+_before_body(reader, lambda request: _reader(request, api_of(request)))
+_before_body(writer, lambda request: _may_write(_reader(request, api_of(request))))
 _before_body(session_only, lambda request: _in_session(
-    _may_write(reader(request, api_of(request)))))
-_before_body(admin, lambda request: _is_admin(reader(request, api_of(request))))
+    _may_write(_reader(request, api_of(request)))))
+_before_body(admin, lambda request: _is_admin(_reader(request, api_of(request))))
 _before_body(admin_writer, lambda request: _is_admin(
-    _may_write(reader(request, api_of(request)))))
+    _may_write(_reader(request, api_of(request)))))
 
 
 def start_session(ctx: ApiContext, response: Response, name: str, method: str) -> str:

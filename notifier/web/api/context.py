@@ -14,7 +14,7 @@ from ...config import Config, parse_duration
 from ...errors import DeliveryError, DirectoryError
 from ...notification import Notification
 from ...storage import Store
-from ...storage.credentials import Credentials, new_secret
+from ...storage.credentials import Credentials, NotInMemory, new_secret
 from ...storage.rulecounts import sent_by_rule
 from .problems import Problem
 from .ratelimit import RateLimiter
@@ -80,6 +80,8 @@ class ApiContext:
     #: the local user ``name`` as delivery sees it (in the service: from memory, kept
     #: current by the change log); None: read from the store
     users: Callable[[str], dict[str, Any] | None] | None = None
+    #: the record ``users`` holds in memory for ``name``, without reading anything
+    peek_user: Callable[[str], dict[str, Any] | None] | None = None
     user_limit: RateLimiter = field(default_factory=lambda: RateLimiter(600))
     address_limit: RateLimiter = field(default_factory=lambda: RateLimiter(1200))
     clock: Callable[[], float] = time.time
@@ -87,12 +89,14 @@ class ApiContext:
     @classmethod
     def build(cls, config: Config, store: Store, *, mail: Callable[..., None] | None = None,
               directory: Callable[[str], dict[str, Any] | None] | None = None,
-              users: Callable[[str], dict[str, Any] | None] | None = None) -> ApiContext:
+              users: Callable[[str], dict[str, Any] | None] | None = None,
+              peek_user: Callable[[str], dict[str, Any] | None] | None = None) -> ApiContext:
         credentials = Credentials(store)
         return cls(config=config, store=store, credentials=credentials,
                    key=credentials.signing_key(config.web.secret_key),
                    mail=mail or Mailer(config),
                    directory=directory or (lambda name: None), users=users,
+                   peek_user=peek_user,
                    rule_counts=lambda user, since: sent_by_rule(store, user, since),
                    user_limit=RateLimiter(config.web.user_rate),
                    address_limit=RateLimiter(config.web.address_rate))
@@ -128,8 +132,16 @@ class ApiContext:
         assert user is not None
         return user
 
-    def user(self, name: str) -> dict[str, Any] | None:
-        """The local user ``name``'s record, or None."""
+    def user(self, name: str, *, memory_only: bool = False) -> dict[str, Any] | None:
+        """The local user ``name``'s record, or None.
+
+        With ``memory_only``, :class:`NotInMemory` unless the service holds it in memory.
+        """
+        if memory_only:
+            user = self.peek_user(name) if self.peek_user is not None else None
+            if user is None:
+                raise NotInMemory(name)
+            return user
         if self.users is not None:
             return self.users(name)
         return self.store.get_user(name)

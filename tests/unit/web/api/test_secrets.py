@@ -77,14 +77,14 @@ def test_the_csrf_token_is_compared_in_constant_time(
     real = auth.hmac.compare_digest
     monkeypatch.setattr(auth.hmac, "compare_digest",
                         lambda a, b: compared.append((a, b)) or real(a, b))
-    caller = auth.reader(request("POST", {"cookie": cookie, CSRF_HEADER: good}), ctx)
+    caller = auth._reader(request("POST", {"cookie": cookie, CSRF_HEADER: good}), ctx)
     assert caller.name == "alice" and caller.csrf == good
     with pytest.raises(Problem) as refused:
-        auth.reader(request("DELETE", {"cookie": cookie, CSRF_HEADER: good[:-1]}), ctx)
+        auth._reader(request("DELETE", {"cookie": cookie, CSRF_HEADER: good[:-1]}), ctx)
     assert refused.value.status == 403
     with pytest.raises(Problem) as missing:
-        auth.reader(request("PUT", {"cookie": cookie}), ctx)
+        auth._reader(request("PUT", {"cookie": cookie}), ctx)
     assert missing.value.status == 403
     csrf_compares = [pair for pair in compared if pair[1] == good.encode()]
     assert [a for a, _ in csrf_compares] == [good.encode(), good[:-1].encode(), b""]
-    assert auth.reader(request("GET", {"cookie": cookie}), ctx).name == "alice"
+    assert auth._reader(request("GET", {"cookie": cookie}), ctx).name == "alice"
