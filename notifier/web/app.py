@@ -1,7 +1,8 @@
 """The ASGI application: every route of ``notifier serve``'s HTTP side.
 
 =====================================  ===========================================
-``GET /``                              what this service is; how to manage your notifications
+``GET /``                              what this service is; signed in, the inbox
+``/signin``, ``/inbox``, ``/rules``...   the web app's pages (:mod:`.pages`)
 ``GET /healthz``                       200 when ready, else 503 naming the part (JSON)
 ``GET /healthz/live``, ``/ready``      liveness and readiness, the same way
 ``GET /metrics``                       Prometheus text format
@@ -165,6 +166,7 @@ def create_api(parts: Parts) -> FastAPI:
         app.include_router(create_router(), prefix=API_PREFIX)
         app.include_router(signin.router)
         app.include_router(verify.router)
+        pages.install(app)
         if parts.api.config.web.oidc_issuer:
             from . import oidc  # Authlib comes with the "web" extra
 

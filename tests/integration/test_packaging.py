@@ -33,6 +33,8 @@ def test_wheel_has_no_generic_top_level_names(wheel: Path) -> None:
     assert "notifier/backends/base.py" in names
     assert "notifier/storage/migrations/versions/0001_initial.py" in names
     assert any(n.startswith("notifier/templates/email/") for n in names)
+    assert {"notifier/templates/web/base.html", "notifier/templates/web/static/style.css"} \
+        <= set(names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     for script in ("notifier =", "notifier-logger =", "notifier-tail ="):

@@ -12,7 +12,8 @@ A token comes as ``Authorization: Bearer <token>``. A session is the cookie
 so a forged cookie is refused before the database is asked. A request with
 a cookie that changes state (any method but GET, HEAD and OPTIONS) must
 also carry the session's CSRF token in the ``X-CSRF-Token`` header;
-``GET /api/v1/users/me`` tells it.
+``GET /api/v1/users/me`` tells it. The web pages' forms carry it in a
+``csrf_token`` field instead, checked by the pages (:func:`csrf_matches`).
 
 FastAPI reads a JSON body before it runs these dependencies: each carries
 ``before_body(request)``, which :mod:`.problems` runs when the body is
@@ -117,19 +118,34 @@ def _identify(request: Request, ctx: ApiContext, memory_only: bool = False) -> C
             raise _unauthorized("the token is unknown or revoked", "invalid_token")
         return _caller(ctx, token.user, token.scope, "token", memory_only=memory_only)
     value = request.cookies.get(COOKIE)
+    caller = session_caller(request, ctx, memory_only=memory_only)
+    if caller is None:
+        raise _unauthorized("sign in, or send a personal access token"
+                            if value is None else "the session has ended; sign in again")
+    if request.method not in SAFE_METHODS and not csrf_matches(
+            caller, request.headers.get(CSRF_HEADER, "")):
+        raise Problem(403, "CSRF token missing or wrong",
+                      f"a request made with the session cookie needs the {CSRF_HEADER} "
+                      "header that GET /api/v1/users/me gives")
+    return caller
+
+
+def session_caller(request: Request, ctx: ApiContext, memory_only: bool = False
+                   ) -> Caller | None:
+    """The signed-in person of the request's session cookie, or None (no CSRF check:
+    the web pages check the form's ``csrf_token`` field with :func:`csrf_matches`).
+    With ``memory_only``, :class:`NotInMemory` if that needs the database."""
+    value = request.cookies.get(COOKIE)
     secret = cookie_secret(ctx.key, value) if value else None
     session = ctx.credentials.session(secret, memory_only=memory_only) if secret else None
     if session is None or secret is None:
-        raise _unauthorized("sign in, or send a personal access token"
-                            if value is None else "the session has ended; sign in again")
-    caller = _caller(ctx, session.user, "write", "session", secret, memory_only=memory_only)
-    if request.method not in SAFE_METHODS:
-        given = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(given.encode(), caller.csrf.encode()):
-            raise Problem(403, "CSRF token missing or wrong",
-                          f"a request made with the session cookie needs the {CSRF_HEADER} "
-                          "header that GET /api/v1/users/me gives")
-    return caller
+        return None
+    return _caller(ctx, session.user, "write", "session", secret, memory_only=memory_only)
+
+
+def csrf_matches(caller: Caller, given: str) -> bool:
+    """Whether ``given`` is the CSRF token of ``caller``'s session (in constant time)."""
+    return bool(caller.csrf) and hmac.compare_digest(given.encode(), caller.csrf.encode())
 
 
 def _caller(ctx: ApiContext, name: str, scope: str, via: str, secret: str = "", *,

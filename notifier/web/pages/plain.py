@@ -1,4 +1,5 @@
-"""The HTML pages: what this service is (``/``), and the unsubscribe confirmation."""
+"""The plain pages that need no sign-in: what this service is (``/``), the unsubscribe
+confirmation, and the sign-in link's button."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import html
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 _STYLE = ("body{font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em;"
-          "line-height:1.5}code{background:#eee;padding:0 .2em}")
+          "line-height:1.5}code{background:#8883;padding:0 .2em}")
 
 
 def _page(title: str, body: str) -> str:
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width'>"
+            f"<meta name='color-scheme' content='light dark'>"
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-            f"<body>{body}</body></html>\n")
+            f"<body><main>{body}</main></body></html>\n")
 
 
 def not_found() -> Response:
@@ -47,7 +49,7 @@ token in them; the administrators give them to you. Keep them to yourself.</li>
 def unsubscribe_form(user: str, rule: str) -> Response:
     """``GET /unsubscribe/<token>``: a button that sends the one-click POST."""
     return HTMLResponse(_page("Unsubscribe", (
-        "<form method='post'>"
+        "<h1>Unsubscribe</h1><form method='post'>"
         f"<p>Stop the notifications of rule <b>{html.escape(rule)}</b> "
         f"for {html.escape(user)}?</p>"
         "<input type='hidden' name='List-Unsubscribe' value='One-Click'>"
@@ -67,7 +69,7 @@ def page(title: str, body: str, status_code: int = 200) -> Response:
 def sign_in_link_form(user: str) -> Response:
     """``GET /signin/link/<secret>``: a button; mail scanners opening links sign no one in."""
     return page("Sign in", (
-        "<form method='post'>"
+        "<h1>Sign in</h1><form method='post'>"
         f"<p>Sign in to notifier as <b>{html.escape(user)}</b>?</p>"
         "<button type='submit'>Sign in</button></form>"))
 
