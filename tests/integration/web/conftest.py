@@ -149,9 +149,6 @@ def start_site(tmp_path: Path, http: dict[str, Any] | None = None,
     statements = Statements()
     event.listen(store.engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *rest: statements.add(statement))
-    outbox = Outbox(store)
-    users = UserCache(config, store)
-    users.preload(store.list_users())
     healthy = {"live": True, "ready": True}
 
     def unsubscribe(token: str) -> tuple[str, str]:
@@ -159,12 +156,31 @@ def start_site(tmp_path: Path, http: dict[str, Any] | None = None,
             raise InputError("bad token")
         return "alice", "git"
 
+    return run_site(config, store, statements=statements, healthy=healthy,
+                    unsubscribe=unsubscribe)
+
+
+def run_site(config: Any, store: Store, *, statements: Statements | None = None,
+             healthy: dict[str, bool] | None = None,
+             unsubscribe: Callable[[str], tuple[str, str]] | None = None,
+             base: str | None = None) -> tuple[Site, Callable[[], None]]:
+    """A real WebServer for ``config`` over ``store``, started; and how to stop it (which
+    closes the store too). Unsubscribe tokens are refused unless ``unsubscribe`` says."""
+    outbox = Outbox(store)
+    users = UserCache(config, store)
+    users.preload(store.list_users())
+    health = healthy if healthy is not None else {"live": True, "ready": True}
+
+    def refuse(token: str) -> tuple[str, str]:
+        raise InputError("no unsubscribe links on this site")
+
     web = WebServer(config, store=store, outbox=outbox, users=users,
-                    health=lambda kind: (healthy[kind], {"status": kind}),
+                    health=lambda kind: (health[kind], {"status": kind}),
                     metrics=lambda: b"# service metrics\n",
-                    check_unsubscribe=unsubscribe, unsubscribe=unsubscribe)
+                    check_unsubscribe=unsubscribe or refuse, unsubscribe=unsubscribe or refuse)
     host, port = web.address
-    site = Site(web, store, outbox, users, f"http://{host}:{port}", statements, healthy)
+    site = Site(web, store, outbox, users, base or f"http://{host}:{port}",
+                statements or Statements(), health)
     site.run()
 
     def stop() -> None:

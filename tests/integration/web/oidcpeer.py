@@ -27,11 +27,7 @@ import httpx
 import pytest
 
 from notifier.config import config_from_dict
-from notifier.errors import InputError
 from notifier.storage import Store
-from notifier.storage.outbox import Outbox
-from notifier.users.cache import UserCache
-from notifier.web import WebServer
 from tests.conftest import IN_CI, ROOT, free_port, wait_for
 
 if TYPE_CHECKING:
@@ -158,24 +154,7 @@ def start_oidc_site(tmp_path: Path, peer_for: Callable[[str], OidcPeer],
         "web": {"oidc_issuer": peer.issuer, "client_id": CLIENT_ID,
                 "client_secret": peer.client_secret, **web}}, str(tmp_path / "notifier.toml"))
     store = Store.from_config(config)
-    outbox = Outbox(store)
-    users = UserCache(config, store)
+    from tests.integration.web.conftest import run_site
 
-    def no_unsubscribe(token: str) -> tuple[str, str]:
-        raise InputError("no unsubscribe links here")
-
-    server = WebServer(config, store=store, outbox=outbox, users=users,
-                       health=lambda kind: (True, {"status": kind}), metrics=lambda: b"",
-                       check_unsubscribe=no_unsubscribe, unsubscribe=no_unsubscribe)
-    from tests.integration.web.conftest import Site, Statements
-
-    site = Site(server, store, outbox, users, base, Statements(), {"live": True,
-                                                                     "ready": True})
-    site.run()
-
-    def stop() -> None:
-        site.halt()
-        server.close()
-        store.close()
-
+    site, stop = run_site(config, store, base=base)
     return site, peer, stop

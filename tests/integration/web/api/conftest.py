@@ -21,15 +21,11 @@ import pytest
 from sqlalchemy import event
 
 from notifier.config import config_from_dict
-from notifier.errors import InputError
 from notifier.storage import Store
 from notifier.storage.credentials import Credentials
-from notifier.storage.outbox import Outbox
-from notifier.users.cache import UserCache
-from notifier.web import WebServer
 from notifier.web.api.auth import COOKIE, CSRF_HEADER
 from tests.conftest import free_port
-from tests.integration.web.conftest import Site, Statements
+from tests.integration.web.conftest import Site, Statements, run_site
 
 API = "/api/v1"
 USERS = ("alice", "bob", "carol")
@@ -53,28 +49,7 @@ def start_api_site(tmp_path: Path, sections: dict[str, dict[str, Any]] | None = 
     statements = Statements()
     event.listen(store.engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *rest: statements.add(statement))
-    outbox = Outbox(store)
-    users = UserCache(config, store)
-    users.preload(store.list_users())
-
-    def unsubscribe(token: str) -> tuple[str, str]:
-        raise InputError("no unsubscribe tokens on this site")
-
-    web = WebServer(config, store=store, outbox=outbox, users=users,
-                    health=lambda kind: (True, {"status": kind}),
-                    metrics=lambda: b"# service metrics\n",
-                    check_unsubscribe=unsubscribe, unsubscribe=unsubscribe)
-    host, bound = web.address
-    site = Site(web, store, outbox, users, f"http://{host}:{bound}", statements,
-                {"live": True, "ready": True})
-    site.run()
-
-    def stop() -> None:
-        site.halt()
-        web.close()
-        store.close()
-
-    return site, stop
+    return run_site(config, store, statements=statements)
 
 
 @pytest.fixture

@@ -18,16 +18,12 @@ import httpx
 import pytest
 
 from notifier.config import config_from_dict
-from notifier.errors import InputError
 from notifier.storage import Store
 from notifier.storage.credentials import Credentials
 from notifier.storage.inbox import inbox_row, write_rows
-from notifier.storage.outbox import Outbox
-from notifier.users.cache import UserCache
-from notifier.web import WebServer
 from tests.conftest import free_port
 from tests.integration.backends.peers_email import SmtpPeer
-from tests.integration.web.conftest import Site, Statements
+from tests.integration.web.conftest import Site, run_site
 
 USERS = ("alice", "bob", "carol")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -99,25 +95,7 @@ def start_pages_site(tmp_path: Path, smtp: SmtpPeer, settings: dict[str, Any] | 
     store = Store.from_config(config)
     store.import_users([{"name": name, "emails": [f"{name}@example.org"], "ircnicks": [],
                          "groups": []} for name in USERS])
-    outbox = Outbox(store)
-    users = UserCache(config, store)
-
-    def no_unsubscribe(token: str) -> tuple[str, str]:
-        raise InputError("no unsubscribe links here")
-
-    server = WebServer(config, store=store, outbox=outbox, users=users,
-                       health=lambda kind: (True, {"status": kind}), metrics=lambda: b"",
-                       check_unsubscribe=no_unsubscribe, unsubscribe=no_unsubscribe)
-    site = Site(server, store, outbox, users, base, Statements(), {"live": True,
-                                                                     "ready": True})
-    site.run()
-
-    def stop() -> None:
-        site.halt()
-        server.close()
-        store.close()
-
-    return site, stop
+    return run_site(config, store, base=base)
 
 
 @pytest.fixture
