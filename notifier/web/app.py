@@ -9,6 +9,7 @@
 ``GET /feeds/<user>.atom?token=T``     the user's Atom feed (``.rss`` for RSS 2.0)
 ``GET /users/<user>/stream?token=T``   the user's desktop notifications, as Server-Sent Events
 ``GET /unsubscribe/<token>``           a page with a button that disables the rule
+``GET /widget.js``                     ``<notifier-inbox>`` for other sites (:mod:`.widget`)
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
 ``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
 ``GET /signin/oidc``, ``.../callback``  OpenID Connect sign-in (:mod:`.oidc`)
@@ -54,7 +55,7 @@ from ..errors import InputError
 from ..render.feed import conditional_response, feed_validators, render_feed
 from ..storage.credentials import TOKEN_PREFIX
 from ..storage.feeds import FeedStore
-from . import pages, signin, verify
+from . import pages, signin, verify, widget
 from .api import PREFIX as API_PREFIX
 from .api import ApiContext, create_router, problems
 from .api.auth import token_user
@@ -104,7 +105,8 @@ class Application:
         # CORS outside the limits, so that their refusals carry CORS headers too.
         self._app = AllowedOrigins(RequestLimits(
             self._route, max_body_bytes=parts.http.max_body_bytes,
-            max_header_bytes=parts.http.max_header_bytes), origins=parts.http.allowed_origins)
+            max_header_bytes=parts.http.max_header_bytes), origins=parts.http.allowed_origins,
+            own=parts.http.public_url())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
@@ -166,6 +168,7 @@ def create_api(parts: Parts) -> FastAPI:
         app.include_router(create_router(), prefix=API_PREFIX)
         app.include_router(signin.router)
         app.include_router(verify.router)
+        app.include_router(widget.router)
         pages.install(app)
         if parts.api.config.web.oidc_issuer:
             from . import oidc  # Authlib comes with the "web" extra
