@@ -9,8 +9,8 @@
 ``GET /feeds/<user>.atom?token=T``     the user's Atom feed (``.rss`` for RSS 2.0)
 ``GET /users/<user>/stream?token=T``   the user's desktop notifications, as Server-Sent Events
 ``GET /unsubscribe/<token>``           a page with a button that disables the rule
-``GET /widget.js``                     ``<notifier-inbox>`` for other sites (:mod:`.widget`)
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
+``GET /widget.js``                     ``<notifier-inbox>`` for other sites (:mod:`.widget`)
 ``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
 ``GET /signin/oidc``, ``.../callback``  OpenID Connect sign-in (:mod:`.oidc`)
 ``GET|POST /destinations/verify/<s>``  an address's confirmation link: a button, then verified
