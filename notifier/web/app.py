@@ -106,6 +106,7 @@ class Application:
         self._app = AllowedOrigins(RequestLimits(
             self._route, max_body_bytes=parts.http.max_body_bytes,
             max_header_bytes=parts.http.max_header_bytes), origins=parts.http.allowed_origins,
+            credentials_paths=(f"{API_PREFIX}/notifications/stream", *widget.API_PATHS),
             own=parts.http.public_url())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,13 +1,16 @@
 """Cross-origin use: CORS for ``[http] allowed_origins`` only, and no cookie from elsewhere.
 
 A page on an allowed origin may read a feed and open a live stream with
-``EventSource`` (the token is in the URL: no credentials are involved). It
-may also read the routes of :data:`WITH_CREDENTIALS` (what ``<notifier-inbox>``,
-:mod:`.widget`, reads) with the person's session cookie
-(``credentials: "include"``, ``Access-Control-Allow-Credentials: true``) or
-with a token in ``Authorization``. A request from any other origin, or with
-no ``Origin`` at all, goes past Starlette's CORS handling untouched, so its
-answer carries no CORS header at all, not even for a refused preflight.
+``EventSource`` (the token is in the URL: no credentials are involved). The
+paths in ``credentials_paths`` (the inbox's live stream, and what the widget
+for other sites reads: :mod:`.widget`) it may also read with credentials:
+the session cookie (``EventSource(url, {withCredentials: true})``,
+``fetch(url, {credentials: "include"})``), or a token in ``Authorization``.
+Their answers to an allowed origin carry ``Access-Control-Allow-Credentials:
+true``; no other path's answer does, so an allowed origin cannot read the
+rest of the API with someone's cookie. A request from any other origin, or
+with no ``Origin`` at all, goes past Starlette's CORS handling untouched, so
+its answer carries no CORS header at all, not even for a refused preflight.
 
 A request to the API that carries the session cookie and an ``Origin`` that
 is neither an allowed one nor the service's own is refused (403) before
@@ -28,10 +31,6 @@ from .api import PREFIX
 from .api.auth import COOKIE
 from .api.problems import Problem
 
-#: the API routes an allowed origin may read with the person's credentials
-WITH_CREDENTIALS = frozenset(f"{PREFIX}{path}" for path in (
-    "/notifications", "/notifications/counts", "/notifications/stream"))
-
 
 class AllowedOrigins:
     """ASGI middleware: Starlette's CORS for requests from ``origins``; nothing for others.
@@ -40,15 +39,18 @@ class AllowedOrigins:
     its own pages are never refused.
     """
 
-    def __init__(self, app: ASGIApp, origins: Iterable[str], own: str = ""):
+    def __init__(self, app: ASGIApp, origins: Iterable[str],
+                 credentials_paths: Iterable[str] = (), own: str = ""):
         self.app = app
         self.origins = frozenset(origin.encode() for origin in origins)
-        allowed = [o.decode() for o in self.origins]
-        self.cors = CORSMiddleware(app, allow_origins=allowed,
-                                   allow_methods=["GET"], allow_headers=["Last-Event-ID"])
-        self.cors_with_credentials = CORSMiddleware(
-            app, allow_origins=allowed, allow_methods=["GET"], allow_credentials=True,
-            allow_headers=["Authorization", "Last-Event-ID"])
+        allowed = sorted(o.decode() for o in self.origins)
+        self.cors = CORSMiddleware(app, allow_origins=allowed, allow_methods=["GET"],
+                                   allow_headers=["Last-Event-ID"])
+        self.credentials_paths = frozenset(credentials_paths)
+        self.with_credentials = CORSMiddleware(app, allow_origins=allowed,
+                                               allow_methods=["GET"],
+                                               allow_headers=["Authorization", "Last-Event-ID"],
+                                               allow_credentials=True)
         parts = urlsplit(own)
         self.own = f"{parts.scheme}://{parts.netloc}".lower().encode() if parts.netloc else b""
 
@@ -64,7 +66,7 @@ class AllowedOrigins:
                     host = value
             if origin is not None:
                 if origin in self.origins:
-                    cors = (self.cors_with_credentials if scope["path"] in WITH_CREDENTIALS
+                    cors = (self.with_credentials if scope["path"] in self.credentials_paths
                             else self.cors)
                     await cors(scope, receive, send)
                     return

@@ -17,8 +17,12 @@ from importlib.resources import files
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from .api import PREFIX
+
 #: where the script is served
 PATH = "/widget.js"
+#: what the script reads besides the live stream: allowed origins may, with credentials
+API_PATHS = (f"{PREFIX}/notifications", f"{PREFIX}/notifications/counts")
 
 router = APIRouter(include_in_schema=False)
 
