@@ -72,19 +72,19 @@ class AllowedOrigins:
                     return
                 if (cookie is not None and scope["path"].startswith(PREFIX + "/")
                         and COOKIE.encode() + b"=" in cookie
-                        and not self._same_origin(scope, origin, host)):
+                        and not self._same_origin(origin, host)):
                     await refused(origin)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
-    def _same_origin(self, scope: Scope, origin: bytes, host: bytes | None) -> bool:
+    def _same_origin(self, origin: bytes, host: bytes | None) -> bool:
         origin = origin.lower()
         if self.own and origin == self.own:
             return True
-        # the address the browser used (the Host header is its own, never the page's)
-        scheme = scope.get("scheme", "http").encode()
-        return host is not None and origin == scheme + b"://" + host.lower()
-
+        # The address the browser used: the Host header is its own, never the page's.
+        # Either scheme: behind a proxy that ends TLS, this side sees http.
+        scheme, _, address = origin.partition(b"://")
+        return host is not None and scheme in (b"http", b"https") and address == host.lower()
 
 def refused(origin: bytes) -> Response:
     """The 403 for a request with the session cookie from an origin not allowed."""

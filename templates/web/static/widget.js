@@ -134,8 +134,9 @@ li.unread .title { font-weight: 700; }
       this.onDocumentClick = (event) => {
         if (this.isOpen() && !event.composedPath().includes(this)) this.setOpen(false);
       };
+      // back to this tab: what changed meanwhile (read elsewhere, signed in elsewhere)
       this.onVisible = () => {
-        if (document.visibilityState === "visible" && this.dataset.state === "ready") {
+        if (document.visibilityState === "visible" && this.dataset.state !== "loading") {
           this.refresh();
         }
       };
@@ -220,8 +221,8 @@ li.unread .title { font-weight: 700; }
         if (this.dataset.state !== "ready") {
           this.renderReady();
           this.setState("ready");
-          this.listen(run);
         }
+        if (!this.source) this.listen(run);
         this.renderItems();
       } catch (error) {
         if (error && error.stale) return;
@@ -275,13 +276,11 @@ li.unread .title { font-weight: 700; }
         this.refreshSoon();  // the counts as the server has them
       });
       source.addEventListener("error", () => {
-        if (source.readyState === EventSource.CLOSED && run === this.run) {
-          // a refusal (signed out, token revoked) or no stream here: try again later
+        if (source.readyState === EventSource.CLOSED && this.source === source) {
+          // A refusal (signed out, token revoked) or no stream here: read the list again
+          // later, which says which, and opens the stream again if it can.
           this.source = null;
-          this.retryLater(() => {
-            this.refresh();
-            this.listen(run);
-          });
+          this.retryLater(() => this.load(run));
         }
       });
       source.addEventListener("open", () => { this.failures = 0; });

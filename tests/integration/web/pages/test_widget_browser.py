@@ -29,7 +29,7 @@ from notifier.config import config_from_dict
 from notifier.storage import Store
 from notifier.storage.credentials import Credentials
 from notifier.storage.inbox import Inbox
-from tests.conftest import IN_CI, ROOT, free_port, wait_for
+from tests.conftest import IN_CI, ROOT, free_port
 from tests.integration.web.conftest import run_site
 from tests.integration.web.pages.conftest import USERS, PagesSite
 
@@ -227,27 +227,37 @@ class Answer:
     headers: dict[str, str]
 
 
-def api_answers(page: Page, base: str) -> list[Answer]:
-    """Every answer the page gets from notifier's API, as it comes: read through the
-    DevTools protocol, which sees those the browser then withholds from the page (CORS)."""
-    urls: dict[str, str] = {}
-    seen: list[Answer] = []
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
+class Answers:
+    """Every answer a page gets from notifier's API, read through the DevTools protocol,
+    which sees those the browser then withholds from the page (CORS)."""
 
-    def sent(event: dict[str, Any]) -> None:
-        if event["request"]["url"].startswith(f"{base}/api/"):
-            urls[event["requestId"]] = event["request"]["url"]
+    def __init__(self, page: Page, base: str):
+        self.page = page
+        self.base = base
+        self.urls: dict[str, str] = {}
+        self.extra: dict[str, dict[str, Any]] = {}
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        # the two events of a request come in either order
+        cdp.on("Network.requestWillBeSent", lambda event: self.urls.setdefault(
+            event["requestId"], event["request"]["url"]))
+        cdp.on("Network.responseReceivedExtraInfo", lambda event: self.extra.setdefault(
+            event["requestId"], event))
 
-    def answered(event: dict[str, Any]) -> None:
-        url = urls.get(event["requestId"])
-        if url is not None:
-            seen.append(Answer(url, event["statusCode"],
-                               {k.lower(): v for k, v in event["headers"].items()}))
+    def to(self, part: str) -> list[Answer]:
+        """The answers so far to requests whose address contains ``part``."""
+        return [Answer(url, self.extra[key]["statusCode"],
+                       {k.lower(): v for k, v in self.extra[key]["headers"].items()})
+                for key, url in list(self.urls.items())
+                if url.startswith(f"{self.base}/api/") and part in url and key in self.extra]
 
-    cdp.on("Network.requestWillBeSent", sent)
-    cdp.on("Network.responseReceivedExtraInfo", answered)
-    return seen
+    def wait(self, part: str) -> list[Answer]:
+        """The answers to requests whose address contains ``part``, once there is one."""
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not (found := self.to(part)):
+            assert time.monotonic() < deadline, f"no answer to {part} came; {self.urls}"
+            self.page.wait_for_timeout(50)  # Playwright delivers the events meanwhile
+        return found
 
 
 def new_page(browser: Browser, **kw: Any) -> tuple[BrowserContext, Page]:
@@ -266,7 +276,7 @@ def test_the_widget_on_a_page_from_another_origin_shows_the_inbox_live(
     context, page = new_page(browser, color_scheme="light")
     shots = shots_for(request, page)
     sign_in(page, sites, "alice")
-    answers = api_answers(page, notifier.base)
+    answers = Answers(page, notifier.base)
 
     page.goto(f"{sites.same_site.origin}/")
     widget_state(page, "ready")
@@ -275,8 +285,8 @@ def test_the_widget_on_a_page_from_another_origin_shows_the_inbox_live(
     expect(toggle).to_have_attribute("aria-expanded", "false")
     panel = page.locator("notifier-inbox .panel")
     expect(panel).to_be_hidden()
-    listed = [a for a in answers if "/api/v1/notifications?" in a.url]
-    assert listed and listed[0].status == 200
+    listed = answers.wait("/api/v1/notifications?")
+    assert listed[0].status == 200
     assert listed[0].headers["access-control-allow-origin"] == sites.same_site.origin
     assert listed[0].headers["access-control-allow-credentials"] == "true"
     shots("closed")
@@ -341,7 +351,7 @@ def test_a_site_notifier_does_not_allow_gets_nothing(
     context, page = new_page(browser)
     shots = shots_for(request, page)
     sign_in(page, sites, "alice")
-    answers = api_answers(page, sites.notifier.base)
+    answers = Answers(page, sites.notifier.base)
     page.goto(f"{sites.refused.origin}/")
     widget_state(page, "error")
     link = page.get_by_role("link", name="Notifications unavailable")
@@ -349,8 +359,7 @@ def test_a_site_notifier_does_not_allow_gets_nothing(
     expect(page.get_by_role("button", name=re.compile("^Notifications"))).to_have_count(0)
     assert "Build" not in page.locator("notifier-inbox").evaluate("w => w.shadowRoot.innerHTML")
     # the browser did send the cookie (the same site): notifier refused, without CORS headers
-    listed = wait_for(lambda: [a for a in answers if "/api/v1/notifications?" in a.url],
-                      "the answer to the widget's request")
+    listed = answers.wait("/api/v1/notifications?")
     for answer in listed:
         assert answer.status == 403
         assert not [h for h in answer.headers if h.startswith("access-control-")]
