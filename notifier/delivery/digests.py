@@ -23,9 +23,9 @@ from typing import Any, Protocol
 from ..errors import NotifierError, StorageError
 from ..notification import Notification
 from ..storage.outbox import Outbox
+from ..users.settings import MAX_DIGEST_ITEMS
 from .periodic import Periodic
 from .schedule import Schedule
-from ..users.settings import MAX_DIGEST_ITEMS
 from .settings import DEFAULT_MAX_ITEMS, address_for, digest_settings, quiet_hours
 
 log = logging.getLogger(__name__)
