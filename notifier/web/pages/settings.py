@@ -76,8 +76,7 @@ def save_quiet_hours(request: Request, form: Posted = Depends(posted),
                               QUIET_FIELDS)
         return _page(request, ctx, form.caller, status=exc.status, errors=errors,
                      values=values)
-    return redirect(ctx, "/settings", f"Quiet from {values['start']} to {values['end']} "
-                                      f"({values['timezone']}).")
+    return redirect(ctx, "/settings", "Your quiet hours are saved.")
 
 
 @router.post("/settings/quiet-hours/off")

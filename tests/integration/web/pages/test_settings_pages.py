@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -68,7 +69,17 @@ def test_the_quiet_hours_form_saves_and_shows_problems_next_to_their_fields(
         shown = alice.get("/settings").text
         assert 'value="Europe/Prague"' in input_tag(shown, "quiet-timezone")
         assert 'value="22:00"' in input_tag(shown, "quiet-start")
+        assert "Your quiet hours are saved." in shown
         assert "Quiet from 22:00 to 07:00" in shown or "It is quiet now" in shown
+        # Quiet from an hour ago to two hours from now, in UTC: quiet now.
+        now = datetime.now(UTC)
+        around = {"start": (now - timedelta(hours=1)).strftime("%H:%M"),
+                  "end": (now + timedelta(hours=2)).strftime("%H:%M"), "timezone": "UTC"}
+        assert alice.post("/settings/quiet-hours",
+                          data={"csrf_token": csrf, **around}).status_code == 303
+        assert f"It is quiet now, until {around['end']} (UTC)." in alice.get("/settings").text
+        assert alice.post("/settings/quiet-hours",
+                          data={"csrf_token": csrf, **PRAGUE}).status_code == 303
 
         # The destinations form replaces the digests, and keeps the quiet hours.
         kept = alice.post("/destinations/delivery", data={
