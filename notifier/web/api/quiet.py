@@ -3,7 +3,8 @@
 =================================  ============================================
 ``GET /delivery/quiet-hours``      the setting, or null for none
 ``PUT /delivery/quiet-hours``      ``{"start": "22:00", "end": "07:00",
-                                   "timezone": "Europe/Prague"}``, or null
+                                   "timezone": "Europe/Prague"}``
+``DELETE /delivery/quiet-hours``   none any more
 =================================  ============================================
 
 The same setting is ``quiet_hours`` of ``GET``/``PUT /delivery`` (see
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Response
 
 from ...storage.destinations import Destinations
 from ...users.quiet import check_quiet_hours
@@ -53,21 +54,35 @@ def get_quiet_hours(caller: Caller = Depends(reader),
 
 
 @router.put("/delivery/quiet-hours")
-def put_quiet_hours(data: Any = Body(None, examples=[QUIET_EXAMPLE]),
+def put_quiet_hours(data: Any = Body(examples=[QUIET_EXAMPLE]),
                     caller: Caller = Depends(writer),
-                    ctx: ApiContext = Depends(context)) -> dict[str, Any] | None:
-    """Set the caller's quiet hours (null: none); the other delivery settings stay."""
-    errors = quiet_problems(data)
+                    ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+    """Set the caller's quiet hours; the other delivery settings stay."""
+    errors = quiet_problems(data) if data is not None else [
+        {"field": "body", "detail": "send an object; DELETE removes the quiet hours"}]
     if errors:
         raise invalid(errors)
+    quiet = {key: data[key].strip() for key in ("start", "end", "timezone")}
+    _save(ctx, caller, quiet)
+    return quiet
+
+
+@router.delete("/delivery/quiet-hours", status_code=204)
+def delete_quiet_hours(caller: Caller = Depends(writer),
+                       ctx: ApiContext = Depends(context)) -> Response:
+    """The caller has no quiet hours any more (done already is no error)."""
+    _save(ctx, caller, None)
+    return Response(status_code=204)
+
+
+def _save(ctx: ApiContext, caller: Caller, quiet: dict[str, str] | None) -> None:
     store = _store(ctx)
     delivery = store.delivery(caller.name)
     delivery = dict(delivery) if isinstance(delivery, dict) else {}
-    if data is None:
+    if quiet is None:
         delivery.pop(QUIET_HOURS, None)
     else:
-        delivery[QUIET_HOURS] = {key: data[key].strip() for key in ("start", "end", "timezone")}
+        delivery[QUIET_HOURS] = quiet
     if not store.set_delivery(caller.name, delivery or None):
         raise Problem(404, "No such user", f"{caller.name!r} has no user record")
     ctx.changed()
-    return delivery.get(QUIET_HOURS)

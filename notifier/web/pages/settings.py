@@ -83,7 +83,7 @@ def save_quiet_hours(request: Request, form: Posted = Depends(posted),
 def quiet_hours_off(form: Posted = Depends(posted),
                     ctx: ApiContext = Depends(context)) -> Response:
     try:
-        api.put_quiet_hours(None, form.caller, ctx)
+        api.delete_quiet_hours(form.caller, ctx)
     except Problem as exc:
         raise PageError(exc.status, exc.title, exc.detail or "") from exc
     return redirect(ctx, "/settings", "You have no quiet hours now.")

@@ -125,4 +125,8 @@ def test_the_api_sets_quiet_hours_and_names_the_field_at_fault(pages_site: Pages
         cleared = api.put("/delivery", json={"quiet_hours": None})
         assert cleared.json()["quiet_hours"] is None
         assert api.get("/delivery/quiet-hours").json() is None
-        assert api.put("/delivery/quiet-hours", json=None).status_code == 200
+        assert api.put("/delivery/quiet-hours").status_code == 422  # no body: say so
+        assert api.put("/delivery/quiet-hours", json=PRAGUE).status_code == 200
+        assert api.delete("/delivery/quiet-hours").status_code == 204
+        assert api.get("/delivery/quiet-hours").json() is None
+        assert api.delete("/delivery/quiet-hours").status_code == 204
