@@ -18,11 +18,12 @@ arithmetic takes ``now`` (seconds since the epoch) from the caller.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from ..errors import InputError
 
@@ -54,8 +55,10 @@ def parse_zone(name: Any) -> ZoneInfo:
     try:
         return ZoneInfo(stripped)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InputError(f"{stripped!r} is not a known time zone; use an IANA name such as "
-                         f"\"Europe/Prague\" or \"UTC\"") from None
+        near = difflib.get_close_matches(stripped, sorted(available_timezones()), n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else \
+            "; use an IANA name such as \"Europe/Prague\" or \"UTC\""
+        raise InputError(f"{stripped!r} is not a known time zone{hint}") from None
 
 
 def _kind(value: Any) -> str:

@@ -111,7 +111,10 @@ def record_problems(value: Any) -> str:
     ({"start": 2200, "end": "07:00", "timezone": "UTC"},
      "delivery.quiet_hours.start: must be a time of day such as \"22:00\", not a number"),
     ({"start": "22:00", "end": "07:00", "timezone": "Europe/Praha"},
-     "delivery.quiet_hours.timezone: 'Europe/Praha' is not a known time zone"),
+     "delivery.quiet_hours.timezone: 'Europe/Praha' is not a known time zone "
+     "(did you mean 'Europe/Prague'?)"),
+    ({"start": "22:00", "end": "07:00", "timezone": "Qwxz"},
+     "delivery.quiet_hours.timezone: 'Qwxz' is not a known time zone; use an IANA name"),
     ({"start": "22:00", "end": "07:00", "timezone": "../../etc/passwd"},
      "delivery.quiet_hours.timezone: '../../etc/passwd' is not a time zone name"),
     ({"start": "22:00", "end": "07:00", "timezone": ""},
