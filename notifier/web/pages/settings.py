@@ -8,12 +8,14 @@
 
 The work is the API's (:mod:`notifier.web.api.quiet`); each problem is shown
 next to the field it names. The time zone field offers every zone the
-server knows, as suggestions of a plain text field.
+server knows, as suggestions of a plain text field; ``/static/web/timezone.js``
+fills it with the browser's zone when it is empty.
 """
 
 from __future__ import annotations
 
 import zoneinfo
+from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -29,6 +31,8 @@ from .base import PageError, Posted, field_errors, posted, redirect, render, sig
 
 router = APIRouter(include_in_schema=False)
 
+#: the script that fills in the browser's time zone
+TIMEZONE_SCRIPT = "/static/web/timezone.js"
 #: an API problem's field -> the form's field
 QUIET_FIELDS = {"start": "quiet-start", "end": "quiet-end", "timezone": "quiet-timezone"}
 
@@ -55,6 +59,13 @@ def _page(request: Request, ctx: ApiContext, caller: Caller, *, status: int = 20
     return render(request, ctx, "settings.html", caller, status=status, errors=errors or {},
                   quiet=values, has_quiet=bool(stored), status_text=_status(stored, ctx.clock()),
                   zones=sorted(zoneinfo.available_timezones()))
+
+
+@router.get(TIMEZONE_SCRIPT)
+def timezone_script() -> Response:
+    body = files("notifier.templates").joinpath("web", "static", "timezone.js").read_bytes()
+    return Response(body, media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/settings")

@@ -1,6 +1,6 @@
 """The settings page in a real browser (Debian's chromium), at phone width in dark mode:
-quiet hours refused next to the time zone field, then saved; each page screenshot and
-checked with axe-core (see :mod:`.test_pages_browser`)."""
+the browser's time zone filled in, quiet hours refused next to the time zone field, then
+saved; each page screenshot and checked with axe-core (see :mod:`.test_pages_browser`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["browser"]  # the fixture
 
 def test_quiet_hours_on_the_settings_page(pages_site: PagesSite, browser: Browser,
                                           request: pytest.FixtureRequest) -> None:
-    context = browser.new_context(color_scheme="dark", viewport=PHONE)
+    context = browser.new_context(color_scheme="dark", viewport=PHONE, timezone_id="Asia/Tokyo")
     page = context.new_page()
     visit = visits_for(request, page, width=PHONE["width"])
     base = pages_site.base
@@ -27,6 +27,9 @@ def test_quiet_hours_on_the_settings_page(pages_site: PagesSite, browser: Browse
     page.wait_for_url(f"{base}/")
 
     page.goto(f"{base}/settings")
+    # The script fills in the browser's own zone.
+    page.wait_for_function("document.getElementById('quiet-timezone').value !== ''")
+    assert page.get_by_label("Time zone").input_value() == "Asia/Tokyo"
     visit("settings")
     page.get_by_label("From").fill("22:00")
     page.get_by_label("Until").fill("07:00")

@@ -43,6 +43,11 @@ def test_the_quiet_hours_form_saves_and_shows_problems_next_to_their_fields(
             assert f'<label for="{ident}">{label}</label>' in page.text
         assert '<option value="Europe/Prague">' in page.text
         assert "You have no quiet hours" in page.text
+        script = re.search(r'<script src="([^"]*/static/web/timezone\.js)" defer>', page.text)
+        assert script, "the time zone script"
+        served = alice.get(httpx.URL(pages_site.base).join(script.group(1)))
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"]
+        assert "resolvedOptions().timeZone" in served.text
 
         bad = alice.post("/settings/quiet-hours", data={
             "csrf_token": csrf, "start": "22:00", "end": "07:00", "timezone": "Europe/Praha"})
