@@ -32,10 +32,37 @@ What the push services answer:
   and the outbox waits that long before the next attempt;
 * any other answer: permanent for that subscription.
 
-A notification is delivered when one subscription took it, or when every
-one of them was gone; else it fails temporarily when one failure was
-temporary, permanently otherwise. A user with no subscription at all is a
-:class:`~notifier.errors.PermanentDeliveryError`.
+When a browser's push fails for now (429, 5xx, unreachable), the
+notification fails temporarily, whatever the others answered; the browsers
+that took it are noted (:meth:`~notifier.storage.push.PushSubscriptions.note_taken`),
+and the outbox's retry pushes to the others alone. Otherwise it is delivered
+when one browser took it (now or on an earlier attempt) or every one was
+gone, and fails permanently when every one refused it. A user with no
+subscription at all is a :class:`~notifier.errors.PermanentDeliveryError`.
+
+The payload
+-----------
+
+This is the one description of what a browser receives; the service worker
+(``templates/web/static/sw.js``) reads it. A JSON object, UTF-8:
+
+=============  ==========================================================
+``title``      the notification's title (always there; cut last)
+``body``       its text, may be empty (cut first, with an ellipsis)
+``link``       the URL a click opens, or null (never cut)
+``icon``       the app's icon URL, or null (left out when too long)
+``tag``        the bus message's id: a second push of one message replaces
+               the first notification rather than showing two
+``app``        the app that sent the message (``koji``)
+``topic``      the message's topic
+``severity``   ``debug``, ``info``, ``warning`` or ``error``
+``timestamp``  when the message was sent, seconds since the epoch
+=============  ==========================================================
+
+The worker shows ``title`` with ``body``, ``icon``, ``tag``, the timestamp
+(in milliseconds) and ``data`` = ``{link, app, severity, tag}``; a click opens
+``data.link`` (http or https only; else the inbox), in the tab that shows it
+already if there is one. An error stays on screen until it is dismissed.
 """
 
 from __future__ import annotations
@@ -228,36 +255,55 @@ class WebpushBackend(Backend):
         return application_server_key(vapid.private_key)
 
     def send(self, notification: Notification) -> None:
-        """Push ``notification`` to every browser its user subscribed."""
+        """Push ``notification`` to every browser its user subscribed that has not
+        taken it yet (on an earlier attempt)."""
         body = payload(notification)
         subscriptions, vapid = self._open()
-        user = notification.address
+        user, msg_id = notification.address, notification.msg_id
         try:
-            subs = subscriptions.list(user)
+            subs, taken = subscriptions.pending(user, msg_id)
         except StorageError as exc:
             raise TemporaryDeliveryError(f"webpush to {user!r}: {exc}") from exc
         if not subs:
             raise PermanentDeliveryError(f"webpush: {user!r} has no browser subscribed")
-        sent = gone = 0
+        sent: list[int] = []
         failures: list[DeliveryError] = []
         for sub in subs:
+            if sub.id in taken:
+                continue
             try:
                 self._push(sub, body, notification, vapid)
             except _Gone:
-                gone += 1
                 self._note(subscriptions.remove_gone, sub)
                 log.info("webpush: %s's subscription %d is gone; removed", user, sub.id)
             except DeliveryError as exc:
                 failures.append(exc)
             else:
-                sent += 1
+                sent.append(sub.id)
                 self._note(subscriptions.note_success, sub)
-        if sent or not failures:
+        if any(isinstance(f, TemporaryDeliveryError) for f in failures):
+            if sent:  # the retry is for the other browsers alone
+                self._remember(subscriptions.note_taken, sent, msg_id, user)
+            done = len(sent) + len(taken)
+            raise _combined(user, failures, f"{done} of {len(subs)} browsers took it; ")
+        if taken:
+            self._remember(subscriptions.forget_taken, sorted(taken), msg_id, user)
+        if sent or taken or not failures:
             for failure in failures:
-                log.warning("webpush to %s (%s): one browser failed: %s", user,
-                            notification.msg_id, failure)
+                log.warning("webpush to %s (%s): one browser failed: %s", user, msg_id,
+                            failure)
             return
         raise _combined(user, failures)
+
+    @staticmethod
+    def _remember(change: Callable[[list[int], str], object], ids: list[int], msg_id: str,
+                  user: str) -> None:
+        """Note or forget which browsers took ``msg_id``; on a database error the retry
+        may reach them twice (their browsers show it once: the tag is the same)."""
+        try:
+            change(ids, msg_id)
+        except StorageError as exc:
+            log.warning("webpush to %s (%s): %s", user, msg_id, exc)
 
     @staticmethod
     def _note(change: Callable[[int], object], sub: Subscription) -> None:
@@ -372,10 +418,11 @@ def _start(response: httpx.Response, limit: int = 1024) -> str:
     return data[:limit].decode("utf-8", "replace")
 
 
-def _combined(user: str, failures: list[DeliveryError]) -> DeliveryError:
-    """One error for a notification no browser took: temporary if any failure was."""
+def _combined(user: str, failures: list[DeliveryError], prefix: str = "") -> DeliveryError:
+    """One error for the browsers that did not take a notification: temporary if any
+    failure was."""
     temporary = [f for f in failures if isinstance(f, TemporaryDeliveryError)]
-    text = "; ".join(str(f) for f in failures)
+    text = prefix + "; ".join(str(f) for f in failures)
     error: DeliveryError
     if temporary:
         busy = TemporaryDeliveryError(text)
