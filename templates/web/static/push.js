@@ -105,7 +105,7 @@
     const added = await api(box, "POST", box.dataset.subscriptions,
                             {...subscription.toJSON(), label: label()});
     say(`This browser gets your notifications now (browser ${added.id}). Reloading the list…`);
-    window.location.assign(box.dataset.page);
+    window.location.reload();
   }
 
   async function setUpPush(box) {

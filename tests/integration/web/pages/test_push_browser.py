@@ -1,0 +1,247 @@
+"""Web Push's receiving half in a real browser: the destinations page, the service worker.
+
+Debian's chromium (headless, through Playwright) opens the destinations page,
+whose "Get notifications in this browser" button registers the service worker
+(``/sw.js``) and posts the browser's subscription to the API. Then the webpush
+backend sends a notification to the stand-in push service
+(:mod:`tests.integration.pushservice`), which decrypts it as a browser would;
+the test hands that payload to the service worker through the DevTools
+protocol (``ServiceWorker.deliverPushMessage``, what a push service's message
+becomes inside the browser) and reads the notification the worker showed
+with ``registration.getNotifications()``.
+
+What chromium cannot do here: reach its vendor's push service (Firebase Cloud
+Messaging), so ``pushManager.subscribe`` is answered, in the page only, with a
+subscription at the stand-in push service (an init script; everything else the
+page does is real). The notifications chromium shows headless cannot be clicked
+either: the click handler's choice (focus the tab showing the link, or open
+it) is run inside the real worker on a real notification, see
+:func:`test_a_click_focuses_the_tab_showing_the_link_or_opens_it`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, sync_playwright
+
+from notifier.backends.webpush import WebpushBackend, payload
+from notifier.notification import Notification
+from notifier.storage.push import PushSubscriptions, application_server_key, b64url
+from tests.conftest import wait_for
+from tests.integration.backends.peers_email import SmtpPeer
+from tests.integration.pushservice import Browser as PushBrowser
+from tests.integration.pushservice import PushService
+from tests.integration.web.pages.conftest import PagesSite, start_pages_site
+from tests.integration.web.pages.test_pages_browser import (
+    AXE,
+    CHROMIUM,
+    PHONE,
+    WAIT_MS,
+    _require,
+    visits_for,
+)
+
+pytestmark = pytest.mark.integration
+
+CONTACT = "mailto:push-admin@example.org"
+#: what the page's pushManager.subscribe answers (the vendor's push service is out of reach)
+SUBSCRIBE_STAND_IN = """
+(() => {
+  const json = %s;
+  const key = Uint8Array.from(atob(json.keys.p256dh.replace(/-/g, "+").replace(/_/g, "/")
+                              + "=".repeat((4 - json.keys.p256dh.length %% 4) %% 4)),
+                              (c) => c.charCodeAt(0));
+  if (self.PushManager) {
+    PushManager.prototype.subscribe = async function (options) {
+      sessionStorage.setItem("subscribedWith",
+                             Array.from(new Uint8Array(options.applicationServerKey)).join(","));
+      return {endpoint: json.endpoint, options, toJSON: () => json,
+              getKey: () => key.buffer, unsubscribe: async () => true};
+    };
+  }
+})();
+"""
+NOTIFICATIONS = """async () => {
+  const registration = await navigator.serviceWorker.getRegistration();
+  const shown = registration ? await registration.getNotifications() : [];
+  return shown.map((n) => ({title: n.title, body: n.body, tag: n.tag, icon: n.icon,
+                            data: n.data, timestamp: n.timestamp,
+                            requireInteraction: n.requireInteraction}));
+}"""
+
+
+@pytest.fixture
+def push() -> Iterator[PushService]:
+    service = PushService().start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def push_site(tmp_path: Path, smtp: SmtpPeer) -> Iterator[PagesSite]:
+    site, stop = start_pages_site(tmp_path, smtp, {"webpush": {
+        "contact": CONTACT, "allow_private_endpoints": True}})
+    try:
+        yield PagesSite(site, smtp)
+    finally:
+        stop()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    _require(CHROMIUM, "Debian's chromium")
+    _require(AXE, "axe-core, from package.json")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def signed_in(site: PagesSite, context: BrowserContext, user: str) -> Page:
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(site.link(user))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site.base}/")
+    return page
+
+
+def registration_id(session: CDPSession, scope: str) -> str:
+    """The id of the service worker registration for ``scope`` with an activated worker,
+    from the ServiceWorker domain's events."""
+    registrations: dict[str, str] = {}
+    active: set[str] = set()
+    session.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.update(
+        {r["registrationId"]: r["scopeURL"] for r in event["registrations"]
+         if not r.get("isDeleted")}))
+    session.on("ServiceWorker.workerVersionUpdated", lambda event: active.update(
+        v["registrationId"] for v in event["versions"]
+        if v["status"] == "activated" and v["runningStatus"] in ("running", "starting",
+                                                                  "stopped")))
+    session.send("ServiceWorker.enable")
+
+    def found() -> str | None:
+        session.send("ServiceWorker.enable")  # a call lets the events in (sync API)
+        return next((rid for rid, url in registrations.items() if url == scope
+                     and rid in active), None)
+
+    return str(wait_for(found, f"an activated service worker for {scope}"))
+
+
+def deliver(session: CDPSession, origin: str, rid: str, data: str) -> None:
+    session.send("ServiceWorker.deliverPushMessage",
+                 {"origin": origin, "registrationId": rid, "data": data})
+
+
+def shown(page: Page, count: int) -> list[dict[str, Any]]:
+    return wait_for(lambda: (lambda n: n if len(n) >= count else None)(
+        page.evaluate(NOTIFICATIONS)), f"{count} notifications shown by the worker")
+
+
+def alice_note(**kw: Any) -> Notification:
+    values: dict[str, Any] = {
+        "user": "alice", "destination": "webpush", "address": "alice",
+        "msg_id": f"2026-{uuid.uuid4()}", "topic": "org.example.ci.build.failed",
+        "app": "ci", "content": {"title": "ci: python-requests-2.32.3-1 failed to build",
+                                 "body": "on x86_64, after 4 minutes"},
+        "link": "https://ci.example.org/builds/4711", "icon": "https://ci.example.org/ci.png",
+        "severity": "error", "timestamp": time.time()}
+    return Notification(**{**values, **kw})
+
+
+def test_subscribe_on_the_page_then_the_worker_shows_what_the_backend_sent(
+        push_site: PagesSite, chromium: Browser, push: PushService,
+        request: pytest.FixtureRequest) -> None:
+    base = push_site.base
+    stand_in: PushBrowser = push.browser("alice")
+    context = chromium.new_context(color_scheme="light", viewport={"width": 1100, "height": 900})
+    context.grant_permissions(["notifications", "clipboard-read", "clipboard-write"],
+                              origin=base)
+    context.add_init_script(SUBSCRIBE_STAND_IN % json.dumps(push.subscription(stand_in)))
+    page = signed_in(push_site, context, "alice")
+    visit = visits_for(request, page)
+
+    page.goto(f"{base}/destinations")
+    button = page.get_by_role("button", name="Get notifications in this browser")
+    button.wait_for(state="visible")
+    assert page.get_by_text("No browser gets your notifications yet.").is_visible()
+    visit("destinations")
+    # The feed address: selectable text, and with JavaScript a Copy button.
+    feed = page.get_by_label("Atom feed address").input_value()
+    assert "/feeds/alice.atom?token=" in feed
+    page.get_by_role("button", name="Copy the Atom feed address").click()
+    wait_for(lambda: page.locator("#feed-atom-copied").inner_text() == "Copied.",
+             "the copy to be confirmed")
+    assert page.evaluate("navigator.clipboard.readText()") == feed
+
+    button.click()
+    listed = page.locator("[data-endpoint]")
+    try:
+        listed.first.wait_for(state="visible")
+    except Exception:
+        print("status:", page.locator("#push-status").inner_text())
+        raise
+    assert listed.count() == 1
+    assert listed.first.get_attribute("data-endpoint") == push.endpoint(stand_in)
+    assert "Chrom" in listed.first.locator("h3").inner_text()  # "Chromium on Linux"
+    visit("subscribed")
+    (sub,) = PushSubscriptions(push_site.store).list("alice")
+    assert sub.endpoint == push.endpoint(stand_in)
+    # The page subscribed with the key the API serves.
+    server_key = PushSubscriptions(push_site.store).vapid_key()
+    subscribed_with = bytes(int(b) for b in page.evaluate(
+        "sessionStorage.getItem('subscribedWith')").split(","))
+    assert b64url(subscribed_with) == application_server_key(server_key)
+
+    # The worker is registered for the whole site, served as JavaScript.
+    worker = page.evaluate("""async () => {
+        const r = await navigator.serviceWorker.getRegistration();
+        return r && {scope: r.scope, script: r.active && r.active.scriptURL};
+    }""")
+    assert worker == {"scope": f"{base}/", "script": f"{base}/sw.js"}
+
+    # The backend sends a notification; the push service decrypts it as a browser would.
+    backend = WebpushBackend(push_site.site.web.config)
+    try:
+        note = alice_note()
+        backend.send(note)
+    finally:
+        backend.close()
+    (arrived,) = wait_for(push.taken, "the push at the push service")
+    assert not push.problems, push.problems
+    assert json.loads(payload(note)) == arrived.payload
+
+    session = context.new_cdp_session(page)
+    rid = registration_id(session, f"{base}/")
+    deliver(session, base, rid, json.dumps(arrived.payload))
+    (notification,) = shown(page, 1)
+    assert notification["title"] == "ci: python-requests-2.32.3-1 failed to build"
+    assert notification["body"] == "on x86_64, after 4 minutes"
+    assert notification["tag"] == note.msg_id
+    assert notification["icon"] == "https://ci.example.org/ci.png"
+    assert notification["data"]["link"] == "https://ci.example.org/builds/4711"
+    assert notification["data"]["severity"] == "error"
+    assert notification["requireInteraction"] is True
+    assert abs(notification["timestamp"] - note.timestamp * 1000) < 1000
+
+    # The same message pushed again replaces its notification (same tag).
+    deliver(session, base, rid, json.dumps(arrived.payload))
+    # A push whose payload is not ours still shows something, leading to the inbox.
+    deliver(session, base, rid, "not JSON")
+    notes = shown(page, 2)
+    assert len(notes) == 2, notes
+    fallback = next(n for n in notes if n["tag"] == "notifier")
+    assert fallback["title"] == "New notification"
+    assert fallback["data"]["link"] == f"{base}/inbox"
+    context.close()
