@@ -2,7 +2,7 @@
    and opens a notification's link when it is clicked.
 
    The payload is the JSON the webpush destination writes (its format is described
-   in one place, the docstring of backends/webpush.py): title, body, link, icon, tag
+   in one place, the docstring of backends/pushpayload.py): title, body, link, icon, tag
    (the message id), app, topic, severity, timestamp (seconds). A notification keeps
    the link, app and severity in its data; one with the same tag replaces the
    previous one, so a message pushed twice shows once. */

@@ -274,7 +274,6 @@ def test_a_click_opens_the_link_or_focuses_the_tab_showing_it(
         push_site: PagesSite, push: PushService, tmp_path: Path,
         request: pytest.FixtureRequest) -> None:
     _require(CHROMIUM, "Debian's chromium")
-    base = push_site.base
     desktop = DbusSession(tmp_path / "dbus", capabilities=["actions", "body", "body-markup",
                                                            "body-hyperlinks", "icon-static"])
     desktop.start()
