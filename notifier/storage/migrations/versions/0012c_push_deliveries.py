@@ -1,7 +1,7 @@
 """Web Push: which browsers took a notification that failed for another of the user's.
 
 Revision ID: 0012c
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012c"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
