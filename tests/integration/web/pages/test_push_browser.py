@@ -361,3 +361,28 @@ def _clicks(site: PagesSite, push: PushService, context: BrowserContext,
     assert urls.count(f"{base}/destinations") == 1, urls
     assert len(context.pages) == before + 2, urls
     assert not any(url.startswith("javascript:") for url in urls)
+
+
+def test_a_browser_that_cannot_subscribe_is_told_why(
+        push_site: PagesSite, chromium: Browser) -> None:
+    base = push_site.base
+    # Notifications not allowed: the page says so, and subscribes nothing.
+    context = chromium.new_context()
+    page = signed_in(push_site, context, "alice")
+    page.goto(f"{base}/destinations")
+    page.get_by_role("button", name="Get notifications in this browser").click()
+    wait_for(lambda: "does not allow" in page.locator("#push-status").inner_text(),
+             "the page to say notifications are not allowed")
+    context.close()
+    # Allowed, but the browser's push service refuses (chromium's own, unreachable or
+    # refusing here): its reason is shown.
+    context = chromium.new_context()
+    context.grant_permissions(["notifications"], origin=base)
+    page = signed_in(push_site, context, "alice")
+    page.goto(f"{base}/destinations")
+    page.get_by_role("button", name="Get notifications in this browser").click()
+    wait_for(lambda: "push service could not subscribe it" in page.locator(
+        "#push-status").inner_text(), "the page to give the push service's reason")
+    assert page.get_by_role("button", name="Get notifications in this browser").is_enabled()
+    context.close()
+    assert PushSubscriptions(push_site.store).list("alice") == []
