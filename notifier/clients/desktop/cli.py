@@ -40,6 +40,8 @@ log = logging.getLogger("notifier-desktop")
 def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="notifier-desktop: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "httpcore"):  # a line for each request: not what -v is for
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @click.group(invoke_without_command=True, help=HELP)

@@ -172,7 +172,7 @@ class Notifier:
                  dbus.Int32(self.settings.expire_timeout)], timeout=5)
         except dbus.DBusException as exc:
             name = exc.get_dbus_name() or ""
-            if name not in _ABSENT:
+            if name not in _ABSENT and not name.startswith("org.freedesktop.DBus.Error.Spawn"):
                 log.warning("the notification daemon refused a notification: %s: %s", name,
                             exc.get_dbus_message())
                 return 0

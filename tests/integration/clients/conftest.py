@@ -155,8 +155,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def bus() -> Iterator[PrivateBus]:
-    session = PrivateBus()
+def bus(tmp_path: Path) -> Iterator[PrivateBus]:
+    session = PrivateBus(tmp_path)
     try:
         yield session
     finally:

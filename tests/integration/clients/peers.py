@@ -47,12 +47,32 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 5) -> None:
         proc.wait(timeout)
 
 
+#: a session bus without service activation: a name nobody owns stays unowned (Debian's
+#: dunst installs an activation file for org.freedesktop.Notifications, which would
+#: start a dunst without a screen whenever the test's daemon is stopped)
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
 class PrivateBus:
     """A session bus of the test's own; :meth:`client` is a connection to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path) -> None:
         require_program("dbus-daemon")
-        self.proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
+        config = workdir / "bus.conf"
+        config.write_text(BUS_CONFIG)
+        self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",
                                       "--print-address=1"], stdout=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
@@ -296,3 +316,36 @@ class App:
             return None
         stop(self.proc, 10)
         return self.proc.returncode
+
+
+class Monitor:
+    """``dbus-monitor`` watching the app's signals on ``bus``; its output as text."""
+
+    def __init__(self, bus: PrivateBus, workdir: Path):
+        require_program("dbus-monitor")
+        self.path = workdir / "monitor.out"
+        with open(self.path, "ab") as out:
+            self.proc = subprocess.Popen(
+                ["dbus-monitor", "--address", bus.address,
+                 f"type='signal',interface='{DESKTOP}',member='NotificationReceived'"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: "NameAcquired" in self.text() or "member=" in self.text()
+                 or self.path.stat().st_size > 0, "dbus-monitor to start", 10)
+
+    def text(self) -> str:
+        return self.path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def assigned_ids(calls: list[dict[str, Any]]) -> list[int]:
+    """The id the mock daemon gave each call: the next of its counter, or the one replaced."""
+    ids, next_id = [], 1
+    for call in calls:
+        if call["replaces_id"]:
+            ids.append(call["replaces_id"])
+        else:
+            ids.append(next_id)
+            next_id += 1
+    return ids
