@@ -80,7 +80,8 @@ class App:
                                  on_mute=self.mute if self.api else None,
                                  open_url=server.open_url())
         self.interface = DesktopInterface(bus, self)
-        self.tray = Tray(bus, on_activate=self.open_notifier, icon_theme_path=str(ICON_THEME))
+        self.tray = Tray(bus, on_activate=self.open_notifier, call_later=loop.call_later,
+                         icon_theme_path=str(ICON_THEME))
         self.reader: StreamReader | None = None
         self._counts_timer: Timer | None = None
         self._said_disconnected = False

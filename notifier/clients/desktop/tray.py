@@ -31,6 +31,8 @@ MENU_PATH = "/MenuBar"
 WATCHER = "org.kde.StatusNotifierWatcher"
 WATCHER_PATH = "/StatusNotifierWatcher"
 ICON = "notifier-desktop"
+#: tries to register with a watcher that is starting (0.1 s, then twice as long each time)
+REGISTER_ATTEMPTS = 7
 
 
 @dataclass
@@ -272,8 +274,10 @@ class Tray:
     """The item and its menu on ``bus``, registered with the watcher whenever there is one."""
 
     def __init__(self, bus: dbus.bus.BusConnection, on_activate: Callable[[], None],
+                 call_later: Callable[[float, Callable[[], None]], object],
                  icon_theme_path: str = ""):
         self.bus = bus
+        self.call_later = call_later
         self.name = f"org.kde.StatusNotifierItem-{os.getpid()}-1"
         self._bus_name = dbus.service.BusName(self.name, bus, do_not_queue=True)
         self.menu = Menu(bus)
@@ -292,12 +296,17 @@ class Tray:
             self._said_missing = True
             log.warning("%s: running without a tray icon (it appears when a tray starts)", why)
 
-    def register(self) -> None:
+    def register(self, attempt: int = 0) -> None:
+        """Register with the watcher. A watcher that has just taken its name may not
+        have exported its object yet: then try again a few times, waiting longer each time."""
         try:
             self.bus.call_blocking(WATCHER, WATCHER_PATH, WATCHER, "RegisterStatusNotifierItem",
                                    "s", [self.name], timeout=5)
         except dbus.DBusException as exc:
             self.registered = False
+            if attempt < REGISTER_ATTEMPTS and self.bus.name_has_owner(WATCHER):
+                self.call_later(0.1 * 2 ** attempt, lambda: self.register(attempt + 1))
+                return
             self._missing(f"the tray refused the icon ({exc.get_dbus_name()}: "
                           f"{exc.get_dbus_message()})")
             return
@@ -305,10 +314,9 @@ class Tray:
         log.info("tray icon registered with %s", WATCHER)
 
     def _on_owner(self, _name: str, _old: str, new: str) -> None:
+        self.registered = False
         if new:
             self.register()
-        else:
-            self.registered = False
 
     def update(self, state: TrayState, entries: list[Entry]) -> None:
         self.item.show(state)
