@@ -220,36 +220,41 @@ class Dunst:
         return [{key: value.get("data") for key, value in entry.items()}
                 for entry in data["data"][0]]
 
-    def screenshot(self, path: Path) -> Path:
-        """The whole screen, as a PNG."""
+    def screenshot(self, path: Path) -> bytes:
+        """Save the whole screen as a PNG at ``path``; its RGB rows (each led by a 0)."""
         raw = subprocess.run(["xwd", "-root", "-silent", "-display", self.display],
                              capture_output=True, timeout=20, check=True).stdout
+        width, height, rows = xwd_rgb(raw)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(xwd_to_png(raw))
-        return path
+        path.write_bytes(png(width, height, rows))
+        return rows
 
     def stop(self) -> None:
         stop(self.proc)
         stop(self.xvfb)
 
 
-def xwd_to_png(data: bytes) -> bytes:
-    """A 24/32-bit ZPixmap XWD image (what ``xwd`` writes for Xvfb's screen) as a PNG."""
+def xwd_rgb(data: bytes) -> tuple[int, int, bytes]:
+    """Width, height and RGB rows (each led by a 0, as PNG wants) of a true-colour ZPixmap
+    XWD image, what ``xwd`` writes for Xvfb's screen."""
     header = [int.from_bytes(data[i:i + 4], "big") for i in range(0, 100, 4)]
-    header_size, width, height = header[0], header[4], header[5]
+    header_size, width, height, byte_order = header[0], header[4], header[5], header[7]
     bits_per_pixel, bytes_per_line, ncolors = header[11], header[12], header[19]
-    byte_order = header[7]
-    assert bits_per_pixel == 32, f"expected 32 bits a pixel, not {bits_per_pixel}"
+    masks = header[14:17]
+    assert bits_per_pixel in (24, 32), f"expected 24 or 32 bits a pixel, not {bits_per_pixel}"
+    step = bits_per_pixel // 8
+    shifts = [(mask & -mask).bit_length() - 1 for mask in masks]
+    order = "little" if byte_order == 0 else "big"
     pixels = data[header_size + 12 * ncolors:]
     rows = []
     for y in range(height):
-        line = pixels[y * bytes_per_line:y * bytes_per_line + width * 4]
+        line = pixels[y * bytes_per_line:y * bytes_per_line + width * step]
         out = bytearray(b"\0")
-        for x in range(0, width * 4, 4):
-            b0, b1, b2, b3 = line[x:x + 4]
-            out += bytes((b2, b1, b0)) if byte_order == 0 else bytes((b1, b2, b3))
+        for x in range(0, width * step, step):
+            value = int.from_bytes(line[x:x + step], order)
+            out += bytes(((value & m) >> s) & 0xFF for m, s in zip(masks, shifts, strict=True))
         rows.append(bytes(out))
-    return png(width, height, b"".join(rows))
+    return width, height, b"".join(rows)
 
 
 def png(width: int, height: int, raw: bytes) -> bytes:
