@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dbus
 
@@ -28,6 +28,9 @@ from .notify import ICON_KEY, Notifier
 from .service import DesktopInterface
 from .stream import LastId, StreamReader, state_home
 from .tray import Entry, Tray, TrayState
+
+if TYPE_CHECKING:
+    from .busmode import BusReader
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +78,15 @@ class App:
                               f"{server.url} {server.user}")
         self.icons = IconCache(cache_home() / "notifier" / "icons",
                                config.notifications.icon_cache)
-        self.api = Api(server.url, server.api_token, loop.post) if server.api_token else None
+        self.api = (Api(server.url, server.api_token, loop.post)
+                    if server.api_token and config.mode == "server" else None)
         self.notifier = Notifier(bus, config.notifications, opener=opener,
                                  on_mute=self.mute if self.api else None,
                                  open_url=server.open_url())
         self.interface = DesktopInterface(bus, self)
         self.tray = Tray(bus, on_activate=self.open_notifier, call_later=loop.call_later,
                          icon_theme_path=str(ICON_THEME))
-        self.reader: StreamReader | None = None
+        self.reader: StreamReader | BusReader | None = None
         self._counts_timer: Timer | None = None
         self._said_disconnected = False
 
@@ -102,7 +106,7 @@ class App:
 
     def _start_reader(self) -> None:
         server = self.config.server
-        reader: StreamReader | None = None
+        reader: StreamReader | BusReader | None = None
 
         def on_event(event_id: int, payload: dict[str, Any]) -> None:
             icon = payload.get("icon")
@@ -115,26 +119,38 @@ class App:
         def on_state(connected: bool, why: str) -> None:
             self.loop.post(lambda: self.connection(reader, connected, why))
 
-        reader = StreamReader(server.stream_url(), server.token, self.last_id.load(),
-                              on_event=on_event, on_mark=on_mark, on_state=on_state)
+        if self.config.mode == "bus":
+            from .busmode import BusReader  # the service's describer: only in this mode
+
+            reader = BusReader(self.config.bus, self.config.path, on_event=on_event,
+                               on_state=on_state)
+        else:
+            reader = StreamReader(server.stream_url(), server.token, self.last_id.load(),
+                                  on_event=on_event, on_mark=on_mark, on_state=on_state)
         self.reader = reader.start()
 
-    def connection(self, reader: StreamReader | None, connected: bool, why: str) -> None:
+    def connection(self, reader: StreamReader | BusReader | None, connected: bool,
+                   why: str) -> None:
         if reader is not self.reader:
             return
         if connected:
-            log.info("connected to %s", self.config.server.url)
+            log.info("connected to %s", self.source())
             self._said_disconnected = False
         elif not self._said_disconnected:
-            log.warning("the stream from %s is not connected (%s); trying again",
-                        self.config.server.url, why)
+            log.warning("%s: not connected (%s); trying again", self.source(), why)
             self._said_disconnected = True
         if connected != self.connected:
             self.connected = connected
             self.refresh()
 
-    def received(self, reader: StreamReader | None, event_id: int, payload: dict[str, Any],
-                 icon: str) -> None:
+    def source(self) -> str:
+        """Where notifications come from, for people to read."""
+        if self.config.mode == "bus":
+            return "the bus at " + ", ".join(self.config.bus.endpoints)
+        return self.config.server.url
+
+    def received(self, reader: StreamReader | BusReader | None, event_id: int,
+                 payload: dict[str, Any], icon: str) -> None:
         """One notification from the stream: show it (or collect it), then note its id."""
         if reader is not self.reader:
             return  # from a reader stopped since: the next one reads it again
@@ -149,7 +165,8 @@ class App:
             self.collected.append(item)
         else:
             self.notifier.show(item)
-        self.last_id.save(event_id)
+        if self.config.mode == "server":  # the bus keeps no history to resume in
+            self.last_id.save(event_id)
         self.refresh()
         self._counts_soon()
 
@@ -177,7 +194,8 @@ class App:
             Entry(2, "Do not disturb", lambda: self.set_do_not_disturb(not self.dnd),
                   toggle=self.dnd),
             Entry(3, "Mark all read", self.mark_all_read),
-            Entry(4, "Open notifier", self.open_notifier),
+            Entry(4, "Open notifier",
+                  self.open_notifier if self.config.server.open_url() else None),
             Entry(5, separator=True),
             Entry(6, "Quit", self.quit),
         ]
@@ -208,7 +226,7 @@ class App:
                 "do_not_disturb": self.dnd, "unread": self.unread,
                 "waiting": len(self.collected), "last_id": self.last_id.load() or 0,
                 "tray": self.tray.registered, "daemon": self.notifier.daemon_present,
-                "server": self.config.server.url}
+                "server": self.source()}
 
     def set_do_not_disturb(self, on: bool) -> None:
         self.dnd = on
@@ -225,7 +243,9 @@ class App:
             self.api.submit(self.api.mark_all_read, self._counted)
 
     def open_notifier(self) -> None:
-        self.opener(self.config.server.open_url())
+        url = self.config.server.open_url()
+        if url:
+            self.opener(url)
 
     def present(self) -> None:
         state = self.status()

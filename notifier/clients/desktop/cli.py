@@ -63,6 +63,10 @@ def run(config_path: Path | None) -> None:
 
     try:
         config = settings.load(config_path)
+        if config.mode == "bus":
+            from .busmode import matcher_for
+
+            matcher_for(config.bus, config.path)  # the filters, checked before anything runs
     except settings.ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(run_app(config))

@@ -63,6 +63,8 @@ class ServerSettings:
         """What "Open notifier" opens: ``web_url``, the web app, else the feed."""
         if self.web_url:
             return self.web_url
+        if not self.url:
+            return ""
         if self.api_token:
             return f"{self.url}/"
         return f"{self.url}/feeds/{self.user}.atom?token={self.token}"

@@ -8,7 +8,7 @@ import dbus
 import dbus.mainloop.glib
 
 from .app import App
-from .config import DesktopConfig
+from .config import ConfigError, DesktopConfig
 from .mainloop import MainLoop
 from .service import ask_first_to_show, claim
 
@@ -33,14 +33,14 @@ def run_app(config: DesktopConfig) -> int:
         except dbus.DBusException as exc:
             log.warning("the running instance did not answer: %s", exc.get_dbus_message())
         return 0
-    if config.mode == "bus":
-        from .busmode import run_bus_mode
-
-        return run_bus_mode(config, bus)
     loop = MainLoop()
-    app = App(config, bus, loop)
+    try:
+        app = App(config, bus, loop)
+    except ConfigError as exc:  # a bus filter the rules' vocabulary refuses
+        log.error("%s", exc)
+        return 1
     app.start()
-    log.info("running: notifications from %s for %s", config.server.url, config.server.user)
+    log.info("running: notifications from %s", app.source())
     try:
         return loop.run()
     finally:

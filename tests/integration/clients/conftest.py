@@ -34,7 +34,7 @@ ICON_PNG = png(2, 2, b"\0" + b"\xff\0\0" * 2 + b"\0" + b"\0\xff\0" * 2)
 class _Icons(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (the handler's API)
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "image/png")
