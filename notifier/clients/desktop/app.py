@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import dbus
 
+from . import wake
 from .api import Api, ApiError
 from .config import DesktopConfig
 from .icons import IconCache, cache_home
@@ -89,6 +90,7 @@ class App:
         self.reader: StreamReader | BusReader | None = None
         self._counts_timer: Timer | None = None
         self._said_disconnected = False
+        self._system_bus: dbus.bus.BusConnection | None = None
 
     # -- running ----------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class App:
         self.refresh()
         self._start_reader()
         self.refresh_counts()
+        self._system_bus = wake.watch(self.reconnect)
 
     def stop(self) -> None:
         if self.reader is not None:

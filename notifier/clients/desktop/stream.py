@@ -146,6 +146,7 @@ class StreamReader:
                 if got_any:
                     delay = FIRST_DELAY
                 self.on_state(False, why)
+                log.debug("the stream: %s; trying again in %g s", why, delay)
                 self._wake.clear()
                 self._wake.wait(delay)
                 delay = min(delay * 2, MAX_DELAY)

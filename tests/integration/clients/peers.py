@@ -70,6 +70,7 @@ class PrivateBus:
 
     def __init__(self, workdir: Path) -> None:
         require_program("dbus-daemon")
+        workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "bus.conf"
         config.write_text(BUS_CONFIG)
         self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",

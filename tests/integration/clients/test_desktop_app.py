@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dbus
+import dbus.lowlevel
 import pytest
 
 from tests.conftest import wait_for
@@ -174,3 +176,27 @@ def test_the_notification_daemon_restarting(server: Server, bus: PrivateBus,
     server.send("after")
     wait_calls(daemon, 2, "the next one", app)
     assert summaries(daemon) == ["desk: meanwhile", "desk: after"]
+
+
+def test_the_network_returning_reconnects_at_once(
+        server: Server, bus: PrivateBus, daemon: MockDaemon, make_app: Any,
+        tmp_path: Path) -> None:
+    system = PrivateBus(tmp_path / "system")  # stands in for the system bus
+    try:
+        app: App = make_app(server.config())
+        app.env["DBUS_SYSTEM_BUS_ADDRESS"] = system.address
+        app.start()
+        server.serve.stop()
+        # the back-off grows: once the app waits 8 s, the network "returns"
+        wait_for(lambda: "trying again in 8 s" in app.log(), "the back-off to reach 8 s",
+                 context=app.log)
+        server.serve.start()
+        message = dbus.lowlevel.SignalMessage("/org/freedesktop/NetworkManager",
+                                              "org.freedesktop.NetworkManager", "StateChanged")
+        message.append(dbus.UInt32(70), signature="u")
+        system.client().send_message(message)
+        wait_for(lambda: app.status()["connected"], "the app to connect at once", 4,
+                 context=app.log)
+        assert "the network is back" in app.log()
+    finally:
+        system.close()

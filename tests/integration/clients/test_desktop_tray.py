@@ -103,10 +103,11 @@ def test_the_item_registers_with_its_properties_and_menu(
     wait_calls(daemon, 3, "the collected one, shown afterwards", app)
     # "Mark all read": through the API; the icon is back to Active
     click(bus, name, "Mark all read")
+    with server.api() as api:
+        wait_for(lambda: api.get("/notifications/counts").json()["unread"] == 0,
+                 "everything read on the server", context=app.log)
     wait_for(lambda: prop(bus, name, "Status") == "Active", "the icon to calm down",
              context=app.log)
-    with server.api() as api:
-        assert api.get("/notifications/counts").json()["unread"] == 0
     assert prop(bus, name, "ToolTip")[3].startswith("0 unread notifications")
     # "Quit"
     click(bus, name, "Quit")
