@@ -40,6 +40,7 @@ class IconCache:
         self.limit = limit
         self._client = client
         self._failed: dict[str, float] = {}
+        self._last_use = 0
 
     def path_for(self, icon: str | None) -> str:
         """What to give the daemon as ``app_icon``: a local file, an icon name, or ""."""
@@ -57,7 +58,7 @@ class IconCache:
     def _cached(self, url: str) -> str:
         key = hashlib.sha256(url.encode()).hexdigest()[:32]
         for found in self.folder.glob(key + ".*"):
-            os.utime(found)  # recently used: kept longest
+            self._touch(found)  # recently used: kept longest
             return str(found)
         failed = self._failed.get(url)
         if failed is not None and time.monotonic() - failed < RETRY_AFTER:
@@ -96,13 +97,20 @@ class IconCache:
             out.write(data)
         path = self.folder / (key + ext)
         os.replace(tmp, path)
+        self._touch(path)
         return path
+
+    def _touch(self, path: Path) -> None:
+        # File times tick in jiffies: each use gets a later time than the last, so that
+        # the order of uses survives.
+        self._last_use = max(time.time_ns(), self._last_use + 1000)
+        os.utime(path, ns=(self._last_use, self._last_use))
 
     def _trim(self) -> None:
         files = [p for p in self.folder.iterdir() if not p.name.startswith(".")]
         if len(files) <= self.limit:
             return
-        files.sort(key=lambda p: p.stat().st_mtime)
+        files.sort(key=lambda p: p.stat().st_mtime_ns)
         for old in files[:len(files) - self.limit]:
             try:
                 old.unlink()

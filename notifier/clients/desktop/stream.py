@@ -104,6 +104,7 @@ class StreamReader:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._response: httpx.Response | None = None
+        self._response_closed_by_us = False
         self._thread = threading.Thread(target=self._run, name="stream", daemon=True)
 
     def start(self) -> StreamReader:
@@ -123,6 +124,7 @@ class StreamReader:
     def _abort(self) -> None:
         response = self._response
         if response is not None:
+            self._response_closed_by_us = True
             try:
                 response.close()
             except Exception:  # closing from another thread: whatever it raises, it is closed
@@ -141,14 +143,23 @@ class StreamReader:
                     why = f"the server answered {exc.response.status_code}"
                 except (httpx.HTTPError, OSError, ValueError) as exc:
                     why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                except Exception as exc:  # whatever a response closed under it raises
+                    if not self._response_closed_by_us:
+                        log.exception("reading the stream")
+                    why = f"{type(exc).__name__}: {exc}"
                 if self._stopping.is_set():
                     return
+                if self._response_closed_by_us:  # reconnect(): at once, from the last id
+                    self._response_closed_by_us = False
+                    self._wake.clear()
+                    log.debug("the stream: connecting again, as asked")
+                    continue
                 if got_any:
                     delay = FIRST_DELAY
                 self.on_state(False, why)
                 log.debug("the stream: %s; trying again in %g s", why, delay)
-                self._wake.clear()
                 self._wake.wait(delay)
+                self._wake.clear()
                 delay = min(delay * 2, MAX_DELAY)
 
     def _read(self, client: httpx.Client) -> bool:

@@ -141,6 +141,14 @@ def test_the_interface_enable_disable_status_and_one_instance(
     assert daemon.calls() == []
     app.call("Enable")
     wait_calls(daemon, 1, "what came while disabled, once enabled", app)
+    # Reconnect() drops the open connection and resumes after the last id: nothing twice
+    connections = app.log().count("connected to http")
+    app.call("Reconnect")
+    wait_for(lambda: app.log().count("connected to http") > connections
+             and app.status()["connected"], "the app to connect again", context=app.log)
+    server.send("after reconnecting")
+    wait_calls(daemon, 2, "the next one", app)
+    assert summaries(daemon) == ["desk: while disabled", "desk: after reconnecting"]
     # a second start asks the first to show itself, and exits 0
     second = app.run("-v")
     assert second.returncode == 0, second.stderr
