@@ -8,6 +8,7 @@ problem is refused. See :data:`TEMPLATE` for every key.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -23,10 +24,10 @@ TEMPLATE = """\
 mode = "server"
 
 [server]
-url = "{url}"           # the service's address (its [http] base_url)
-user = "{user}"
-token = "{token}"       # a read token (notifier tokens / the web app), or the feed token
-api_token = "{api_token}"   # a write token: "Mute rule" and "Mark all read" (optional)
+url = {url}           # the service's address (its [http] base_url)
+user = {user}
+token = {token}       # a read token (notifier tokens / the web app), or the feed token
+api_token = {api_token}   # a write token: "Mute rule" and "Mark all read" (optional)
 web_url = ""            # what "Open notifier" opens; default: the web app, or the feed
 
 [notifications]
@@ -221,13 +222,12 @@ def load(path: Path | None = None) -> DesktopConfig:
 
 def write(path: Path, url: str, user: str, token: str, api_token: str = "") -> None:
     """Write a new config file (mode 0600: it holds tokens) from :data:`TEMPLATE`."""
-    def quoted(text: str) -> str:
-        return text.replace("\\", "\\\\").replace('"', '\\"')
-
-    text = TEMPLATE.format(url=quoted(url.rstrip("/")), user=quoted(user),
-                           token=quoted(token), api_token=quoted(api_token))
+    # JSON's string escapes are TOML's: any text is written as one basic string
+    text = TEMPLATE.format(url=json.dumps(url.rstrip("/")), user=json.dumps(user),
+                           token=json.dumps(token), api_token=json.dumps(api_token))
     parse(tomllib.loads(text), str(path))  # refuse to write what would not load
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was there before keeps no wider mode
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)

@@ -76,8 +76,8 @@ def test_load_reads_toml_and_names_a_missing_file(tmp_path: Path) -> None:
 
 def test_write_makes_a_private_file_that_loads(tmp_path: Path) -> None:
     path = tmp_path / "notifier" / "desktop.toml"
-    settings.write(path, "https://n.example.org/", "alice", 'to"ken', "w")
+    settings.write(path, "https://n.example.org/", "alice", 'to"k\\en\n\u00e9', "w")
     assert path.stat().st_mode & 0o777 == 0o600
     config = settings.load(path)
     assert (config.server.url, config.server.user, config.server.token,
-            config.server.api_token) == ("https://n.example.org", "alice", 'to"ken', "w")
+            config.server.api_token) == ("https://n.example.org", "alice", 'to"k\\en\n\u00e9', "w")
