@@ -3,6 +3,7 @@ python-dbusmock's notification daemon (which records every call, and clicks)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,19 @@ def test_the_network_returning_reconnects_at_once(
         assert "the network is back" in app.log()
     finally:
         system.close()
+
+
+def test_after_the_burst_window_notifications_show_one_by_one_again(
+        server: Server, bus: PrivateBus, daemon: MockDaemon, make_app: Any) -> None:
+    app: App = make_app(server.config(burst=1, burst_window=1)).start()
+    server.send("first")
+    server.send("second")
+    wait_for(lambda: "1 new notifications" in summaries(daemon), "the second to collapse",
+             context=app.log)
+    collapsed_seen = time.monotonic()
+    # the window is counted from the app's last notification, received before that moment
+    wait_for(lambda: time.monotonic() > collapsed_seen + 1.2, "the window to pass")
+    server.send("third")
+    wait_calls(daemon, 3, "the third", app)
+    assert summaries(daemon) == ["desk: first", "1 new notifications", "desk: third"]
+    assert daemon.calls()[2]["replaces_id"] == 0
