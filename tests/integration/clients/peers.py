@@ -23,7 +23,7 @@ import dbus
 import dbus.bus
 
 from tests.conftest import BIN, wait_for
-from tests.integration.backends.peers_dbus import _plain
+from tests.integration.backends.peers_dbus import BUS_CONFIG, _plain
 from tests.integration.backends.peers_irc import require_program
 
 NOTIFICATIONS = "org.freedesktop.Notifications"
@@ -45,24 +45,6 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 5) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout)
-
-
-#: a session bus without service activation: a name nobody owns stays unowned (Debian's
-#: dunst installs an activation file for org.freedesktop.Notifications, which would
-#: start a dunst without a screen whenever the test's daemon is stopped)
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir=/tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 class PrivateBus:
