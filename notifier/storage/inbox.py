@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import InputError
+from .rulecounts import count_sends, prune_sends
 from .schema import inbox
 from .store import Store
 
@@ -93,7 +94,8 @@ def write_rows(conn: Connection, rows: list[dict[str, Any]], now: float) -> int:
 
     Rows repeating a ``(user, msg_id)`` of the same call are left out. Returns
     how many were written. A plain multi-row insert: no ``RETURNING``, no conflict
-    clause, so it adds as little as possible to the transaction that records a batch.
+    clause, so it adds as little as possible to the transaction that records a batch;
+    then each rule's sends of the day are counted (:mod:`.rulecounts`).
     """
     seen: set[tuple[str, str]] = set()
     out = []
@@ -105,6 +107,7 @@ def write_rows(conn: Connection, rows: list[dict[str, Any]], now: float) -> int:
         out.append({**row, "created_at": now, "read": False})
     for start in range(0, len(out), _CHUNK):
         conn.execute(inbox.insert(), out[start:start + _CHUNK])
+    count_sends(conn, out, now)
     return len(out)
 
 
@@ -243,6 +246,7 @@ class Inbox:
         cutoff = self.clock() - older_than
         with self.store._transaction("prune the inbox") as conn:
             low, high = conn.execute(select(func.min(inbox.c.id), func.max(inbox.c.id))).one()
+            prune_sends(conn, cutoff)
             if low is None:
                 return 0
             keep = self._first_kept(conn, low, high, cutoff)

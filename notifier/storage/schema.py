@@ -280,6 +280,20 @@ inbox = Table(
     Index(None, "user", "id", "read"),
 )
 
+#: How many messages each rule sent its user, per UTC day (migration 0012): the rules'
+#: "sent in the last 7 days" without reading a week of inbox rows. Written with the inbox
+#: rows, pruned with them.
+rule_sends = Table(
+    "rule_sends", metadata,
+    Column("user", String(255), nullable=False),
+    Column("rule", String(255), nullable=False),
+    # Days since the epoch, UTC.
+    Column("day", Integer, nullable=False, autoincrement=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("user", "day", "rule"),
+    sqlite_with_rowid=False,
+)
+
 # -- the history's index, for the rule preview and the rule editor's look-ups (migration 0008) --
 
 #: Term values compare byte by byte on both databases, so that a prefix is a range of the index.

@@ -3,7 +3,9 @@
 A rule's JSON is the one ``notifier rules import`` reads, checked by the same
 validation (:mod:`notifier.rules.validation`); its ``user`` is the caller's,
 whatever the body says. Errors name the field path (``track.kind``). Each
-rule comes with ``sent_7d``: how many notifications it sent in the last 7 days.
+rule comes with ``sent_7d``: how many notifications it sent in the last 7 days
+(counted by UTC day, from the start of the day a week ago; see
+:mod:`notifier.storage.rulecounts`).
 Every change goes through the store and its change log, which a running
 ``notifier serve`` applies before the answer goes back (other processes'
 changes, within about a second).
