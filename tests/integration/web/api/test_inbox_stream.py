@@ -274,3 +274,15 @@ def test_a_stream_ends_when_the_server_stops(api_site: Site) -> None:
         api_site.run()  # the fixture stops it again
     with httpx.Client(timeout=5) as client:
         assert client.get(f"{api_site.base}/healthz/live").status_code == 200
+
+
+def test_a_stream_resuming_far_back_gets_the_newest_it_missed(api_site: Site) -> None:
+    site = api_site
+    site.web.hub.inbox.replay_limit = 2  # what a resuming stream holds at most
+    token = make_token(site, "alice")
+    missed = notify(site, "alice") + notify(site, "alice") + notify(site, "alice")
+    with open_stream(site, headers={**bearer(token), "Last-Event-ID": "0"}) as stream:
+        assert opening(stream).data == {"total": 0, "unread": 0}
+        assert [e.id for e in stream.events(2)] == missed[1:]
+        (live,) = notify(site, "alice")
+        assert [e.id for e in stream.events(1)] == [live]
