@@ -36,7 +36,9 @@
    ``--think`` seconds (default 1, jittered) between requests, for
    ``--load-seconds`` (default 20). The clients run in a process of their
    own (asyncio). Target: p99 <= 100 ms for each route.
-   Baseline: the same clients with nothing published.
+   Baselines: the same clients with nothing published; and the same clients and
+   traffic with HTTP served from a thread of ``notifier serve`` (``[http] process =
+   false``), as before HTTP had a process of its own.
 
     .venv/bin/python benchmarks/api.py [--sizes 100000,1000000] [--requests 40]
         [--clients 200] [--rate 500] [--load-seconds 20] [--database-url URL]
@@ -181,7 +183,8 @@ class Mix:
                 "destinations": ["email"]}
 
 
-def write_config(path: Path, db_url: str, bus: tuple[str, str], http: str) -> Path:
+def write_config(path: Path, db_url: str, bus: tuple[str, str], http: str,
+                 http_process: bool = True) -> Path:
     path.write_text(
         f"database_url = \"{db_url}\"\n"
         "[bus]\n"
@@ -190,6 +193,7 @@ def write_config(path: Path, db_url: str, bus: tuple[str, str], http: str) -> Pa
         "publish_timeout = 30.0\n"
         "[http]\n"
         f'listen = "{http}"\n'
+        f"process = {'true' if http_process else 'false'}\n"
         "[web]\n"
         "user_rate = 0\n"
         "address_rate = 0\n"
@@ -397,6 +401,13 @@ def load_phase(args: argparse.Namespace, store: Store, base: str, bus: tuple[str
     if "/api/v1/notifications" in schema.get("paths", {}):
         paths.append("/notifications")
     quiet = run_clients(base, tokens, paths, args.load_seconds, args.think)
+    busy, rate = busy_phase(args, base, bus, tokens, paths)
+    return {"quiet": quiet, "busy": busy, "paths": paths, "rate": rate, "tokens": tokens}
+
+
+def busy_phase(args: argparse.Namespace, base: str, bus: tuple[str, str], tokens: list[str],
+               paths: list[str]) -> tuple[dict[str, dict[str, float]], float]:
+    """The clients while the bus carries ``--rate`` messages/s; and the rate held."""
     publisher = Publisher(config_from_dict(
         {"bus": {"relay_inbound": bus[0], "endpoints": [bus[1]], "publish_timeout": 30.0}}))
     mix = Mix(200, 500, 5, seed=99)
@@ -415,7 +426,19 @@ def load_phase(args: argparse.Namespace, store: Store, base: str, bus: tuple[str
     busy = run_clients(base, tokens, paths, args.load_seconds, args.think)
     thread.join(args.load_seconds + 60)
     publisher.close()
-    return {"quiet": quiet, "busy": busy, "paths": paths, "rate": held[0] if held else 0.0}
+    return busy, held[0] if held else 0.0
+
+
+def threaded_phase(args: argparse.Namespace, load: dict[str, Any], workdir: Path,
+                   db_url: str, http: str, bus: tuple[str, str]) -> dict[str, dict[str, float]]:
+    """Baseline: the busy clients again, with HTTP served from a thread of notifier serve
+    (``[http] process = false``, as before HTTP had a process of its own)."""
+    conf = write_config(workdir / "notifier-thread.toml", db_url, bus, http, False)
+    service = Service(conf, http, workdir / "serve-thread.log")
+    try:
+        return busy_phase(args, f"http://{http}", bus, load["tokens"], load["paths"])[0]
+    finally:
+        service.stop()
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -512,6 +535,9 @@ def run(args: argparse.Namespace, sizes: list[int], config: Any, conf: Path, wor
                     if n == 0 and not args.skip_load else None
             finally:
                 service.stop()
+            if load is not None:
+                load["threaded"] = threaded_phase(args, load, workdir, str(config.database_url),
+                                                  http, bus)
             kinds = KINDS if n == 0 else KINDS[2:2 + args.baseline_rules_large]
             baseline = measure_baseline(store, describer, mix, owners, kinds, now)
             print(f"  rule preview, {args.requests} rules per kind, one request at a time "
@@ -535,11 +561,14 @@ def run(args: argparse.Namespace, sizes: list[int], config: Any, conf: Path, wor
                     print("  (the inbox, GET /api/v1/notifications, is not in this service: "
                           "only /users/me is measured)")
                 for path in load["paths"]:
-                    q, b = load["quiet"][path], load["busy"][path]
+                    q, b, t = load["quiet"][path], load["busy"][path], load["threaded"][path]
                     print(f"  GET {path:<16} {b['n']:>6,} requests: p50 {b['p50']:6.1f} ms "
                           f"p99 {b['p99']:6.1f} ms, {b['errors']} errors; quiet: p50 "
                           f"{q['p50']:6.1f} ms p99 {q['p99']:6.1f} ms "
                           f"(p99 ratio {b['p99'] / q['p99']:.1f}x)")
+                    print(f"  {'':<20} HTTP in a thread of serve ([http] process = false): "
+                          f"p50 {t['p50']:6.1f} ms p99 {t['p99']:6.1f} ms "
+                          f"(p99 {t['p99'] / b['p99']:.1f}x the process's)")
                     verdicts.append((f"GET {path} p99, {args.clients} clients, "
                                      f"{args.rate:g} msg/s", b["p99"], f"<= {P99_LOAD_MS:.0f} ms",
                                      b["p99"] <= P99_LOAD_MS and b["errors"] == 0))

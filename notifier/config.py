@@ -270,6 +270,10 @@ class HttpConfig:
     # X-Forwarded-Proto are believed: the client's address then comes from them
     # (rate limits per address). Empty: the connection's own address.
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"check": check_network})
+    # Serve HTTP from a child process of notifier serve (true), or from a thread of it
+    # (false). In a process of its own, requests never wait for the ingest's turn at
+    # the interpreter lock: under a busy bus they answer as fast as on a quiet one.
+    process: bool = True
 
     def public_url(self) -> str:
         """Where users reach the service: ``base_url``, else ``http://{listen}``."""

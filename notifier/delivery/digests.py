@@ -5,6 +5,12 @@ destination. When a digest is due (see :mod:`.schedule`) it renders one
 digest from the held items, grouped by app and package, newest first, and
 queues it while marking the items digested, in one transaction: items
 survive restarts and none goes out twice.
+
+Notifications held for the user's quiet hours (see :mod:`.settings`) go to a
+destination without a digest of its own: they go out together, as one
+digest, on the first pass after the quiet hours end. Whether they have ended
+is read from the settings and the clock alone, so a restart changes nothing.
+A destination with a digest of its own keeps its own schedule.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from typing import Any, Protocol
 from ..errors import NotifierError, StorageError
 from ..notification import Notification
 from ..storage.outbox import Outbox
+from ..users.settings import MAX_DIGEST_ITEMS
 from .periodic import Periodic
 from .schedule import Schedule
-from .settings import DEFAULT_MAX_ITEMS, address_for, digest_settings
+from .settings import DEFAULT_MAX_ITEMS, address_for, digest_settings, quiet_hours
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,8 @@ class DigestScheduler:
     held notifications still go out. ``on_queued(destination)`` is told of
     each digest queued; ``on_result(destination, outcome, n)`` counts, for
     the metrics, the held items put into a digest as ``sent`` and the digest
-    itself as ``queued``.
+    itself as ``queued``. ``clock`` tells the time quiet hours are read
+    against (the outbox's clock unless given).
     """
 
     name = "digests"
@@ -50,8 +58,10 @@ class DigestScheduler:
     def __init__(self, outbox: Outbox, renderer: RendersDigests,
                  users: Callable[[str], dict[str, Any] | None], *, interval: float = 1.0,
                  on_queued: Callable[[str], None] | None = None,
-                 on_result: Callable[[str, str, int], None] | None = None):
+                 on_result: Callable[[str, str, int], None] | None = None,
+                 clock: Callable[[], float] | None = None):
         self.outbox = outbox
+        self.clock = clock
         self.renderer = renderer
         self.users = users
         self.interval = interval
@@ -89,23 +99,35 @@ class DigestScheduler:
         user = self.users(user_name)
         if user is None:
             return False
-        schedule, max_items = self._settings(user_name, destination, user)
         last_window = self.outbox.last_window(user_name, destination)
-        if not schedule.due(now=now, oldest=oldest, count=count, max_items=max_items,
-                            last_window=last_window):
-            return False
+        quiet = None
+        if digest_settings(user, destination) is None:
+            quiet = quiet_hours(user)
+        if quiet is not None:
+            # Held for quiet hours: all of it goes once they are over.
+            if quiet.active((self.clock or self.outbox.clock)()):
+                return False
+            max_items = MAX_DIGEST_ITEMS
+            window = -1 if last_window is None else last_window  # the digest's, untouched
+        else:
+            schedule, max_items = self._settings(user_name, destination, user)
+            if not schedule.due(now=now, oldest=oldest, count=count, max_items=max_items,
+                                last_window=last_window):
+                return False
+            window = schedule.window(now)
         items = self.outbox.held(user_name, destination, max_items)
         if not items:
             return False
         address = address_for(user, destination) or items[0].notification.address
         digest = self.renderer.render_digest(
             destination, user, [i.notification for i in items], address)
-        if not self.outbox.commit_digest(digest, items, schedule.window(now)):
+        if not self.outbox.commit_digest(digest, items, window):
             return False
         self.on_queued(destination)
         self.on_result(destination, "sent", len(items))
         self.on_result(destination, "queued", 1)
-        log.info("digest of %d for %s on %s queued", len(items), user_name, destination)
+        log.info("digest of %d for %s on %s queued%s", len(items), user_name, destination,
+                 " (quiet hours are over)" if quiet is not None else "")
         return True
 
     def _settings(self, user_name: str, destination: str, user: dict[str, Any]

@@ -28,7 +28,7 @@ from ..errors import NotifierError, StorageError, StorageUnavailableError
 from ..notification import Notification
 from ..storage.outbox import Outbox, OutboxRow
 from .inboxrows import inbox_entry
-from .settings import Problems, address_for, digest_settings
+from .settings import Problems, address_for, digest_settings, held_for_quiet
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +123,19 @@ class Pipeline:
     """Turns batches of envelopes into history and outbox rows.
 
     ``delivered`` names the destinations some backend delivers (None: all of
-    them); rows for any other are recorded dead.
+    them); rows for any other are recorded dead. ``clock`` tells the time quiet hours
+    are read against (the outbox's clock unless given).
     """
 
     def __init__(self, config: Config, outbox: Outbox, describer: Describes,
                  matcher: Matches, renderer: Renders,
                  users: Callable[[str], dict[str, Any] | None],
-                 delivered: Iterable[str] | None = None):
+                 delivered: Iterable[str] | None = None,
+                 clock: Callable[[], float] | None = None):
         self.config = config
         self.outbox = outbox
+        #: the time quiet hours are read against (the outbox's, unless given)
+        self.clock = clock
         self.describer = describer
         self.matcher = matcher
         self.renderer = renderer
@@ -142,12 +146,18 @@ class Pipeline:
 
     # -- where notifications go ----------------------------------------------
 
-    def first_state(self, user: Mapping[str, Any], destination: str) -> str:
-        """``held`` for a digest, ``sent`` for what the live stream alone delivers, else pending."""
+    def first_state(self, user: Mapping[str, Any], destination: str,
+                    severity: str = "info") -> str:
+        """``held`` for a digest or quiet hours, ``sent`` for what the live stream alone
+        delivers, else pending."""
         if destination == "desktop" and user["name"] != self.config.dbus.user:
             return "sent"  # reaches the user through /users/<user>/stream
-        if digest_settings(user, destination, self.problems.for_user(user["name"])):
+        report = self.problems.for_user(user["name"])
+        if digest_settings(user, destination, report):
             return "held"
+        now = (self.clock or self.outbox.clock)()
+        if held_for_quiet(user, destination, severity, now, report):
+            return "held"  # sent in one digest when the quiet hours end (see .digests)
         return "pending"
 
     def missing_backend(self, destination: str) -> str | None:
@@ -278,7 +288,7 @@ class Pipeline:
 
     def _entry(self, notification: Notification, user: Mapping[str, Any],
                destination: str) -> Entry:
-        state = self.first_state(user, destination)
+        state = self.first_state(user, destination, notification.severity)
         if state == "sent":
             return notification, state, None
         missing = self.missing_backend(destination)

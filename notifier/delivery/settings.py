@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import InputError
+from ..users.quiet import QuietHours
+from ..users.settings import QUIET_HOURS
 from .schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,12 @@ DEFAULT_MAX_ITEMS = 100
 _ADDRESSES = {"email": ("address", "emails"), "irc": ("nick", "ircnicks")}
 _UNUSABLE = re.compile(r"[\x00-\x1f\x7f]")
 _ADDRESS_LENGTH = 320
+#: the destinations quiet hours hold back: those that interrupt. The feed and the inbox
+#: are records, read when the user chooses; desktop notifications for a user other than
+#: ``[dbus] user`` are records of the live stream too (its client decides what to show).
+QUIET_DESTINATIONS = frozenset({"email", "irc", "desktop", "webpush"})
+#: the severity that goes out at once, quiet hours or not
+URGENT_SEVERITY = "error"
 
 Report = Callable[[str], None]
 
@@ -151,3 +159,28 @@ def digest_settings(user: Mapping[str, Any], destination: str, report: Report = 
                f"using {DEFAULT_MAX_ITEMS}")
         max_items = DEFAULT_MAX_ITEMS
     return {"every": every, "max_items": max_items}
+
+
+def quiet_hours(user: Mapping[str, Any], report: Report = _ignore) -> QuietHours | None:
+    """The user's quiet hours, or None (none set, or a setting that cannot be used)."""
+    delivery = user.get("delivery")
+    if not isinstance(delivery, dict) or delivery.get(QUIET_HOURS) is None:
+        return None
+    try:
+        return QuietHours.parse(delivery[QUIET_HOURS])
+    except InputError as exc:
+        report(f"'delivery.{QUIET_HOURS}': {exc}; no quiet hours")
+        return None
+
+
+def held_for_quiet(user: Mapping[str, Any], destination: str, severity: str, now: float,
+                   report: Report = _ignore) -> bool:
+    """Whether a notification of ``severity`` to ``destination`` waits for quiet hours to end.
+
+    Only at ``now`` within the user's quiet hours, only the destinations of
+    :data:`QUIET_DESTINATIONS`, and never an error.
+    """
+    if destination not in QUIET_DESTINATIONS or severity == URGENT_SEVERITY:
+        return False
+    quiet = quiet_hours(user, report)
+    return quiet is not None and quiet.active(now)

@@ -145,7 +145,10 @@ class RulePreview:
             query = self._query(conn, rule, since, until)
             planned = index.plan(conn, query)
             upto = index.unindexed_upto(conn)
-            counter.counted = index.count_matches(conn, query, COUNT_BOUND + 1, planned)
+            # The newest COUNT_BOUND + 1 at once: their number is the count, and the
+            # first pages come from them (one query, where counting took one more).
+            head = index.newest_matches(conn, query, COUNT_BOUND + 1, None, planned)
+            counter.counted = len(head)
 
         def total(bound: int) -> int:
             with self.store._transaction("count the rule preview", write=False) as conn:
@@ -154,10 +157,24 @@ class RulePreview:
         counter.total = total  # type: ignore[method-assign]
         old = self._unindexed(rule, since, until, upto, counter)
         pending = next(old, None)
-        before: tuple[float, int] | None = None
-        while True:
+
+        def id_pages() -> Iterator[list[tuple[int, float]]]:
+            for start in range(0, len(head), page):
+                yield head[start:start + page]
+            if len(head) <= COUNT_BOUND:
+                return
+            before = (head[-1][1], head[-1][0])
+            while True:
+                with self.store._transaction("read the rule preview", write=False) as conn:
+                    ids = index.newest_matches(conn, query, page, before, planned)
+                if ids:
+                    yield ids
+                if len(ids) < page:
+                    return
+                before = (ids[-1][1], ids[-1][0])
+
+        for ids in id_pages():
             with self.store._transaction("read the rule preview", write=False) as conn:
-                ids = index.newest_matches(conn, query, page, before, planned)
                 rows = index.envelopes(conn, [i for i, _ in ids])
             described = {i: self._describe(row.envelope) for i, row in rows.items()}
             if _owned_by(rule) is not None:
@@ -177,9 +194,6 @@ class RulePreview:
                     counter.dropped += 1  # the index disagrees: described otherwise now
                     continue
                 yield match
-            if len(ids) < page:
-                break
-            before = (ids[-1][1], ids[-1][0])
         while pending is not None:
             yield pending[2]
             pending = next(old, None)

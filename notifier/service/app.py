@@ -16,7 +16,9 @@ up (``notifier serve`` then exits non-zero) on one that keeps failing:
 * ``digests``: queues digests when they are due;
 * ``changes``: applies rule, owner and user changes made by other processes
   to the matcher, incrementally;
-* ``http``: feeds, the live stream, unsubscribe, ``/healthz`` and ``/metrics``;
+* ``http``: the web app, the API, feeds, live streams, unsubscribe, ``/healthz`` and
+  ``/metrics``: a child process of its own (:mod:`.webproc`), or with
+  ``[http] process = false`` a thread;
 * ``housekeeping``: prunes the history, the outbox, the inbox and the change log hourly.
 
 On SQLite, one service per database: the constructor takes the database's
@@ -55,6 +57,7 @@ from ..web import WebServer
 from .changes import ChangeWatcher
 from .metrics import Metrics
 from .supervisor import Supervisor
+from .webproc import WebProcess
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +138,19 @@ class Service:
 
             validator = Validator.from_config(config)
         # Binds [http] listen: a clash stops serve here, before anything runs.
-        self.web = WebServer(config, store=self.store, outbox=self.outbox, users=self.users,
-                             health=self.health, metrics=self.metrics.render,
-                             check_unsubscribe=self._check_unsubscribe,
-                             unsubscribe=self._unsubscribe)
+        self.web: WebServer | WebProcess
+        if config.http.process and not self.store.in_memory:
+            self.web = WebProcess(config, health=self.health, metrics=self.metrics.render,
+                                  changed=self.changes.poll)
+        else:
+            self.web = WebServer(config, store=self.store, outbox=self.outbox,
+                                 users=self.users, health=self.health,
+                                 metrics=self.metrics.render,
+                                 check_unsubscribe=self._check_unsubscribe,
+                                 unsubscribe=self._unsubscribe)
+            # A rule muted or snoozed through the API applies before the answer goes back.
+            self.web.api.changed = self.changes.poll
         self._closers.append(self.web.close)
-        # A rule muted or snoozed through the API applies before the answer goes back.
-        self.web.api.changed = self.changes.poll
         self.ingest = Ingest(config, self.subscriber, self.pipeline, self.dispatcher,
                              self.metrics, validator=validator, on_recorded=self.web.on_recorded)
         self.housekeeping = Periodic("housekeeping", HOUSEKEEPING_INTERVAL, self._prune)

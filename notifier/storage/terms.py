@@ -278,9 +278,15 @@ def _probe(conn: Connection, query: TermQuery, kind: str, values: Any,
 
 
 def _window_size(conn: Connection, query: TermQuery) -> int:
-    probe = select(messages.c.id).where(*query.window(messages.c.timestamp)).limit(
-        10 * PROBE_CAP)
-    return conn.scalar(select(func.count()).select_from(probe.subquery())) or 0
+    """About how many messages the window holds: the span of ids between its oldest and its
+    newest message (two index look-ups; history imported out of order makes it rougher)."""
+    m = messages.c
+    ends = [conn.scalar(select(m.id).where(*query.window(m.timestamp))
+                        .order_by(order).limit(1))
+            for order in (m.timestamp.asc(), m.timestamp.desc())]
+    if ends[0] is None or ends[1] is None:
+        return 0
+    return abs(ends[1] - ends[0]) + 1
 
 
 #: term kinds a message has exactly one of, also in ``message_facts``
@@ -306,51 +312,44 @@ def _track_test(query: TermQuery, on_id: Any) -> Any:
                           u.c.value.in_(values))
 
 
-def _select(conn: Connection, query: TermQuery, walk: bool = False) -> Any:
-    """``SELECT id, timestamp`` of the matching messages, in the cheapest of the plans.
+@dataclass(frozen=True)
+class Plan:
+    """How :func:`newest_matches` finds a query's messages (made by :func:`plan`).
 
-    The term condition with the fewest rows in the window (the track's, or a
-    filter's: applications, severities, topics) drives: its rows are gathered
-    from the term index and the others tested on each. When every condition
-    has :data:`DENSE` rows or more, or with ``walk``, the history is walked
-    newest first instead, testing each message (quick when matches are many).
+    ``statement`` selects ``id, timestamp`` of every match. For a walk of the
+    history, ``gather`` is the term index's statement too, and ``walk_budget``
+    how many of the newest messages the walk visits before gathering takes over:
+    the walk is chosen on the conditions taken as independent, and conditions
+    that exclude each other (a topic of one application, another application's
+    filter) would have it visit the whole window for nothing.
     """
-    f = message_facts.c
-    best: tuple[str, Any] | None = None
-    if not walk:
-        probed = []
-        cap = PROBE_CAP
-        for kind, values in _drivers(query):
-            # No need to count past the fewest so far: that one drives anyway.
-            n = _probe(conn, query, kind, values, cap)
-            probed.append((n, kind, values))
-            cap = min(cap, max(n, DENSE))
-        if probed:
-            fewest, kind, values = min(probed, key=lambda p: p[0])
-            best = (kind, values)
-            if fewest >= DENSE:
-                # Walking finds ``bound`` matches after about bound / selectivity messages,
-                # the conditions taken as independent; gathering reads the fewest rows.
-                window = max(_window_size(conn, query), 1)
-                selectivity = math.prod(min(n, window) / window for n, _, _ in probed)
-                if fewest > WALK_ADVANTAGE * COUNT_BOUND / max(selectivity, 1e-9):
-                    best = None
-    if best is not None:
-        t = message_terms.c
-        conditions = [_rows_of(query, *best), *query.filters()]
-        is_track = best[0] == query.kind and (query.values is not None
-                                              or query.owned_by is not None)
-        if not is_track:
-            track = _track_test(query, t.message_id)
-            if track is not None:
-                conditions.append(track)
-        stmt = (select(t.message_id.label("id"), t.timestamp.label("timestamp"))
-                .join(message_facts, f.message_id == t.message_id).where(*conditions))
-        # Several values of a kind a message has several of: a message may come twice.
-        if best[0] not in _SINGLE and not (isinstance(best[1], list) and len(best[1]) == 1):
-            stmt = stmt.distinct()
-        return stmt
-    m = messages.c
+
+    statement: Any
+    gather: Any = None
+    walk_budget: int = 0
+
+
+def _gather(query: TermQuery, best: tuple[str, Any]) -> Any:
+    """The rows of the condition ``best`` from the term index, the others tested on each."""
+    t, f = message_terms.c, message_facts.c
+    conditions = [_rows_of(query, *best), *query.filters()]
+    is_track = best[0] == query.kind and (query.values is not None
+                                          or query.owned_by is not None)
+    if not is_track:
+        track = _track_test(query, t.message_id)
+        if track is not None:
+            conditions.append(track)
+    stmt = (select(t.message_id.label("id"), t.timestamp.label("timestamp"))
+            .join(message_facts, f.message_id == t.message_id).where(*conditions))
+    # Several values of a kind a message has several of: a message may come twice.
+    if best[0] not in _SINGLE and not (isinstance(best[1], list) and len(best[1]) == 1):
+        stmt = stmt.distinct()
+    return stmt
+
+
+def _walk(query: TermQuery) -> Any:
+    """The history newest first, each message tested."""
+    m, f = messages.c, message_facts.c
     conditions = [*query.window(m.timestamp), *query.filters()]
     track = _track_test(query, m.id)
     if track is not None:
@@ -359,22 +358,68 @@ def _select(conn: Connection, query: TermQuery, walk: bool = False) -> Any:
             .join(message_facts, f.message_id == m.id).where(*conditions))
 
 
-def plan(conn: Connection, query: TermQuery, walk: bool = False) -> Any:
-    """The statement that finds the query's messages (see :func:`_select`), to ask it twice."""
+def _select(conn: Connection, query: TermQuery, walk: bool = False) -> Plan:
+    """The cheapest plan for ``query``.
+
+    The term condition with the fewest rows in the window (the track's, or a
+    filter's: applications, severities, topics) drives: its rows are gathered
+    from the term index and the others tested on each. When every condition
+    has :data:`DENSE` rows or more, or with ``walk``, the history is walked
+    newest first instead, testing each message (quick when matches are many).
+    """
+    drivers = _drivers(query)
+    if walk or not drivers:
+        return Plan(_walk(query))
+    window = max(_window_size(conn, query), 1)
+    # A single condition with this many rows is walked anyway (see below): counting
+    # further tells nothing. Several conditions may need more: counted again then.
+    enough = max(DENSE, math.isqrt(int(WALK_ADVANTAGE * COUNT_BOUND * window)) + 1)
+    for cap in (min(enough, PROBE_CAP), PROBE_CAP):
+        probed = []
+        limit = cap
+        for kind, values in drivers:
+            # No need to count past the fewest so far: that one drives anyway.
+            n = _probe(conn, query, kind, values, limit)
+            probed.append((n, kind, values))
+            limit = min(limit, max(n, DENSE))
+        fewest, kind, values = min(probed, key=lambda p: p[0])
+        if fewest < DENSE:
+            return Plan(_gather(query, (kind, values)))
+        # Walking finds ``bound`` matches after about bound / selectivity messages, the
+        # conditions taken as independent; gathering reads the fewest rows.
+        selectivity = max(math.prod(min(n, window) / window for n, _, _ in probed), 1e-9)
+        visits = WALK_ADVANTAGE * COUNT_BOUND / selectivity
+        if fewest > visits:
+            return Plan(_walk(query), gather=_gather(query, (kind, values)),
+                        walk_budget=max(DENSE, int(4 * visits)))
+        # Counts cut short make the selectivity look lower than it is: gathering chosen
+        # on them is checked with full counts.
+        if fewest < cap or cap == PROBE_CAP:
+            break
+    return Plan(_gather(query, (kind, values)))
+
+
+def plan(conn: Connection, query: TermQuery, walk: bool = False) -> Plan | None:
+    """How to find the query's messages (see :func:`_select`), to ask it twice; None when
+    nothing can match."""
     return None if query.empty else _select(conn, query, walk)
 
 
-def count_matches(conn: Connection, query: TermQuery, bound: int, planned: Any = None) -> int:
+def count_matches(conn: Connection, query: TermQuery, bound: int,
+                  planned: Plan | None = None) -> int:
     """How many messages match, counting no further than ``bound``."""
     if query.empty:
         return 0
-    inner = (planned if planned is not None else _select(conn, query)).limit(bound).subquery()
+    chosen = planned if planned is not None else _select(conn, query)
+    if chosen.gather is not None:
+        return len(newest_matches(conn, query, bound, None, chosen))
+    inner = chosen.statement.limit(bound).subquery()
     return conn.scalar(select(func.count()).select_from(inner)) or 0
 
 
 def newest_matches(conn: Connection, query: TermQuery, limit: int,
                    before: tuple[float, int] | None = None,
-                   planned: Any = None) -> list[tuple[int, float]]:
+                   planned: Plan | None = None) -> list[tuple[int, float]]:
     """``(messages.id, timestamp)`` of up to ``limit`` matches, newest first.
 
     ``before`` continues after a ``(timestamp, id)`` already seen; ``planned``
@@ -382,7 +427,27 @@ def newest_matches(conn: Connection, query: TermQuery, limit: int,
     """
     if query.empty:
         return []
-    inner = (planned if planned is not None else _select(conn, query)).subquery()
+    chosen = planned if planned is not None else _select(conn, query)
+    if chosen.gather is None:
+        return _newest(conn, chosen.statement, limit, before)
+    if before is None:
+        # The walk over the newest ``walk_budget`` messages: enough matches there are
+        # the newest of all; too few, and the term index answers instead.
+        m = messages.c
+        edge = conn.scalar(select(m.timestamp).where(*query.window(m.timestamp))
+                           .order_by(m.timestamp.desc()).offset(chosen.walk_budget - 1)
+                           .limit(1))
+        if edge is None:  # the window holds fewer messages: the walk sees them all
+            return _newest(conn, chosen.statement, limit, None)
+        found = _newest(conn, chosen.statement.where(m.timestamp >= edge), limit, None)
+        if len(found) >= limit:
+            return found
+    return _newest(conn, chosen.gather, limit, before)
+
+
+def _newest(conn: Connection, statement: Any, limit: int,
+            before: tuple[float, int] | None) -> list[tuple[int, float]]:
+    inner = statement.subquery()
     stmt = select(inner.c.id, inner.c.timestamp)
     if before is not None:
         stmt = stmt.where(or_(inner.c.timestamp < before[0],

@@ -6,7 +6,9 @@ The ``delivery`` object of a user record::
                "digest": {"every": "1h", "max_items": 100}},
      "irc": {"nick": "alice", "digest": null},
      "rss": {"digest": {"every": "daily@08:00"}},
-     "desktop": null}
+     "desktop": null,
+     "webpush": {"digest": {"every": "15m"}},
+     "quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Prague"}}
 
 Each destination is optional and may be null. ``address`` (email) and
 ``nick`` (irc) replace the first of the user's ``emails`` or ``ircnicks``.
@@ -16,6 +18,8 @@ duration (``30s``, ``15m``, ``1h``, ``2d``) or a local time of day
 :data:`MAX_DIGEST_ITEMS`, default 100) sends the digest early once that many
 are waiting. Null means no digest. This module is the one parser of
 ``every`` (:func:`parse_every`); the digest scheduler uses it too.
+``quiet_hours`` (see :mod:`notifier.users.quiet`) holds what would interrupt
+the user at night and sends it as one digest per destination when they end.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from ..config import parse_duration
 from ..errors import InputError
+from .quiet import check_quiet_hours
 
 #: destination -> the keys its settings take
 DESTINATION_KEYS: dict[str, tuple[str, ...]] = {
@@ -34,7 +39,11 @@ DESTINATION_KEYS: dict[str, tuple[str, ...]] = {
     "irc": ("nick", "digest"),
     "rss": ("digest",),
     "desktop": ("digest",),
+    "webpush": ("digest",),
 }
+#: the keys of ``delivery`` beyond the destinations
+QUIET_HOURS = "quiet_hours"
+DELIVERY_KEYS = (*DESTINATION_KEYS, QUIET_HOURS)
 DIGEST_KEYS = ("every", "max_items")
 #: the most notifications one digest may hold
 MAX_DIGEST_ITEMS = 1000
@@ -156,7 +165,8 @@ def check_delivery(delivery: Any, fail: Fail) -> None:
     if not isinstance(delivery, dict):
         fail("delivery", f"must be an object or null, not {type_name(delivery)}")
         return
-    unknown_keys(delivery, tuple(DESTINATION_KEYS), "delivery", fail, "destination")
+    unknown_keys(delivery, DELIVERY_KEYS, "delivery", fail)
+    check_quiet_hours(delivery.get(QUIET_HOURS), f"delivery.{QUIET_HOURS}", fail)
     for destination, keys in DESTINATION_KEYS.items():
         settings = delivery.get(destination)
         path = f"delivery.{destination}"

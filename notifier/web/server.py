@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,11 @@ GRACE = 5
 
 
 class WebServer:
-    """The supervised HTTP part (``name``, ``run(stopping)``); see the module docstring."""
+    """The supervised HTTP part (``name``, ``run(stopping)``); see the module docstring.
+
+    ``listener``: a socket bound already (by the parent of the process that serves,
+    see :mod:`notifier.service.webproc`); else ``[http] listen`` is bound here.
+    """
 
     name = "http"
 
@@ -52,7 +57,8 @@ class WebServer:
                  health: Callable[[str], tuple[bool, dict[str, Any]]],
                  metrics: Callable[[], bytes],
                  check_unsubscribe: Callable[[str], tuple[str, str]],
-                 unsubscribe: Callable[[str], tuple[str, str]]):
+                 unsubscribe: Callable[[str], tuple[str, str]],
+                 listener: socket.socket | None = None):
         self.config = config
         self.registry = CollectorRegistry(auto_describe=True)
         self._reads = Counter("notifier_stream_reads", "Database reads for live streams, by "
@@ -73,7 +79,7 @@ class WebServer:
             metrics=lambda: metrics() + generate_latest(self.registry),
             users=self.users, feeds=feeds, feed_items=config.delivery.feed_items, hub=self.hub,
             check_unsubscribe=check_unsubscribe, unsubscribe=unsubscribe, api=self.api))
-        self.socket = bind_listener(config)
+        self.socket = listener if listener is not None else bind_listener(config)
         _room_for(config.http.max_connections)
         uvicorn_log = logging.getLogger("uvicorn.error")
         if uvicorn_log.level == logging.NOTSET:

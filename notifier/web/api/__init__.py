@@ -10,6 +10,7 @@ One module per resource, each with its own ``router``:
 :mod:`.preview`      ``POST /rule-preview``
 :mod:`.lookups`      applications seen; packages, users and groups by prefix
 :mod:`.destinations` addresses, their verification, delivery settings
+:mod:`.quiet`        the caller's quiet hours
 :mod:`.inbox`        notifications, read state, why, mute and snooze
 :mod:`.admin`        users and everyone's rules, for admins
 :mod:`.push`         the VAPID key; the caller's Web Push subscriptions
@@ -24,7 +25,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from . import account, admin, destinations, inbox, lookups, me, preview, push, rules, tokens
+from . import (
+    account,
+    admin,
+    destinations,
+    inbox,
+    lookups,
+    me,
+    preview,
+    push,
+    quiet,
+    rules,
+    tokens,
+)
 from .auth import limit_address
 from .context import ApiContext, context
 from .problems import Problem
@@ -37,6 +50,7 @@ __all__ = ["PREFIX", "ApiContext", "Problem", "context", "create_router"]
 def create_router() -> APIRouter:
     """Every route of the API, to be included under :data:`PREFIX`."""
     router = APIRouter(dependencies=[Depends(limit_address)])
-    for module in (me, account, tokens, rules, preview, lookups, destinations, inbox, admin, push):
+    for module in (me, account, tokens, rules, preview, lookups, destinations, quiet, inbox,
+                   admin, push):
         router.include_router(module.router)
     return router

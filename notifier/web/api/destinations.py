@@ -47,7 +47,13 @@ from ...storage.destinations import (
     DestinationError,
     Destinations,
 )
-from ...users.settings import DESTINATION_KEYS, check_delivery, email_problem, nick_problem
+from ...users.settings import (
+    DESTINATION_KEYS,
+    QUIET_HOURS,
+    check_delivery,
+    email_problem,
+    nick_problem,
+)
 from .auth import Caller, limited, reader, writer
 from .context import ApiContext, context
 from .problems import Problem, invalid
@@ -233,12 +239,15 @@ def remove_destination(destination_id: int, caller: Caller = Depends(writer),
 DELIVERY_EXAMPLE = {"email": {"address": "alice@example.org",
                               "digest": {"every": "1h", "max_items": 100}},
                     "irc": {"nick": "alice", "digest": None},
-                    "rss": None, "desktop": {"digest": {"every": "daily@08:00"}}}
+                    "rss": None, "desktop": {"digest": {"every": "daily@08:00"}},
+                    "webpush": None,
+                    QUIET_HOURS: {"start": "22:00", "end": "07:00", "timezone": "Europe/Prague"}}
 
 
 def _delivery_out(delivery: Any) -> dict[str, Any]:
     stored = delivery if isinstance(delivery, dict) else {}
-    return {kind: stored.get(kind) for kind in DESTINATION_KEYS}
+    return {**{kind: stored.get(kind) for kind in DESTINATION_KEYS},
+            QUIET_HOURS: stored.get(QUIET_HOURS)}
 
 
 @router.get("/delivery")
@@ -254,7 +263,8 @@ def put_delivery(data: Any = Body(examples=[DELIVERY_EXAMPLE]),
                  caller: Caller = Depends(writer),
                  ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     """Replace the caller's delivery settings, checked as ``notifier users import`` checks
-    them; an ``address`` or ``nick`` must be one of the caller's verified ones."""
+    them; an ``address`` or ``nick`` must be one of the caller's verified ones.
+    ``quiet_hours`` left out keeps the caller's (null: none)."""
     errors: list[dict[str, str]] = []
 
     def fail(path: str, message: str) -> None:
@@ -276,6 +286,10 @@ def put_delivery(data: Any = Body(examples=[DELIVERY_EXAMPLE]),
                                      f"destinations; add it and verify it first"})
     if errors:
         raise invalid(errors)
+    if QUIET_HOURS not in data:
+        stored = store.delivery(caller.name)
+        if isinstance(stored, dict) and stored.get(QUIET_HOURS) is not None:
+            data = {**data, QUIET_HOURS: stored[QUIET_HOURS]}
     delivery = {kind: value for kind, value in data.items() if value is not None} or None
     if not store.set_delivery(caller.name, delivery):
         raise Problem(404, "No such user", f"{caller.name!r} has no user record")

@@ -9,6 +9,7 @@ One module per group of pages, each with its own ``router``:
 :mod:`.editor`          ``/rules/new``, ``/rules/edit``: every kind of tracking, every filter
 :mod:`.destinations`    ``/destinations``: addresses, verification, digests, the feed
 :mod:`.tokens`          ``/tokens``: personal access tokens
+:mod:`.settings`        ``/settings``: quiet hours
 :mod:`.admin`           ``/admin``: users and everyone's rules, for admins
 :mod:`.plain`           pages without sign-in: home without the API, unsubscribe,
                         the sign-in link's button
@@ -26,7 +27,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import account, admin, destinations, editor, inbox, rules, tokens
+from . import account, admin, destinations, editor, inbox, rules, settings, tokens
 from .base import PageError, error_page, script, stylesheet
 from .plain import (
     home,
@@ -49,7 +50,7 @@ LIVE_SCRIPT = "/static/web/live.js"
 def create_router() -> APIRouter:
     """Every page of the web app (they need the API's context: ``app.state.api``)."""
     router = APIRouter(include_in_schema=False)
-    for module in (account, inbox, rules, editor, destinations, tokens, admin):
+    for module in (account, inbox, rules, editor, destinations, tokens, settings, admin):
         router.include_router(module.router)
 
     @router.get(STYLESHEET)

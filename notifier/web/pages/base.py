@@ -43,7 +43,7 @@ FRAME_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-an
                  "Referrer-Policy": "same-origin"}
 #: the main navigation: (path, label)
 NAV = [("/inbox", "Inbox"), ("/rules", "Rules"), ("/destinations", "Destinations"),
-       ("/tokens", "Tokens")]
+       ("/tokens", "Tokens"), ("/settings", "Settings")]
 
 
 class PageError(Exception):

@@ -36,7 +36,7 @@ router = APIRouter(include_in_schema=False)
 
 #: what each destination is called on the page
 NAMES = {"email": "Email", "irc": "IRC", "rss": "Feed (Atom and RSS)",
-         "desktop": "Desktop notifications"}
+         "desktop": "Desktop notifications", "webpush": "Web Push"}
 #: a delivery problem's path -> its form field
 DELIVERY_FIELDS = {
     **{kind: f"{kind}-digest" for kind in DESTINATION_KEYS},

@@ -12,16 +12,24 @@ The form becomes the rule's JSON (:func:`rule_from_form`) and goes to the
 API's own create and replace (:mod:`notifier.web.api.rules`), which check it
 with :mod:`notifier.rules.validation`; each problem is shown next to the
 form field its path names (``track.users[0]`` next to the list of what to
-track). Lists are typed one per line, or separated by commas. The preview
-button sends the same form to the API's preview (:mod:`notifier.web.api.preview`)
-and changes nothing; the page keeps a place for it (``#preview``) that
-JavaScript can fill as the person types.
+the kind tracks). Each kind that tracks a list has its own field
+(:data:`TARGET_FIELDS`); without JavaScript they are all shown, and only the
+chosen kind's is read. Lists are typed one per line, or separated by commas.
+The preview button sends the same form to the API's preview
+(:mod:`notifier.web.api.preview`) and changes nothing.
+
+``templates/web/static/editor.js`` (served at ``/static/web/editor.js``) adds
+the live parts: only the chosen kind's field is shown, the preview follows
+the form as the person types (through ``POST /api/v1/rule-preview``), and the
+package, user, group and application fields complete names from the API's
+look-ups (:mod:`notifier.web.api.lookups`).
 """
 
 from __future__ import annotations
 
 import re
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -40,16 +48,53 @@ from .rules import KIND_LABELS
 
 router = APIRouter(include_in_schema=False)
 
+#: where the editor's script is served
+SCRIPT = "/static/web/editor.js"
+
+#: each list's field in the editor: label, hint, and the look-up that completes its names
+TARGETS = {
+    "artifacts-owned": {
+        "field": "owners", "label": "Whose packages", "lookup": "users",
+        "hint": "For “packages these users own”: user names, separated by commas. "
+                "Empty: your own packages."},
+    "artifacts-group-owned": {
+        "field": "groups", "label": "Groups", "lookup": "groups",
+        "hint": "For “packages these groups own”: group names, separated by commas."},
+    "artifacts-followed": {
+        "field": "packages", "label": "Packages", "lookup": "packages",
+        "hint": "For “these packages”: package names, separated by commas."},
+    "users-followed": {
+        "field": "people", "label": "People", "lookup": "users",
+        "hint": "For “what these users do”: user names, separated by commas."},
+    "topics": {
+        "field": "patterns", "label": "Topic patterns", "lookup": None,
+        "hint": "For “messages whose topic matches”: one pattern per line, such as "
+                "*.bodhi.update.*"},
+}
+#: track kind -> the form field holding its list (a kind missing takes no list)
+TARGET_FIELDS = {kind: str(target["field"]) for kind, target in TARGETS.items()}
+#: the form fields of lists typed on one line (the topic patterns get lines of their own)
+ONE_LINE = frozenset({"owners", "groups", "packages", "people", "applications",
+                      "excluded_applications"})
 #: a problem's field path (or its first part) -> the form field it is shown next to
 FIELDS = {
     "name": "name", "track.kind": "kind", "track": "kind",
-    **{f"track.{f}": "targets" for f in TRACK_FIELDS.values() if f},
+    **{f"track.{f}": "kind" for f in TRACK_FIELDS.values() if f},
     "filters.applications": "applications",
     "filters.excluded_applications": "excluded_applications",
     "filters.severities": "severities", "filters.my_actions": "my_actions",
     "filters.topic": "topic",
     "destinations": "destinations", "disabled": "enabled",
 }
+
+
+def fields_for(kind: str) -> dict[str, str]:
+    """:data:`FIELDS`, with the list of ``kind`` shown next to its own form field."""
+    field, target = TRACK_FIELDS.get(kind), TARGET_FIELDS.get(kind)
+    if field is None or target is None:
+        return FIELDS
+    return {**FIELDS, f"track.{field}": target}
+
 
 _SPLIT = re.compile(r"[\n,]")
 #: the windows a preview offers: (since, label)
@@ -67,8 +112,8 @@ def rule_from_form(form: Posted, name: str | None = None) -> dict[str, Any]:
     """The rule's JSON form from the editor's fields (the API checks it)."""
     kind = form.get("kind")
     track: dict[str, Any] = {"kind": kind}
-    field = TRACK_FIELDS.get(kind)
-    targets = split(form.get("targets"))
+    field, target = TRACK_FIELDS.get(kind), TARGET_FIELDS.get(kind)
+    targets = split(form.get(target)) if target else []
     if field is not None and targets:
         track[field] = targets
     topic = form.get("topic").strip()
@@ -87,21 +132,36 @@ def rule_from_form(form: Posted, name: str | None = None) -> dict[str, Any]:
     }
 
 
+def joined(field: str, names: list[str]) -> str:
+    """A list as its form field shows it: on one line, or a line each."""
+    return (", " if field in ONE_LINE else "\n").join(names)
+
+
 def form_values(rule: dict[str, Any]) -> dict[str, Any]:
     """What the editor's fields show for ``rule`` (its JSON form)."""
     track = rule.get("track") or {}
     filters = rule.get("filters") or {}
-    field = TRACK_FIELDS.get(str(track.get("kind")))
+    kind = str(track.get("kind", ""))
+    field, target = TRACK_FIELDS.get(kind), TARGET_FIELDS.get(kind)
+    lists = {name: "" for name in TARGET_FIELDS.values()}
+    if field and target:
+        lists[target] = joined(target, track.get(field) or [])
     return {
-        "name": rule.get("name", ""), "kind": track.get("kind", ""),
-        "targets": "\n".join(track.get(field) or []) if field else "",
-        "applications": "\n".join(filters.get("applications") or []),
-        "excluded_applications": "\n".join(filters.get("excluded_applications") or []),
+        "name": rule.get("name", ""), "kind": kind, **lists,
+        "applications": joined("applications", filters.get("applications") or []),
+        "excluded_applications": joined("excluded_applications",
+                                        filters.get("excluded_applications") or []),
         "severities": list(filters.get("severities") or []),
         "my_actions": bool(filters.get("my_actions")), "topic": filters.get("topic") or "",
         "destinations": list(rule.get("destinations") or []),
         "enabled": not rule.get("disabled"),
     }
+
+
+@cache
+def editor_script() -> bytes:
+    """``templates/web/static/editor.js``."""
+    return files("notifier.templates").joinpath("web", "static", "editor.js").read_bytes()
 
 
 @cache
@@ -120,7 +180,8 @@ def _editor(request: Request, ctx: ApiContext, caller: Caller, values: dict[str,
             since: str = "7d") -> Response:
     return render(request, ctx, "rule_edit.html", caller, status=status, values=values,
                   editing=editing, errors=errors or {}, preview=preview, since=since,
-                  windows=WINDOWS, kinds=TRACK_KINDS,
+                  windows=WINDOWS, kinds=TRACK_KINDS, targets=TARGETS,
+                  track_fields=TRACK_FIELDS,
                   kind_labels=KIND_LABELS, severities=SEVERITIES,
                   destinations=sorted(set(destination_names()) | set(values["destinations"])))
 
@@ -140,13 +201,19 @@ def edit_page(request: Request, rule: str, caller: Caller = Depends(signed_in),
     return _editor(request, ctx, caller, form_values(found), editing=rule)
 
 
+def _as_typed(form: Posted, data: dict[str, Any]) -> dict[str, Any]:
+    """The form shown again: the rule's values, with every kind's list as it was typed
+    (the person may come back to a kind they left)."""
+    return {**form_values(data), **{t: form.get(t) for t in TARGET_FIELDS.values()}}
+
+
 def _refused(request: Request, ctx: ApiContext, form: Posted, data: dict[str, Any],
              exc: Problem, editing: str | None) -> Response:
     if exc.status == 404:
         raise PageError(404, exc.title, exc.detail or "") from exc
     errors = field_errors(exc.errors or [{"field": "", "detail": exc.detail or exc.title}],
-                          FIELDS)
-    return _editor(request, ctx, form.caller, form_values(data), editing=editing,
+                          fields_for(str(data["track"]["kind"])))
+    return _editor(request, ctx, form.caller, _as_typed(form, data), editing=editing,
                    errors=errors, status=exc.status)
 
 
@@ -190,7 +257,15 @@ def preview(request: Request, form: Posted = Depends(posted),
     except Problem as exc:
         errors = [{**e, "field": str(e.get("field") or "").removeprefix("rule.")}
                   for e in exc.errors]
-        return _editor(request, ctx, form.caller, form_values(data), editing=editing,
-                       errors=field_errors(errors, FIELDS), status=exc.status, since=since)
-    return _editor(request, ctx, form.caller, form_values(data), editing=editing,
+        return _editor(request, ctx, form.caller, _as_typed(form, data), editing=editing,
+                       errors=field_errors(errors, fields_for(str(data["track"]["kind"]))),
+                       status=exc.status, since=since)
+    return _editor(request, ctx, form.caller, _as_typed(form, data), editing=editing,
                    preview=found, since=since)
+
+
+@router.get(SCRIPT)
+def script() -> Response:
+    """The editor's live parts."""
+    return Response(editor_script(), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=3600"})

@@ -91,12 +91,14 @@ class World:
         return counts
 
 
-def service_config(tmp_path: Path, smtp: SmtpPeer, **delivery: Any) -> Config:
+def service_config(tmp_path: Path, smtp: SmtpPeer, http_process: bool = False,
+                   **delivery: Any) -> Config:
+    """HTTP from a thread of the service unless ``http_process``: quicker to start."""
     return config_from_dict({
         "database_url": f"sqlite:///{tmp_path / 'notifier.db'}",
         "bus": {"relay_inbound": f"tcp://127.0.0.1:{free_port()}",
                 "endpoints": [f"tcp://127.0.0.1:{free_port()}"]},
-        "http": {"listen": f"127.0.0.1:{free_port()}"},
+        "http": {"listen": f"127.0.0.1:{free_port()}", "process": http_process},
         "email": {**smtp.config()["email"], "connections": 2},
         "delivery": {"retry_base": 0.2, "retry_max": 1.0, **delivery},
     }, str(tmp_path / "notifier.toml"))
@@ -111,14 +113,14 @@ def seed(config: Config, users: list[dict[str, Any]], rules: list[dict[str, Any]
 @pytest.fixture
 def world_for(tmp_path: Path, smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[Callable[..., World]]:
-    """``world_for(sender_process=...)``: alice gets git messages by mail and feed at once,
-    bob by a digest every second. Restarts back off 0.1-0.2 s."""
+    """``world_for(http_process=..., sender_process=...)``: alice gets git messages by mail
+    and feed at once, bob by a digest every second. Restarts back off 0.1-0.2 s."""
     monkeypatch.setattr(supervisor_module, "BACKOFF_BASE", 0.2)
     monkeypatch.setattr(supervisor_module, "BACKOFF_CAP", 0.2)
     worlds: list[World] = []
 
-    def make_world(**delivery: Any) -> World:
-        config = service_config(tmp_path, smtp, **delivery)
+    def make_world(http_process: bool = False, **delivery: Any) -> World:
+        config = service_config(tmp_path, smtp, http_process, **delivery)
         seed(config, [
             {"name": "alice", "emails": ["alice@example.org"]},
             {"name": "bob", "emails": ["bob@example.org"],

@@ -73,14 +73,18 @@ def test_a_second_serve_on_the_same_sqlite_file_names_the_first_and_touches_noth
 
 
 def senders(serve: ServeProcess) -> list[int]:
-    """The sender processes among the service's children (not multiprocessing's tracker)."""
+    """The sender processes among the service's children (by the name each gives itself)."""
+    return children_named(serve, "notifier-sender")
+
+
+def children_named(serve: ServeProcess, name: str) -> list[int]:
     found = []
     for pid in serve.children():
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
             continue
-        if b"spawn_main" in cmdline:
+        if comm == name:
             found.append(pid)
     return found
 
@@ -166,6 +170,27 @@ def test_a_sender_process_killed_alone_is_replaced_and_counted(mail_serve: Any) 
     assert len(errors) == 1 and "sender failed" in errors[0] and f"pid {child}" in errors[0], log
     code = serve.stop()
     assert code == 0, serve.log()
+
+
+def test_the_http_process_killed_alone_is_replaced_and_requests_wait_for_it(
+        mail_serve: Any) -> None:
+    serve, publish, mailed = mail_serve
+    wait_for(lambda: children_named(serve, "notifier-http") != [], "the HTTP process",
+             context=serve.log)
+    (child,) = children_named(serve, "notifier-http")
+    os.kill(child, signal.SIGKILL)
+    # serve keeps the socket listening: this request waits in its backlog for the next child.
+    status, _, _ = serve.get("/healthz")
+    assert status in (200, 503)  # answered (ready, or not yet), never refused
+    assert children_named(serve, "notifier-http") not in ([], [child]), serve.log()
+    wait_for(lambda: serve.get("/healthz")[0] == 200, "health to be 200 again",
+             context=serve.log)
+    assert serve.metric('notifier_component_restarts_total{component="http"}') == 1
+    publish("after")
+    wait_for(lambda: mailed() == ["[git] after"], "mail after the restart", context=serve.log)
+    errors = [line for line in serve.log().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"pid {child}" in errors[0], serve.log()
+    assert serve.stop() == 0, serve.log()
 
 
 def test_the_start_up_log_says_where_mail_goes(

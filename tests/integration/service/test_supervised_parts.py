@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import zmq
 
+from notifier.service.webproc import WebProcess
 from tests.conftest import WAIT, wait_for
 from tests.integration.service.conftest import World
 
@@ -80,6 +81,9 @@ def inject(part: str, world: World, fault: threading.Event,
     elif part == "changes":
         monkeypatch.setattr(service.store, "changes_after",
                             faulty(fault, service.store.changes_after))
+    elif part == "http" and isinstance(service.web, WebProcess):
+        os.kill(service.web._process.pid, signal.SIGKILL)  # a real death, not an exception
+        fault.clear()
     elif part == "http":
         # The live-stream reader fails (the server stops), and each restart fails at once,
         # reading where the streams start.
@@ -129,11 +133,13 @@ IN_PROCESS_PARTS = ["relay", "ingest", "worker-email-1", "worker-rss", "sent-log
                     "changes", "http", "housekeeping"]
 
 
-@pytest.mark.parametrize("part", [*IN_PROCESS_PARTS, "sender"])
+@pytest.mark.parametrize("case", [*IN_PROCESS_PARTS, "sender", "http-process"])
 def test_a_failing_part_restarts_health_follows_and_nothing_is_lost(
-        world_for: Callable[..., World], part: str, monkeypatch: pytest.MonkeyPatch,
+        world_for: Callable[..., World], case: str, monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest) -> None:
-    world = world_for(sender_process=part == "sender")
+    # "http-process": the HTTP side in its child process, which is killed.
+    part = case.removesuffix("-process")
+    world = world_for(sender_process=part == "sender", http_process=case == "http-process")
     service = world.make()
     service.housekeeping.interval = 0.2  # it runs hourly; a fault must show sooner here
     world.service = service

@@ -155,3 +155,25 @@ def test_the_pipelines_record_indexes_what_it_stores(store: Store) -> None:
         found = terms.newest_matches(conn, q, 10)
         assert [t for _, t in found] == [902.0, 900.0]
     assert HistoryIndex(store).unindexed() == 1
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 100])
+def test_a_walk_that_finds_too_few_in_its_budget_lets_the_index_answer(
+        store: Store, budget: int) -> None:
+    # The matches are the oldest messages: a walk of the newest ones finds none of them.
+    fill(store, [
+        (1, 10.0, described(app="bodhi")),
+        (2, 20.0, described(app="bodhi")),
+        (3, 30.0, described()),
+        (4, 40.0, described()),
+        (5, 50.0, described()),
+    ])
+    q = terms.TermQuery(kind="package", values=frozenset({"kernel"}), since=0.0,
+                        applications=frozenset({"bodhi"}))
+    walk = terms.Plan(terms._walk(q), gather=terms._gather(q, ("app", ["bodhi"])),
+                      walk_budget=budget)
+    with store._transaction("q", write=False) as conn:
+        assert terms.newest_matches(conn, q, 10, planned=walk) == [(2, 20.0), (1, 10.0)]
+        assert terms.newest_matches(conn, q, 1, planned=walk) == [(2, 20.0)]
+        assert terms.count_matches(conn, q, 10, walk) == 2
+        assert terms.newest_matches(conn, q, 5, before=(20.0, 2), planned=walk) == [(1, 10.0)]

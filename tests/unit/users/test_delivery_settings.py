@@ -63,8 +63,8 @@ def test_valid_settings_are_kept_as_given(delivery: Any) -> None:
     ({"email": {"digest": "1h"}}, "delivery.email.digest: must be an object such as"),
     # misspelt keys, with the nearest valid word
     ({"emial": {}},
-     "delivery: unknown destination 'emial' (did you mean 'email'?); "
-     "known: email, irc, rss, desktop"),
+     "delivery: unknown key 'emial' (did you mean 'email'?); "
+     "known: email, irc, rss, desktop, webpush, quiet_hours"),
     ({"email": {"adress": "a@example.org"}},
      "delivery.email: unknown key 'adress' (did you mean 'address'?); known: address, digest"),
     ({"irc": {"nickname": "al"}}, "delivery.irc: unknown key 'nickname' (did you mean 'nick'?)"),

@@ -32,7 +32,7 @@ def test_the_preview_shows_what_the_api_previews(tmp_path: Path, smtp: SmtpPeer)
         site.store.store_messages(history(300, time.time()), describer.describe)
         pages = PagesSite(site, smtp)
         client, csrf = sign_in(pages, "alice")
-        form = {"csrf_token": csrf, "name": "mine", "kind": "artifacts-owned", "targets": "",
+        form = {"csrf_token": csrf, "name": "mine", "kind": "artifacts-owned", "owners": "",
                 "severities": ["debug", "info", "warning", "error"], "since": "7d"}
         with client:
             shown = client.post("/rules/preview", data=form)
@@ -55,7 +55,7 @@ def test_the_preview_shows_what_the_api_previews(tmp_path: Path, smtp: SmtpPeer)
             bad = client.post("/rules/preview", data={**form, "kind": "users-followed"})
             assert bad.status_code == 422
             assert "needs a list of users" in re.search(
-                r'id="targets-errors">(.*?)</ul>', bad.text, re.S).group(1)
+                r'id="people-errors">(.*?)</ul>', bad.text, re.S).group(1)
             refused = client.post("/rules/preview", data={**form, "csrf_token": "x"})
             assert refused.status_code == 403
     finally:

@@ -18,6 +18,7 @@ from notifier.rules.model import TRACK_FIELDS, TRACK_KINDS
 from notifier.storage.inbox import Inbox
 from notifier.storage.mutes import Mutes
 from notifier.web.api.auth import COOKIE
+from notifier.web.pages.editor import TARGET_FIELDS
 from tests.integration.backends.peers_email import SmtpPeer
 from tests.integration.web.pages.conftest import PagesSite, sign_in, start_pages_site, topic_rule
 
@@ -89,7 +90,7 @@ def test_a_sign_in_link_by_email_then_sign_out(pages_site: PagesSite) -> None:
 
 
 def test_forms_need_the_sessions_csrf_token(pages_site: PagesSite) -> None:
-    rule = {"name": "new", "kind": "topics", "targets": "*.build", "destinations": "email",
+    rule = {"name": "new", "kind": "topics", "patterns": "*.build", "destinations": "email",
             "severities": "info", "enabled": "on"}
     alice, alice_csrf = sign_in(pages_site, "alice")
     bob, bob_csrf = sign_in(pages_site, "bob")
@@ -118,7 +119,9 @@ def test_the_editor_makes_every_kind_of_rule(pages_site: PagesSite, kind: str) -
     client, csrf = sign_in(pages_site, "alice")
     field = TRACK_FIELDS[kind]
     targets = "" if field is None else "one\ntwo, three"
-    form = {"csrf_token": csrf, "name": f"rule {kind}", "kind": kind, "targets": targets,
+    others = {t: "not-read" for t in TARGET_FIELDS.values()}  # the other kinds' lists
+    form = {"csrf_token": csrf, "name": f"rule {kind}", "kind": kind, **others,
+            **({TARGET_FIELDS[kind]: targets} if field else {}),
             "applications": "Koji, bodhi", "excluded_applications": "copr",
             "severities": ["warning", "error"], "my_actions": "on",
             "topic": "org.example.*", "destinations": ["email", "rss"], "enabled": "on"}
@@ -143,17 +146,19 @@ def test_the_editor_shows_each_problem_next_to_its_field(pages_site: PagesSite) 
     client, csrf = sign_in(pages_site, "alice")
     with client:
         bad = client.post("/rules/new", data={
-            "csrf_token": csrf, "name": "", "kind": "users-followed", "targets": "",
-            "topic": "", "enabled": "on"})
+            "csrf_token": csrf, "name": "", "kind": "users-followed", "people": "",
+            "packages": "kept, as typed", "topic": "", "enabled": "on"})
         assert bad.status_code == 422
         assert "must not be empty" in errors_of(bad.text, "name")
-        assert "needs a list of users" in errors_of(bad.text, "targets")
+        assert "needs a list of users" in errors_of(bad.text, "people")
         assert "at least one value" in errors_of(bad.text, "severities")
         assert "at least one value" in errors_of(bad.text, "destinations")
-        assert 'id="targets" name="targets" rows="4" aria-describedby="targets-hint ' \
-               'targets-errors" aria-invalid="true"' in bad.text
+        assert 'id="people" name="people" type="text" value="" autocomplete="off" ' \
+               'spellcheck="false" data-lookup="users" aria-describedby="people-hint ' \
+               'people-errors" aria-invalid="true"' in bad.text
+        assert 'name="packages" type="text" value="kept, as typed"' in bad.text
         taken = client.post("/rules/new", data={
-            "csrf_token": csrf, "name": "builds", "kind": "topics", "targets": "*.x",
+            "csrf_token": csrf, "name": "builds", "kind": "topics", "patterns": "*.x",
             "severities": "info", "destinations": "email"})
         assert taken.status_code == 409 and "already have a rule" in errors_of(taken.text, "name")
         assert pages_site.store.get_rule("alice", "builds")["track"]["patterns"] == ["*.build"]
@@ -161,7 +166,7 @@ def test_the_editor_shows_each_problem_next_to_its_field(pages_site: PagesSite) 
         edit = client.get("/rules/edit", params={"rule": "builds"})
         assert edit.status_code == 200 and "*.build</textarea>" in edit.text
         saved = client.post("/rules/edit", data={
-            "csrf_token": csrf, "rule": "builds", "kind": "topics", "targets": "*.build\n*.tag",
+            "csrf_token": csrf, "rule": "builds", "kind": "topics", "patterns": "*.build\n*.tag",
             "severities": ["error"], "destinations": "email"})
         assert location(saved, pages_site) == "/rules"
     rule = pages_site.store.get_rule("alice", "builds")

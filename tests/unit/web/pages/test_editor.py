@@ -11,7 +11,15 @@ from notifier.rules.model import TRACK_FIELDS, TRACK_KINDS
 from notifier.rules.validation import rule_problems
 from notifier.web.api.auth import Caller
 from notifier.web.pages.base import Posted, field_errors, local_path
-from notifier.web.pages.editor import FIELDS, form_values, rule_from_form, split
+from notifier.web.pages.editor import (
+    FIELDS,
+    TARGET_FIELDS,
+    TARGETS,
+    fields_for,
+    form_values,
+    rule_from_form,
+    split,
+)
 
 ALICE = Caller(name="alice", scope="write", via="session", is_admin=False)
 
@@ -37,7 +45,10 @@ def test_a_rule_goes_through_the_form_and_back_unchanged(kind: str) -> None:
                     "severities": ["warning", "error"], "my_actions": True, "topic": "a.*"},
         "destinations": ["email", "irc"]}
     values = form_values(rule)
-    form = posted(name=values["name"], kind=values["kind"], targets=values["targets"],
+    lists = {t: values[t] for t in TARGET_FIELDS.values()}
+    assert [t for t, text in lists.items() if text] == (
+        [TARGET_FIELDS[kind]] if field else [])  # only the kind's own list is filled
+    form = posted(name=values["name"], kind=values["kind"], **lists,
                   applications=values["applications"],
                   excluded_applications=values["excluded_applications"],
                   severities=values["severities"], topic=values["topic"],
@@ -50,8 +61,26 @@ def test_a_rule_goes_through_the_form_and_back_unchanged(kind: str) -> None:
     assert checked.to_dict() == rule
 
 
+def test_every_kind_with_a_list_has_its_own_field() -> None:
+    assert set(TARGETS) == {k for k, f in TRACK_FIELDS.items() if f}
+    assert len(set(TARGET_FIELDS.values())) == len(TARGETS)
+    assert {t["lookup"] for t in TARGETS.values()} == {"users", "groups", "packages", None}
+
+
+def test_only_the_chosen_kinds_list_is_read() -> None:
+    form = posted(name="n", kind="artifacts-followed", owners="bob", groups="infra",
+                  packages="kernel, gcc,\n", people="carol", patterns="*.x")
+    assert rule_from_form(form)["track"] == {"kind": "artifacts-followed",
+                                             "packages": ["kernel", "gcc"]}
+    form = posted(name="n", kind="users-followed", packages="kernel", people="carol\nzoë")
+    assert rule_from_form(form)["track"] == {"kind": "users-followed",
+                                             "users": ["carol", "zoë"]}
+    form = posted(name="n", kind="artifacts-owned", packages="kernel")
+    assert rule_from_form(form)["track"] == {"kind": "artifacts-owned"}  # your own
+
+
 def test_unchecked_boxes_and_empty_fields() -> None:
-    data = rule_from_form(posted(name=" n ", kind="topics", targets="", topic=" "))
+    data = rule_from_form(posted(name=" n ", kind="topics", patterns="", topic=" "))
     assert data == {"name": "n", "disabled": True, "track": {"kind": "topics"},
                     "filters": {"applications": [], "excluded_applications": [],
                                 "severities": [], "my_actions": False, "topic": None},
@@ -60,7 +89,7 @@ def test_unchecked_boxes_and_empty_fields() -> None:
 
 
 def test_a_kind_without_a_list_ignores_the_list() -> None:
-    data = rule_from_form(posted(name="n", kind="related-events", targets="bob"))
+    data = rule_from_form(posted(name="n", kind="related-events", owners="bob", people="x"))
     assert data["track"] == {"kind": "related-events"}
 
 
@@ -71,10 +100,16 @@ def test_each_problem_goes_next_to_its_field() -> None:
               {"field": "filters.applications", "detail": "list"},
               {"field": "destinations[0]", "detail": "unknown destination"},
               {"field": "snoozed_until", "detail": "number"}]
-    assert field_errors(errors, FIELDS) == {
-        "targets": ["empty"], "kind": ["unknown"], "excluded_applications": ["bad"],
-        "applications": ["list"], "destinations": ["unknown destination"],
-        "": ["snoozed_until: number"]}
+    expected = {"kind": ["unknown"], "excluded_applications": ["bad"],
+                "applications": ["list"], "destinations": ["unknown destination"],
+                "": ["snoozed_until: number"]}
+    assert field_errors(errors, fields_for("users-followed")) == {"people": ["empty"],
+                                                                   **expected}
+    assert field_errors(errors, fields_for("artifacts-owned")) == {"owners": ["empty"],
+                                                                    **expected}
+    # a list the kind does not take goes next to the kind
+    assert field_errors(errors, fields_for("topics")) == {**expected, "kind": ["empty", "unknown"]}
+    assert field_errors(errors, FIELDS) == field_errors(errors, fields_for("related-events"))
 
 
 @pytest.mark.parametrize("target, expected", [
