@@ -19,6 +19,8 @@ EXTRAS = {
     "web": ["Authlib>=1.3", "httpx>=0.27", "swagger-ui-bundle>=1.1"],
     # The webpush destination: RFC 8291 encryption and VAPID (with http_ece, py_vapid).
     "webpush": ["pywebpush>=2.0", "httpx>=0.27"],
+    # notifier-desktop, the desktop app: the session bus and the service's stream and API.
+    "desktop": ["dbus-python>=1.3", "httpx>=0.27"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [
@@ -32,7 +34,7 @@ EXTRAS["test"] = [
     "pyOpenSSL<24.3",  # fedmsg's x509 signing only imports with this
     "aiosmtpd>=1.4",
     "miniircd>=2.3",
-    "python-dbusmock>=0.32",
+    "python-dbusmock>=0.32",  # also Debian's dunst, Xvfb, status-notifier-watcher (dev/setup)
     "feedparser>=6.0",
     "httpx>=0.27",
     # Drives Debian's chromium (never a browser of its own) for the sign-in test.
@@ -59,6 +61,7 @@ setup(
     },
     package_data={
         "notifier.templates": ["*", "*/*", "*/*/*"],
+        "notifier.clients.desktop": ["data/icons/hicolor/scalable/apps/*.svg"],
         "notifier.storage": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
     },
     include_package_data=False,
@@ -83,6 +86,7 @@ setup(
             "notifier = notifier.cli.main:main",
             "notifier-logger = notifier.cli.logger:main",
             "notifier-tail = notifier.cli.tail:main",
+            "notifier-desktop = notifier.clients.desktop.cli:main",
         ],
     },
     classifiers=[

@@ -4,12 +4,9 @@ Each notification goes to every push subscription of its user (the
 address is the user name; see :mod:`notifier.storage.push`). For each, the
 backend POSTs to the subscription's endpoint (RFC 8030):
 
-* the **payload**, JSON with ``title``, ``body``, ``link`` and ``icon`` (and
-  ``app``, ``topic``, ``severity``, ``msg_id`` as ``tag``), encrypted for
-  that browser alone with ``aes128gcm`` (RFC 8188, 8291; pywebpush and
-  http_ece). It is kept within the 4096 bytes every push service accepts:
-  the body is cut first, then the icon is left out, then the title is cut;
-  the link never is.
+* the **payload** (:mod:`notifier.backends.pushpayload` describes it, for
+  the service worker that reads it too), encrypted for that browser alone
+  with ``aes128gcm`` (RFC 8188, 8291; pywebpush and http_ece);
 * ``Authorization: vapid t=<JWT>, k=<public key>`` (RFC 8292; py_vapid),
   the JWT signed with the installation's VAPID key, with ``aud`` the
   endpoint's origin, ``sub`` the ``[webpush] contact`` and an ``exp`` 12
@@ -32,10 +29,13 @@ What the push services answer:
   and the outbox waits that long before the next attempt;
 * any other answer: permanent for that subscription.
 
-A notification is delivered when one subscription took it, or when every
-one of them was gone; else it fails temporarily when one failure was
-temporary, permanently otherwise. A user with no subscription at all is a
-:class:`~notifier.errors.PermanentDeliveryError`.
+When a browser's push fails for now (429, 5xx, unreachable), the
+notification fails temporarily, whatever the others answered; the browsers
+that took it are noted (:meth:`~notifier.storage.push.PushSubscriptions.note_taken`),
+and the outbox's retry pushes to the others alone. Otherwise it is delivered
+when one browser took it (now or on an earlier attempt) or every one was
+gone, and fails permanently when every one refused it. A user with no
+subscription at all is a :class:`~notifier.errors.PermanentDeliveryError`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
 from py_vapid import Vapid02, VapidException
 from pywebpush import WebPusher, WebPushException
 
@@ -73,71 +72,22 @@ from ..storage.push import (
 )
 from ..storage.store import Store
 from .base import Backend
+from .pushpayload import MAX_PAYLOAD, payload
+
+__all__ = ["MAX_PAYLOAD", "URGENCY", "WebpushBackend", "origin", "payload", "retry_after"]
 
 log = logging.getLogger(__name__)
 
 #: the Urgency header by severity (RFC 8030 section 5.3)
 URGENCY = {"error": "high", "warning": "normal", "info": "low", "debug": "very-low"}
-#: the most plaintext bytes one aes128gcm record of 4096 bytes holds: 4096 less the
-#: header (86 bytes with a P-256 key id), the tag (16) and the padding delimiter (1)
-MAX_PAYLOAD = 4096 - 86 - 16 - 1
 #: seconds a VAPID JWT stays valid (RFC 8292: at most 24 hours)
 JWT_LIFETIME = 12 * 3600
 #: HTTP clients kept, one per push service host
 _CLIENTS = 16
-_ELLIPSIS = "\u2026"
 
 
 class _Gone(Exception):
     """The subscription is gone (404, 410)."""
-
-
-def payload(notification: Notification, limit: int = MAX_PAYLOAD) -> bytes:
-    """The JSON payload of ``notification``, at most ``limit`` bytes; the link is never cut.
-
-    :class:`PermanentDeliveryError` when it has no rendered ``title``, or
-    when even its link and a short title do not fit.
-    """
-    content = notification.content
-    title, body = content.get("title"), content.get("body", "")
-    if not isinstance(title, str) or not title or not isinstance(body, str):
-        raise PermanentDeliveryError(
-            f"webpush to {notification.address!r}: notification {notification.msg_id} has "
-            "no rendered 'title'")
-    data: dict[str, Any] = {"title": title, "body": body, "link": notification.link,
-                            "icon": notification.icon, "app": notification.app,
-                            "topic": notification.topic, "severity": notification.severity,
-                            "tag": notification.msg_id, "timestamp": notification.timestamp}
-    encoded = orjson.dumps(data)
-    if len(encoded) <= limit:
-        return encoded
-    for key in ("body", "icon", "title"):
-        data[key] = _cut_to_fit(data, key, limit)
-        encoded = orjson.dumps(data)
-        if len(encoded) <= limit:
-            return encoded
-    raise PermanentDeliveryError(
-        f"webpush to {notification.address!r}: notification {notification.msg_id} does not "
-        f"fit in {limit} bytes, even with its body left out (its link is "
-        f"{len(notification.link or '')} characters)")
-
-
-def _cut_to_fit(data: dict[str, Any], key: str, limit: int) -> str | None:
-    """The longest start of ``data[key]`` (with an ellipsis) that fits, or what is shortest."""
-    value = data[key]
-    if not value or key == "icon":
-        return None if key == "icon" else value  # a cut address is no icon
-    others = len(orjson.dumps({**data, key: ""}))
-    if others > limit:
-        return _ELLIPSIS if key == "title" else ""
-    low, high = 0, len(value)
-    while low < high:  # the longest prefix whose JSON form fits what is left
-        mid = (low + high + 1) // 2
-        if len(orjson.dumps(value[:mid] + _ELLIPSIS)) - 2 <= limit - others:
-            low = mid
-        else:
-            high = mid - 1
-    return value[:low].rstrip() + _ELLIPSIS
 
 
 def origin(url: str) -> str:
@@ -228,36 +178,55 @@ class WebpushBackend(Backend):
         return application_server_key(vapid.private_key)
 
     def send(self, notification: Notification) -> None:
-        """Push ``notification`` to every browser its user subscribed."""
+        """Push ``notification`` to every browser its user subscribed that has not
+        taken it yet (on an earlier attempt)."""
         body = payload(notification)
         subscriptions, vapid = self._open()
-        user = notification.address
+        user, msg_id = notification.address, notification.msg_id
         try:
-            subs = subscriptions.list(user)
+            subs, taken = subscriptions.pending(user, msg_id)
         except StorageError as exc:
             raise TemporaryDeliveryError(f"webpush to {user!r}: {exc}") from exc
         if not subs:
             raise PermanentDeliveryError(f"webpush: {user!r} has no browser subscribed")
-        sent = gone = 0
+        sent: list[int] = []
         failures: list[DeliveryError] = []
         for sub in subs:
+            if sub.id in taken:
+                continue
             try:
                 self._push(sub, body, notification, vapid)
             except _Gone:
-                gone += 1
                 self._note(subscriptions.remove_gone, sub)
                 log.info("webpush: %s's subscription %d is gone; removed", user, sub.id)
             except DeliveryError as exc:
                 failures.append(exc)
             else:
-                sent += 1
+                sent.append(sub.id)
                 self._note(subscriptions.note_success, sub)
-        if sent or not failures:
+        if any(isinstance(f, TemporaryDeliveryError) for f in failures):
+            if sent:  # the retry is for the other browsers alone
+                self._remember(subscriptions.note_taken, sent, msg_id, user)
+            done = len(sent) + len(taken)
+            raise _combined(user, failures, f"{done} of {len(subs)} browsers took it; ")
+        if taken:
+            self._remember(subscriptions.forget_taken, sorted(taken), msg_id, user)
+        if sent or taken or not failures:
             for failure in failures:
-                log.warning("webpush to %s (%s): one browser failed: %s", user,
-                            notification.msg_id, failure)
+                log.warning("webpush to %s (%s): one browser failed: %s", user, msg_id,
+                            failure)
             return
         raise _combined(user, failures)
+
+    @staticmethod
+    def _remember(change: Callable[[list[int], str], object], ids: list[int], msg_id: str,
+                  user: str) -> None:
+        """Note or forget which browsers took ``msg_id``; on a database error the retry
+        may reach them twice (their browsers show it once: the tag is the same)."""
+        try:
+            change(ids, msg_id)
+        except StorageError as exc:
+            log.warning("webpush to %s (%s): %s", user, msg_id, exc)
 
     @staticmethod
     def _note(change: Callable[[int], object], sub: Subscription) -> None:
@@ -372,10 +341,11 @@ def _start(response: httpx.Response, limit: int = 1024) -> str:
     return data[:limit].decode("utf-8", "replace")
 
 
-def _combined(user: str, failures: list[DeliveryError]) -> DeliveryError:
-    """One error for a notification no browser took: temporary if any failure was."""
+def _combined(user: str, failures: list[DeliveryError], prefix: str = "") -> DeliveryError:
+    """One error for the browsers that did not take a notification: temporary if any
+    failure was."""
     temporary = [f for f in failures if isinstance(f, TemporaryDeliveryError)]
-    text = "; ".join(str(f) for f in failures)
+    text = prefix + "; ".join(str(f) for f in failures)
     error: DeliveryError
     if temporary:
         busy = TemporaryDeliveryError(text)

@@ -20,6 +20,11 @@ The VAPID key (RFC 8292) signs each request to a push service; it is made on
 first use and kept in the ``settings`` table (:func:`vapid_key`). Its public
 half, base64url, is the ``applicationServerKey`` a page subscribes with
 (:func:`application_server_key`).
+
+When a notification reached some of a user's browsers but failed for another
+for now, the ones that took it are noted (:meth:`PushSubscriptions.note_taken`)
+so that its retry goes to the others alone; the note is forgotten when the
+notification is done, or after :data:`DELIVERIES_KEPT`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sqlalchemy import delete, func, select, update
 
 from ..errors import InputError
 from .engine import insert_ignoring
+from .schema import push_deliveries as deliveries
 from .schema import push_subscriptions as table
 from .schema import settings
 from .store import Store
@@ -51,6 +57,8 @@ MAX_ENDPOINT = 2048
 #: the longest browser label kept
 MAX_LABEL = 200
 VAPID_SETTING = "vapid_private_key"
+#: seconds a record of which browsers took a notification is kept for its retries
+DELIVERIES_KEPT = 7 * 86400
 
 
 class UnresolvedEndpoint(InputError):
@@ -237,14 +245,52 @@ class PushSubscriptions:
     def remove(self, user: str, subscription_id: int) -> bool:
         """Remove ``user``'s subscription ``subscription_id``; False if they have none such."""
         with self.store._transaction(f"remove a push subscription of {user!r}") as conn:
-            return conn.execute(delete(table).where(
+            removed = conn.execute(delete(table).where(
                 table.c.user == user, table.c.id == subscription_id)).rowcount > 0
+            if removed:
+                conn.execute(delete(deliveries).where(
+                    deliveries.c.subscription_id == subscription_id))
+            return removed
 
     def remove_gone(self, subscription_id: int) -> bool:
         """Remove a subscription its push service says is gone (404, 410)."""
         with self.store._transaction("remove a push subscription that is gone") as conn:
+            conn.execute(delete(deliveries).where(
+                deliveries.c.subscription_id == subscription_id))
             return conn.execute(delete(table).where(
                 table.c.id == subscription_id)).rowcount > 0
+
+    def pending(self, user: str, msg_id: str) -> tuple[list[Subscription], set[int]]:
+        """``user``'s subscriptions, oldest first, and the ids of those noted as having
+        taken ``msg_id`` already (:meth:`note_taken`)."""
+        with self.store._transaction(f"list the push subscriptions of {user!r}",
+                                     write=False) as conn:
+            rows = conn.execute(select(table).where(table.c.user == user)
+                                .order_by(table.c.id)).all()
+            taken = set(conn.execute(
+                select(deliveries.c.subscription_id)
+                .join(table, table.c.id == deliveries.c.subscription_id)
+                .where(table.c.user == user, deliveries.c.msg_id == msg_id)).scalars())
+        return [_subscription(row) for row in rows], taken
+
+    def note_taken(self, subscription_ids: list[int], msg_id: str) -> None:
+        """Note that these subscriptions took ``msg_id`` (its retry is not for them);
+        notes older than :data:`DELIVERIES_KEPT` are forgotten meanwhile."""
+        now = self.clock()
+        with self.store._transaction("note which browsers took a notification") as conn:
+            conn.execute(delete(deliveries).where(
+                deliveries.c.delivered_at < now - DELIVERIES_KEPT))
+            for subscription_id in subscription_ids:
+                conn.execute(insert_ignoring(self.store.dialect, deliveries,
+                                             ["subscription_id", "msg_id"]).values(
+                    subscription_id=subscription_id, msg_id=msg_id, delivered_at=now))
+
+    def forget_taken(self, subscription_ids: list[int], msg_id: str) -> None:
+        """Forget the notes of :meth:`note_taken`: ``msg_id`` is done."""
+        with self.store._transaction("forget which browsers took a notification") as conn:
+            conn.execute(delete(deliveries).where(
+                deliveries.c.msg_id == msg_id,
+                deliveries.c.subscription_id.in_(subscription_ids)))
 
     def note_success(self, subscription_id: int) -> None:
         """Record that the push service accepted a notification for it now."""

@@ -387,3 +387,14 @@ push_subscriptions = Table(
     # The unique (user, endpoint) index also finds a user's subscriptions.
     UniqueConstraint("user", "endpoint"),
 )
+
+# Which browsers took a notification whose push failed for another browser of the same
+# user: its retry skips them. Only kept while such a retry may come.
+push_deliveries = Table(
+    "push_deliveries", metadata,
+    Column("subscription_id", BigId, nullable=False),
+    Column("msg_id", Text, nullable=False),
+    Column("delivered_at", Float, nullable=False),
+    PrimaryKeyConstraint("subscription_id", "msg_id"),
+    Index("ix_push_deliveries_delivered_at", "delivered_at"),
+)

@@ -8,16 +8,29 @@
 ``POST /destinations/resend``    ``id``: a new link or code
 ``POST /destinations/remove``    ``id``: removed
 ``POST /destinations/delivery``  per destination: which address, at once or a digest
+``POST /destinations/browsers/remove``  ``id``: a browser's push subscription removed
+``GET /sw.js``                   the service worker that shows Web Push notifications
+``GET /static/web/push.js``      the page's script: subscribe this browser, copy the feed
 ===============================  ======================================================
 
 An email address is confirmed by the link mailed to it (its page is
 :mod:`notifier.web.verify`). The work is the API's
 (:mod:`notifier.web.api.destinations`); each problem is shown next to the
 field it names.
+
+The page's live parts are JavaScript (``templates/web/static/push.js``), and
+without it the page works the same: "Get notifications in this browser"
+registers the service worker (``templates/web/static/sw.js``, served at
+``{base}/sw.js`` so that its scope is the whole site), subscribes with the
+VAPID key of ``GET /api/v1/push/key`` and posts the subscription to the API;
+the feed addresses get a "Copy" button. The list of browsers, and removing
+one, is server-rendered.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -27,6 +40,7 @@ from starlette.responses import Response
 
 from ...users.settings import DESTINATION_KEYS
 from ..api import destinations as api
+from ..api import push as push_api
 from ..api.auth import Caller
 from ..api.context import ApiContext, context
 from ..api.problems import Problem
@@ -46,6 +60,30 @@ DELIVERY_FIELDS = {
     **{f"{kind}.digest.{key}": f"{kind}-{key}" for kind in DESTINATION_KEYS
        for key in ("every", "max_items")},
 }
+
+
+@cache
+def script(name: str) -> bytes:
+    """A script of ``templates/web/static/``."""
+    return files("notifier.templates").joinpath("web", "static", name).read_bytes()
+
+
+def _script(name: str, cache_control: str) -> Response:
+    return Response(script(name), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """The service worker; at the site's root, its scope is the whole site. Browsers
+    check it for a new version on each visit (no-cache)."""
+    return _script("sw.js", "no-cache")
+
+
+@router.get("/static/web/push.js")
+def page_script() -> Response:
+    """The destinations page's script."""
+    return _script("push.js", "public, max-age=3600")
 
 
 def _feeds(ctx: ApiContext, caller: Caller) -> dict[str, str]:
@@ -103,7 +141,9 @@ def _page(request: Request, ctx: ApiContext, caller: Caller, *, status: int = 20
                   added=added or {"kind": "email", "address": ""},
                   delivery=delivery or delivery_values(api.get_delivery(caller, ctx)),
                   kinds=DESTINATION_KEYS, names=NAMES, feeds=_feeds(ctx, caller),
-                  irc=bool(ctx.config.irc.host), now=ctx.clock())
+                  irc=bool(ctx.config.irc.host), now=ctx.clock(),
+                  push_enabled=bool(ctx.config.webpush.contact),
+                  browsers=push_api.list_subscriptions(caller, ctx))
 
 
 @router.get("/destinations")
@@ -195,3 +235,15 @@ def delivery(request: Request, form: Posted = Depends(posted),
         return _problem_page(request, ctx, form, exc, DELIVERY_FIELDS,
                              delivery=delivery_values(data))
     return redirect(ctx, "/destinations", "Your delivery settings are saved.")
+
+
+@router.post("/destinations/browsers/remove")
+def remove_browser(form: Posted = Depends(posted),
+                   ctx: ApiContext = Depends(context)) -> Response:
+    try:
+        push_api.remove_subscription(_ident(form), form.caller, ctx)
+    except Problem as exc:
+        raise PageError(exc.status, exc.title, exc.detail or "") from exc
+    return redirect(ctx, "/destinations", "The browser is removed: it gets no more "
+                    "notifications.")
+

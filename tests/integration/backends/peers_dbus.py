@@ -32,6 +32,24 @@ INTERFACE = "org.freedesktop.Notifications"
 MOCK_INTERFACE = "org.freedesktop.DBus.Mock"
 ENV = "DBUS_SESSION_BUS_ADDRESS"
 
+#: a session bus without service activation: a name nobody owns stays unowned (Debian's
+#: dunst installs an activation file for org.freedesktop.Notifications, which would
+#: start a dunst without a screen whenever the test's daemon is stopped)
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
 NOTIFY_FIELDS = ("app_name", "replaces_id", "app_icon", "summary", "body", "actions", "hints",
                  "expire_timeout")
 
@@ -72,7 +90,9 @@ class DbusSession:
         # --nofork keeps the daemon our child, so stop() can reap it: with
         # --fork it would be left to PID 1, which in a container may never
         # reap it.
-        self.daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
+        config = self.workdir / "bus.conf"
+        config.write_text(BUS_CONFIG)
+        self.daemon = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",
                                         "--print-address=1"], stdout=subprocess.PIPE,
                                        stdin=subprocess.DEVNULL, text=True)
         assert self.daemon.stdout is not None

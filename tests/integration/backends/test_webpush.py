@@ -214,3 +214,78 @@ def test_the_outbox_waits_as_long_as_retry_after_asks(world: World) -> None:
     assert row.state == "failed" and "503" in (row.last_error or "")
     assert row.next_attempt == clock.now + 600  # not the 2.5 to 5 s of the first backoff
 
+
+
+def _worker(world: World, clock: Clock) -> tuple[Outbox, BackendWorker]:
+    config = config_from_dict({"database_url": world.url, "webpush": {
+        "contact": "mailto:admin@example.org", "allow_private_endpoints": True},
+        "delivery": {"retry_base": 5.0, "retry_max": 60.0}})
+    outbox = Outbox(world.store, clock)
+    worker = BackendWorker(config, outbox, WebpushBackend(config), batch=5, chunk=5)
+    worker.setup()
+    return outbox, worker
+
+
+def _attempt(outbox: Outbox, worker: BackendWorker, clock: Clock) -> str:
+    """Make the row due, run the worker once; the row's state after."""
+    (row,) = outbox.rows()
+    if row.next_attempt is not None:
+        clock.now = max(clock.now, row.next_attempt + 1)
+    worker.wake(database=True)
+    assert worker.run_once()
+    (row,) = outbox.rows()
+    return row.state
+
+
+def test_a_retry_goes_only_to_the_browsers_that_did_not_take_it(world: World) -> None:
+    took, _ = world.browser("alice")
+    busy, _ = world.browser("alice", answers=[503, 502])
+    refusing, _ = world.browser("alice", answers=[403] * 9)
+    clock = Clock()
+    outbox, worker = _worker(world, clock)
+    msg = note(title="one of three")
+    outbox.record([envelope(msg.msg_id)], [(msg, "pending")])
+    try:
+        assert _attempt(outbox, worker, clock) == "failed"  # busy said 503
+        (row,) = outbox.rows()
+        assert "1 of 3 browsers took it" in (row.last_error or "")
+        assert _attempt(outbox, worker, clock) == "failed"  # busy said 502
+        assert _attempt(outbox, worker, clock) == "sent"  # busy took it; refusing never
+    finally:
+        worker.close()
+    pushes = [(p.path, p.status) for p in world.service.pushes]
+    # took got it once, on the first attempt; no retry went to it again.
+    assert pushes.count((took.path, 201)) == 1
+    assert [s for path, s in pushes if path == busy.path] == [503, 502, 201]
+    assert [s for path, s in pushes if path == refusing.path] == [403, 403, 403]
+    assert not world.service.problems
+    # The note of who took it is gone with the notification.
+    assert world.subs.pending("alice", msg.msg_id)[1] == set()
+
+
+def test_a_busy_browser_fails_the_notification_even_when_another_took_it(
+        world: World) -> None:
+    took, took_id = world.browser("alice")
+    busy, busy_id = world.browser("alice", answers=[429])
+    busy.headers["Retry-After"] = "30"
+    backend = world.backend()
+    msg = note()
+    with pytest.raises(TemporaryDeliveryError, match="1 of 2 browsers took it") as info:
+        backend.send(msg)
+    assert info.value.retry_after == 30.0
+    assert world.subs.pending("alice", msg.msg_id)[1] == {took_id}
+    backend.send(msg)  # the retry
+    assert [p.path for p in world.service.taken()] == [took.path, busy.path]
+    assert world.subs.pending("alice", msg.msg_id)[1] == set()
+    # Removing a browser forgets its notes too.
+    other = note()
+    busy.answers.append(503)
+    with pytest.raises(TemporaryDeliveryError):
+        backend.send(other)
+    assert world.subs.pending("alice", other.msg_id)[1] == {took_id}
+    assert world.subs.remove("alice", took_id)
+    assert world.subs.pending("alice", other.msg_id)[1] == set()
+    backend.send(other)
+    assert [p.path for p in world.service.taken()] == [took.path, busy.path, took.path,
+                                                       busy.path]
+    assert [s.id for s in world.subs.list("alice")] == [busy_id]
