@@ -211,6 +211,40 @@ class DbusConfig:
     app_name: str = "notifier"
 
 
+# -- [matrix] ------------------------------------------------------------------
+
+def check_matrix_homeserver(text: str) -> None:
+    """Raise ValueError unless ``text`` is empty or an http(s) URL with a host."""
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", text):
+        raise ValueError(f"{text!r} is not a homeserver URL like https://matrix.example.org")
+
+
+def check_matrix_user_id(text: str) -> None:
+    """Raise ValueError unless ``text`` is empty or a Matrix user id ``@name:server``."""
+    if text and not re.fullmatch(r"@[^\s:]+:[^\s:]+(:\d+)?", text):
+        raise ValueError(f"{text!r} is not a Matrix user id like @notifier:example.org")
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """``[matrix]``: the bot account that sends people their notifications as direct
+    messages on Matrix."""
+
+    # The bot's homeserver (client-server API base). Empty turns the matrix destination off.
+    homeserver: str = field(default="", metadata={"check": check_matrix_homeserver})
+    # The bot's own user id, and an access token of one of its sessions.
+    user_id: str = field(default="", metadata={"check": check_matrix_user_id})
+    access_token: str = ""
+    # The file that remembers each person's direct room across restarts.
+    # Empty: $XDG_DATA_HOME/notifier/matrix-rooms.json.
+    rooms_file: str | None = _path(default=None)
+    # Seconds to wait for one answer of the homeserver.
+    timeout: float = 10.0
+
+
+# -- end of [matrix] -------------------------------------------------------------
+
+
 def check_push_contact(text: str) -> None:
     """Raise ValueError unless ``text`` is empty or a ``mailto:`` or ``https:`` URI."""
     if text and not re.fullmatch(r"(mailto:[^\s@]+@[^\s@]+|https://[^\s/]+\S*)", text):
@@ -360,6 +394,7 @@ class Config:
     http: HttpConfig = HttpConfig()
     web: WebConfig = WebConfig()
     webpush: WebpushConfig = WebpushConfig()
+    matrix: MatrixConfig = MatrixConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     # A site's template directory, searched before the built-in templates.
     templates_dir: str | None = _path(default=None)

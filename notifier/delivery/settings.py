@@ -27,12 +27,14 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_ITEMS = 100
 #: where each destination's address is set, and the list it defaults to the first of
 _ADDRESSES = {"email": ("address", "emails"), "irc": ("nick", "ircnicks")}
+#: destinations reached only at the address their settings name (no list to default to)
+_SET_ADDRESSES = {"matrix": "user_id"}
 _UNUSABLE = re.compile(r"[\x00-\x1f\x7f]")
 _ADDRESS_LENGTH = 320
 #: the destinations quiet hours hold back: those that interrupt. The feed and the inbox
 #: are records, read when the user chooses; desktop notifications for a user other than
 #: ``[dbus] user`` are records of the live stream too (its client decides what to show).
-QUIET_DESTINATIONS = frozenset({"email", "irc", "desktop", "webpush"})
+QUIET_DESTINATIONS = frozenset({"email", "irc", "desktop", "webpush", "matrix"})
 #: the severity that goes out at once, quiet hours or not
 URGENT_SEVERITY = "error"
 
@@ -100,8 +102,19 @@ def address_for(user: Mapping[str, Any], destination: str, report: Report = _ign
                 ) -> str | None:
     """Where ``destination`` reaches ``user``: their setting, else the first email or nick.
 
-    None when there is no usable one. Other destinations reach the user by name.
+    None when there is no usable one. Matrix reaches the user at
+    ``delivery.matrix.user_id`` alone. Other destinations reach the user by name.
     """
+    if destination in _SET_ADDRESSES:
+        key = _SET_ADDRESSES[destination]
+        value = section(user, destination, report).get(key)
+        if value in (None, ""):
+            return None
+        if _usable(value):
+            return value
+        report(f"'delivery.{destination}.{key}' {value!r:.80} is not a usable address; "
+               f"nothing is sent by {destination}")
+        return None
     if destination not in _ADDRESSES:
         name = user.get("name")
         return name if isinstance(name, str) and name else None
