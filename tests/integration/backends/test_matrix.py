@@ -1,0 +1,222 @@
+"""The matrix destination against a real Synapse, read by the person's own client.
+
+One homeserver serves the module (rate limits off); the rate-limit test runs
+its own, with tight message limits. The restart test stops and starts the
+shared one, so it runs last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from notifier.backends.matrix import MatrixBackend
+from notifier.config import config_from_dict
+from notifier.delivery.workers import BackendWorker
+from notifier.errors import TemporaryDeliveryError
+from notifier.notification import Notification
+from notifier.render.renderer import Renderer
+from notifier.storage import Store
+from notifier.storage.outbox import Outbox
+from tests.integration.outbox_rows import envelope
+from tests.integration.synapse import Account, Message, MatrixPerson, Synapse
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    server = Synapse(tmp_path_factory.mktemp("synapse")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bot(synapse: Synapse) -> Account:
+    return synapse.register("notifier")
+
+
+def config(server: Synapse, bot: Account, tmp_path: Path, **extra: object):
+    return config_from_dict({
+        "database_url": f"sqlite:///{tmp_path / 'notifier.db'}",
+        "matrix": {"homeserver": server.url, "user_id": bot.user_id,
+                   "access_token": bot.token, "rooms_file": str(tmp_path / "rooms.json"),
+                   "timeout": 5.0},
+        "delivery": {"max_attempts": 50, "retry_base": 0.2, "retry_max": 5.0}, **extra})
+
+
+def note(person: Account, msg_id: str, body: str, html: str | None = None) -> Notification:
+    content = {"body": body, **({"html": html} if html is not None else {})}
+    return Notification(user=person.user_id[1:].split(":")[0], destination="matrix",
+                        address=person.user_id, msg_id=msg_id, app="koji",
+                        topic="org.fedoraproject.dev.buildsys.build.state.change",
+                        content=content)
+
+
+def read(person: MatrixPerson, count: int, timeout: float = 20.0) -> list[Message]:
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        got += person.poll(min(2.0, max(0.0, deadline - time.monotonic())))
+    return got + person.poll(0.3)
+
+
+def test_a_rendered_notification_arrives_as_a_direct_notice(
+        synapse: Synapse, bot: Account, tmp_path: Path) -> None:
+    person = MatrixPerson(synapse.register("carol"))
+    cfg = config(synapse, bot, tmp_path)
+    described = {"msg_id": "2026-1", "topic": "org.fedoraproject.dev.buildsys.build.state.change",
+                 "app": "koji", "summary": "python-requests <2.32> built",
+                 "link": "https://koji.example.org/taskinfo?id=1", "severity": "error",
+                 "usernames": [], "agent": None, "packages": ["python-requests"],
+                 "groups": [], "icon": None}
+    rendered = Renderer(cfg, secret=b"test-secret").render("matrix", described, {"msg_id": "2026-1"},
+                                    {"name": "carol"}, ["my builds"], person.account.user_id)
+    with MatrixBackend(cfg) as backend:
+        backend.send(rendered)
+    (got,) = read(person, 1)
+    assert got.sender == bot.user_id
+    assert got.content["msgtype"] == "m.notice"
+    assert got.content["body"].startswith("[error] koji: python-requests <2.32> built")
+    assert "https://koji.example.org/taskinfo?id=1" in got.content["body"]
+    assert got.content["format"] == "org.matrix.custom.html"
+    html = got.content["formatted_body"]
+    assert "python-requests &lt;2.32&gt; built" in html
+    assert '<a href="https://koji.example.org/taskinfo?id=1">' in html
+    # a direct room of two, marked as such on both sides
+    members = bot.call("GET", f"/rooms/{got.room_id}/joined_members").json()["joined"]
+    assert sorted(members) == sorted([bot.user_id, person.account.user_id])
+    assert bot.account_data("m.direct")[person.account.user_id] == [got.room_id]
+    create = person.account.call(
+        "GET", f"/rooms/{got.room_id}/state/m.room.member/{person.account.user_id}").json()
+    assert create["membership"] == "join"
+
+
+def test_the_room_is_reused_after_a_restart_of_the_backend(
+        synapse: Synapse, bot: Account, tmp_path: Path) -> None:
+    person = MatrixPerson(synapse.register("dave"))
+    cfg = config(synapse, bot, tmp_path)
+    with MatrixBackend(cfg) as first:
+        first.send(note(person.account, "m1", "first"))
+    (one,) = read(person, 1)
+    cached = (tmp_path / "rooms.json").read_text()
+    assert one.room_id in cached
+    with MatrixBackend(cfg) as second:  # a new process: the cache file is all it has
+        second.send(note(person.account, "m2", "second"))
+    (two,) = read(person, 1)
+    assert two.room_id == one.room_id
+    # Without the cache file, m.direct leads back to the same room.
+    (tmp_path / "rooms.json").unlink()
+    with MatrixBackend(cfg) as third:
+        third.send(note(person.account, "m3", "third"))
+    (three,) = read(person, 1)
+    assert three.room_id == one.room_id
+    assert bot.account_data("m.direct")[person.account.user_id] == [one.room_id]
+    # The person left: a new direct room is made, and marked.
+    person.account.call("POST", f"/rooms/{one.room_id}/leave", json={})
+    with MatrixBackend(cfg) as fourth:
+        fourth.send(note(person.account, "m4", "fourth"))
+    (four,) = read(person, 1)
+    assert four.room_id != one.room_id
+    assert bot.account_data("m.direct")[person.account.user_id] == [one.room_id, four.room_id]
+
+
+def test_rate_limited_sends_wait_as_told_and_none_is_lost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    limited = Synapse(tmp_path / "limited",
+                      limits={"rc_message": {"per_second": 0.5, "burst_count": 3}}).start()
+    try:
+        bot = limited.register("notifier")
+        person = MatrixPerson(limited.register("erin"))
+        cfg = config(limited, bot, tmp_path)
+        # The backend alone: the refusal says how long to wait.
+        with MatrixBackend(cfg) as backend:
+            errors = []
+            for i in range(6):
+                try:
+                    backend.send(note(person.account, f"direct-{i}", f"direct {i}"))
+                except TemporaryDeliveryError as exc:
+                    errors.append(exc)
+        assert errors, "the homeserver never limited the bot"
+        assert all("M_LIMIT_EXCEEDED" in str(e) for e in errors)
+        assert all(e.retry_after is not None and 0 < e.retry_after <= 10 for e in errors)
+        read(person, 6 - len(errors), timeout=10)
+        # Through the outbox: every one arrives, once, after waiting.
+        store = Store(f"sqlite:///{tmp_path / 'notifier.db'}")
+        try:
+            outbox = Outbox(store)
+            count = 8
+            outbox.record([envelope(f"o{i}") for i in range(count)],
+                          [(note(person.account, f"o{i}", f"queued {i}"), "pending")
+                           for i in range(count)])
+            worker = BackendWorker(cfg, outbox, MatrixBackend(cfg), batch=20, chunk=5)
+            worker.setup()
+            try:
+                deadline = time.monotonic() + 60
+                while outbox.rows(states=("pending", "failed")) and \
+                        time.monotonic() < deadline:
+                    worker._look.set()
+                    worker.run_once()
+                    time.sleep(0.1)
+            finally:
+                worker.close()
+            rows = outbox.rows()
+            assert {r.state for r in rows} == {"sent"}
+            assert any(r.attempts > 0 for r in rows)  # some waited, as told
+            assert "M_LIMIT_EXCEEDED" in caplog.text
+        finally:
+            store.close()
+        got = read(person, count, timeout=30)
+        assert sorted(m.content["body"] for m in got) == sorted(f"queued {i}"
+                                                              for i in range(count))
+    finally:
+        limited.stop()
+
+
+def test_a_homeserver_restart_loses_nothing(synapse: Synapse, bot: Account,
+                                            tmp_path: Path) -> None:
+    person = MatrixPerson(synapse.register("frank"))
+    cfg = config(synapse, bot, tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'notifier.db'}")
+    outbox = Outbox(store)
+
+    def queue(first: int, count: int) -> None:
+        outbox.record([envelope(f"r{i}") for i in range(first, first + count)],
+                      [(note(person.account, f"r{i}", f"restart {i}"), "pending")
+                       for i in range(first, first + count)])
+
+    def drain(worker: BackendWorker, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while outbox.rows(states=("pending", "failed")) and time.monotonic() < deadline:
+            worker._look.set()
+            worker.run_once()
+            time.sleep(0.1)
+
+    try:
+        worker = BackendWorker(cfg, outbox, MatrixBackend(cfg), batch=20, chunk=5)
+        worker.setup()
+        queue(0, 3)
+        drain(worker, 20)
+        assert len(read(person, 3)) == 3
+        synapse.stop()
+        queue(3, 4)
+        worker._look.set()
+        worker.run_once()
+        failed = outbox.rows(states=("failed",))
+        assert failed and all("cannot reach" in (r.last_error or "") for r in failed)
+        worker.close()  # notifier restarts too, while the homeserver is down
+        synapse.start()
+        worker = BackendWorker(cfg, outbox, MatrixBackend(cfg), batch=20, chunk=5)
+        worker.setup()
+        try:
+            drain(worker, 30)
+        finally:
+            worker.close()
+        assert {r.state for r in outbox.rows()} == {"sent"}
+        got = read(person, 4)
+        assert sorted(m.content["body"] for m in got) == [f"restart {i}" for i in range(3, 7)]
+    finally:
+        store.close()
