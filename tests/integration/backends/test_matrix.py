@@ -22,7 +22,7 @@ from notifier.render.renderer import Renderer
 from notifier.storage import Store
 from notifier.storage.outbox import Outbox
 from tests.integration.outbox_rows import envelope
-from tests.integration.synapse import Account, Message, MatrixPerson, Synapse
+from tests.integration.synapse import Account, MatrixPerson, Message, Synapse
 
 pytestmark = pytest.mark.integration
 
@@ -73,8 +73,9 @@ def test_a_rendered_notification_arrives_as_a_direct_notice(
                  "link": "https://koji.example.org/taskinfo?id=1", "severity": "error",
                  "usernames": [], "agent": None, "packages": ["python-requests"],
                  "groups": [], "icon": None}
-    rendered = Renderer(cfg, secret=b"test-secret").render("matrix", described, {"msg_id": "2026-1"},
-                                    {"name": "carol"}, ["my builds"], person.account.user_id)
+    renderer = Renderer(cfg, secret=b"test-secret")
+    rendered = renderer.render("matrix", described, {"msg_id": "2026-1"}, {"name": "carol"},
+                               ["my builds"], person.account.user_id)
     with MatrixBackend(cfg) as backend:
         backend.send(rendered)
     (got,) = read(person, 1)
