@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 #: items in a digest when the settings do not say
 DEFAULT_MAX_ITEMS = 100
 #: where each destination's address is set, and the list it defaults to the first of
-_ADDRESSES = {"email": ("address", "emails"), "irc": ("nick", "ircnicks")}
-#: destinations reached only at the address their settings name (no list to default to)
-_SET_ADDRESSES = {"matrix": "user_id"}
+#: (Matrix ids are no field of a user record: ``matrix_ids`` holds those the person
+#: verified, added by :func:`notifier.storage.destinations.deliverable`)
+_ADDRESSES = {"email": ("address", "emails"), "irc": ("nick", "ircnicks"),
+              "matrix": ("user_id", "matrix_ids")}
 _UNUSABLE = re.compile(r"[\x00-\x1f\x7f]")
 _ADDRESS_LENGTH = 320
 #: the destinations quiet hours hold back: those that interrupt. The feed and the inbox
@@ -102,19 +103,9 @@ def address_for(user: Mapping[str, Any], destination: str, report: Report = _ign
                 ) -> str | None:
     """Where ``destination`` reaches ``user``: their setting, else the first email or nick.
 
-    None when there is no usable one. Matrix reaches the user at
-    ``delivery.matrix.user_id`` alone. Other destinations reach the user by name.
+    None when there is no usable one. Matrix: ``delivery.matrix.user_id``, else
+    the first Matrix id the person verified. Other destinations reach the user by name.
     """
-    if destination in _SET_ADDRESSES:
-        key = _SET_ADDRESSES[destination]
-        value = section(user, destination, report).get(key)
-        if value in (None, ""):
-            return None
-        if _usable(value):
-            return value
-        report(f"'delivery.{destination}.{key}' {value!r:.80} is not a usable address; "
-               f"nothing is sent by {destination}")
-        return None
     if destination not in _ADDRESSES:
         name = user.get("name")
         return name if isinstance(name, str) and name else None

@@ -7,6 +7,7 @@ shared one, so it runs last.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +15,20 @@ from pathlib import Path
 import pytest
 
 from notifier.backends.matrix import MatrixBackend
-from notifier.config import config_from_dict
+from notifier.config import Config, config_from_dict
+from notifier.delivery.settings import address_for, digest_settings
 from notifier.delivery.workers import BackendWorker
 from notifier.errors import TemporaryDeliveryError
 from notifier.notification import Notification
 from notifier.render.renderer import Renderer
 from notifier.storage import Store
+from notifier.storage.destinations import Destinations
 from notifier.storage.outbox import Outbox
+from notifier.users.cache import UserCache
+from notifier.web import WebServer
 from tests.integration.outbox_rows import envelope
 from tests.integration.synapse import Account, MatrixPerson, Message, Synapse
+from tests.integration.web.conftest import Site, Statements
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +45,8 @@ def bot(synapse: Synapse) -> Account:
     return synapse.register("notifier")
 
 
-def config(server: Synapse, bot: Account, tmp_path: Path, **extra: object):
+def config(server: Synapse, bot: Account, tmp_path: Path, **extra: dict[str, object]
+           ) -> Config:
     return config_from_dict({
         "database_url": f"sqlite:///{tmp_path / 'notifier.db'}",
         "matrix": {"homeserver": server.url, "user_id": bot.user_id,
@@ -175,6 +182,64 @@ def test_rate_limited_sends_wait_as_told_and_none_is_lost(
                                                               for i in range(count))
     finally:
         limited.stop()
+
+
+def test_a_matrix_id_is_verified_by_the_code_sent_to_it(
+        synapse: Synapse, bot: Account, tmp_path: Path) -> None:
+    person = MatrixPerson(synapse.register("grace"))
+    cfg = config(synapse, bot, tmp_path, http={"listen": "127.0.0.1:0",
+                                               "base_url": "http://notify.example.org"},
+                 email={"maildir": str(tmp_path / "Maildir")})
+    store = Store.from_config(cfg)
+    store.import_users([{"name": "grace", "emails": ["grace@example.org"], "ircnicks": []}])
+    users = UserCache(cfg, store)
+    web = WebServer(cfg, store=store, outbox=Outbox(store), users=users,
+                    health=lambda kind: (True, {}), metrics=lambda: b"",
+                    check_unsubscribe=lambda t: ("", ""), unsubscribe=lambda t: ("", ""))
+    host, port = web.address
+    site = Site(web, store, Outbox(store), users, f"http://{host}:{port}", Statements(),
+                {"live": True, "ready": True})
+    token = web.api.credentials.create_token("grace", "write", "write")[0]
+    site.run()
+    try:
+        with site.client(headers={"Authorization": f"Bearer {token}"}) as client:
+            def shaped() -> dict[str, object]:
+                record = store.get_user("grace")
+                assert record is not None
+                return Destinations(store).deliverable(record)
+
+            bad = client.post("/api/v1/destinations",
+                              json={"kind": "matrix", "address": "grace:localhost"})
+            assert bad.status_code == 422
+            assert bad.json()["errors"][0]["field"] == "address"
+            nobody = client.post("/api/v1/destinations",
+                                 json={"kind": "matrix", "address": "@nobody:localhost"})
+            assert nobody.status_code == 422, nobody.text  # the homeserver knows no such user
+            added = client.post("/api/v1/destinations",
+                                json={"kind": "matrix", "address": person.account.user_id})
+            assert added.status_code == 201, added.text
+            ident = added.json()["id"]
+            assert address_for(shaped(), "matrix") is None  # pending: never sent to
+            pending = client.put("/api/v1/delivery", json={
+                "matrix": {"user_id": person.account.user_id}})
+            assert pending.status_code == 422
+            assert pending.json()["errors"][0]["field"] == "matrix.user_id"
+            (message,) = read(person, 1)
+            code = re.search(r"code for grace: ([A-Z0-9-]+)", message.content["body"])
+            assert code, message.content
+            right = client.post(f"/api/v1/destinations/{ident}/verify",
+                                json={"code": code.group(1)})
+            assert right.status_code == 200, right.text
+            assert right.json()["state"] == "verified"
+            assert address_for(shaped(), "matrix") == person.account.user_id
+            chosen = client.put("/api/v1/delivery", json={
+                "matrix": {"user_id": person.account.user_id, "digest": {"every": "1h"}}})
+            assert chosen.status_code == 200, chosen.text
+            assert digest_settings(shaped(), "matrix") == {"every": "1h", "max_items": 100}
+    finally:
+        site.halt()
+        web.close()
+        store.close()
 
 
 def test_a_homeserver_restart_loses_nothing(synapse: Synapse, bot: Account,
