@@ -16,6 +16,8 @@ import pytest
 
 from notifier.backends.matrix import MatrixBackend
 from notifier.config import Config, config_from_dict
+from notifier.delivery.digests import DigestScheduler
+from notifier.delivery.pipeline import Pipeline
 from notifier.delivery.settings import address_for, digest_settings
 from notifier.delivery.workers import BackendWorker
 from notifier.errors import TemporaryDeliveryError
@@ -26,7 +28,7 @@ from notifier.storage.destinations import Destinations
 from notifier.storage.outbox import Outbox
 from notifier.users.cache import UserCache
 from notifier.web import WebServer
-from tests.integration.outbox_rows import envelope
+from tests.integration.outbox_rows import Clock, envelope
 from tests.integration.synapse import Account, MatrixPerson, Message, Synapse
 from tests.integration.web.conftest import Site, Statements
 
@@ -182,6 +184,49 @@ def test_rate_limited_sends_wait_as_told_and_none_is_lost(
                                                               for i in range(count))
     finally:
         limited.stop()
+
+
+def test_a_digest_arrives_as_one_notice(synapse: Synapse, bot: Account,
+                                        tmp_path: Path) -> None:
+    person = MatrixPerson(synapse.register("heidi"))
+    user = {"name": "heidi", "emails": [], "ircnicks": [], "groups": [], "feed_token": "t",
+            "delivery": {"matrix": {"user_id": person.account.user_id,
+                                    "digest": {"every": "1h"}}}}
+    cfg = config(synapse, bot, tmp_path)
+    clock = Clock(time.time())
+    store = Store(f"sqlite:///{tmp_path / 'notifier.db'}")
+    try:
+        outbox = Outbox(store, clock)
+        renderer = Renderer(cfg, secret=b"s" * 32)
+        pipeline = Pipeline(cfg, outbox, None, None, renderer,  # type: ignore[arg-type]
+                            {"heidi": user}.get, clock=clock)
+        assert pipeline.first_state(user, "matrix", "info") == "held"
+        described = {"topic": "org.fedoraproject.dev.bodhi.update.comment", "app": "bodhi",
+                     "link": None, "severity": "info", "usernames": [], "agent": None,
+                     "packages": ["python-requests"], "groups": [], "icon": None}
+        notes = [renderer.render("matrix", {**described, "msg_id": f"d{i}",
+                                            "summary": f"comment <{i}>"},
+                                 {"msg_id": f"d{i}", "timestamp": clock.now},
+                                 user, ["my packages"], person.account.user_id)
+                 for i in range(3)]
+        outbox.record([envelope(f"d{i}") for i in range(3)], [(n, "held") for n in notes])
+        digests = DigestScheduler(outbox, renderer, {"heidi": user}.get, clock=clock)
+        clock.now += 2 * 3600
+        assert digests.run_once() == 1
+        worker = BackendWorker(cfg, outbox, MatrixBackend(cfg), batch=20, chunk=5)
+        worker.setup()
+        try:
+            worker._look.set()
+            assert worker.run_once() is True
+        finally:
+            worker.close()
+        (got,) = read(person, 1)
+        assert got.content["msgtype"] == "m.notice"
+        assert got.content["body"].startswith("[notifier] 3 notifications")
+        assert "comment <2>" in got.content["body"]
+        assert "comment &lt;2&gt;" in got.content["formatted_body"]
+    finally:
+        store.close()
 
 
 def test_a_matrix_id_is_verified_by_the_code_sent_to_it(
