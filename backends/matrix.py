@@ -12,7 +12,8 @@ For a person it has no room for yet, the backend looks, in this order:
 
 1. in its room cache, a JSON file (``[matrix] rooms_file``, by default
    ``$XDG_DATA_HOME/notifier/matrix-rooms.json``). The first time a cached room
-   is used in a run, the person's membership is checked (joined or invited);
+   is used in a run, and every :data:`RECHECK` seconds after, the person's
+   membership is checked (joined or invited): a person who left gets a new room;
 2. in the bot's ``m.direct`` account data, for a room the person is still in;
 3. otherwise it creates a private room with ``is_direct`` and the person
    invited, and adds it to ``m.direct``.
@@ -52,6 +53,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -80,6 +82,8 @@ from .base import Backend
 log = logging.getLogger(__name__)
 
 _USER_ID = re.compile(r"@[^\s:]+:\S+")
+#: seconds after which a room in use is checked again for the person's membership
+RECHECK = 600.0
 _HTML_FORMAT = "org.matrix.custom.html"
 #: errors that say "not now" rather than "never"
 _TEMPORARY_CODES = frozenset({"M_LIMIT_EXCEEDED", "M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"})
@@ -155,8 +159,8 @@ class MatrixBackend(Backend):
         self._client: AsyncClient | None = None
         self._rooms: RoomCache | None = None
         self._room_lock: asyncio.Lock | None = None
-        #: people whose cached room was checked in this run
-        self._checked: set[str] = set()
+        #: person -> when their room was last checked (monotonic seconds)
+        self._checked: dict[str, float] = {}
 
     @property
     def where(self) -> str:
@@ -178,7 +182,7 @@ class MatrixBackend(Backend):
                     raise ConfigError(f"[matrix] '{key}' is not set; the matrix destination "
                                       "needs the bot's homeserver, user id and access token")
             self._rooms = RoomCache(self.rooms_path(), self.settings.user_id)
-            self._checked = set()
+            self._checked = {}
             loop = asyncio.new_event_loop()
             ready = threading.Event()
 
@@ -242,7 +246,7 @@ class MatrixBackend(Backend):
             except _Forbidden as exc:
                 assert self._rooms is not None
                 self._rooms.put(person, None)
-                self._checked.discard(person)
+                self._checked.pop(person, None)
                 if attempt == 2:
                     raise TemporaryDeliveryError(
                         f"matrix: the homeserver refused the message to {person} in its "
@@ -265,10 +269,11 @@ class MatrixBackend(Backend):
         assert self._rooms is not None and self._room_lock is not None
         async with self._room_lock:  # two sends to a new person make one room
             room_id = self._rooms.get(person)
-            if room_id is not None and person in self._checked:
+            now = time.monotonic()
+            if room_id is not None and now - self._checked.get(person, -RECHECK) < RECHECK:
                 return room_id
             if room_id is not None and await self._usable(room_id, person):
-                self._checked.add(person)
+                self._checked[person] = now
                 return room_id
             direct = await self._direct_rooms()
             for candidate in reversed(direct.get(person, [])):
@@ -277,7 +282,7 @@ class MatrixBackend(Backend):
             else:
                 candidate = await self._create(person, direct)
             self._rooms.put(person, candidate)
-            self._checked.add(person)
+            self._checked[person] = now
             return candidate
 
     async def _usable(self, room_id: str, person: str) -> bool:

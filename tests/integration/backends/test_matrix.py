@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from notifier.backends import matrix as matrix_backend
 from notifier.backends.matrix import MatrixBackend
 from notifier.config import Config, config_from_dict
 from notifier.delivery.digests import DigestScheduler
@@ -106,7 +107,8 @@ def test_a_rendered_notification_arrives_as_a_direct_notice(
 
 
 def test_the_room_is_reused_after_a_restart_of_the_backend(
-        synapse: Synapse, bot: Account, tmp_path: Path) -> None:
+        synapse: Synapse, bot: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
     person = MatrixPerson(synapse.register("dave"))
     cfg = config(synapse, bot, tmp_path)
     with MatrixBackend(cfg) as first:
@@ -132,6 +134,16 @@ def test_the_room_is_reused_after_a_restart_of_the_backend(
     (four,) = read(person, 1)
     assert four.room_id != one.room_id
     assert bot.account_data("m.direct")[person.account.user_id] == [one.room_id, four.room_id]
+    # A running backend checks again, now and then, that the person is still there.
+    monkeypatch.setattr(matrix_backend, "RECHECK", 0.0)
+    with MatrixBackend(cfg) as running:
+        running.send(note(person.account, "m5", "fifth"))
+        (five,) = read(person, 1)
+        assert five.room_id == four.room_id
+        person.account.call("POST", f"/rooms/{four.room_id}/leave", json={})
+        running.send(note(person.account, "m6", "sixth"))
+    (six,) = read(person, 1)
+    assert six.room_id not in (one.room_id, four.room_id)
 
 
 def test_rate_limited_sends_wait_as_told_and_none_is_lost(
