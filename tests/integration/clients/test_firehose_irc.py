@@ -256,3 +256,24 @@ def test_commands_help_last_pause_and_resume(ngircd: IrcServer, bus: Bus) -> Non
         "#c paused.", "#c resumed."]
     assert op.texts("#c")[-1] == f"{koji}[koji]\x03 resumed"
     assert not any("while paused" in t for t in op.texts("#c"))
+
+
+def test_a_nick_in_use_gets_a_suffix_and_is_regained_when_freed(
+        ngircd: IrcServer, bus: Bus) -> None:
+    squatter = Watcher(ngircd.port, "firehose", ["#n"])
+    bot = Bot(bus, {"networks": [network(ngircd.port, [{"name": "#n"}])]})
+    try:
+        bot.wait_joined()
+        assert bot.network.nick == "firehose_"
+        squatter.close()
+        wait_for(lambda: bot.network.nick == "firehose", "the bot to regain its nick", 10)
+        watcher = Watcher(ngircd.port, "watcher", ["#n"])
+        try:
+            bus.publish("koji", "buildsys.tag", {"log": "as myself"})
+            wait_for(lambda: watcher.lines("pubnotice", "#n"), "a line", 10)
+        finally:
+            watcher.close()
+    finally:
+        bot.close()
+    assert [(x.sender, x.text) for x in watcher.lines("pubnotice", "#n")] == [
+        ("firehose", f"{colour('koji')}[koji]\x03 as myself")]
