@@ -5,10 +5,12 @@ of one app's messages. When a new message would wait longer than the
 channel's ``max_delay`` (estimated from the entries ahead of it on the
 network and the network's line rate), or the oldest entry has already waited
 that long (a slow or absent connection), every single message in the queue
-is folded into its app's fold, and later messages of an app join that app's
-fold while it waits. The queue is then at most one entry per app, so a
-storm costs a few lines per rate period however many messages it brings, and
-every message is either posted on its own or counted in a fold line.
+is folded into its app's fold. From then until the queue runs empty (the
+storm is over), every message joins its app's fold, a new one at the end of
+the queue once the previous was posted. The queue is then at most one entry
+per app, so a storm costs a few lines per rate period however many messages
+it brings, a message waits about (apps in the storm) / (line rate) seconds,
+and every message is either posted on its own or counted in a fold line.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class ChannelQueue:
         self.max_delay = max_delay
         self.entries: deque[Entry] = deque()
         self.folds: dict[str, Fold] = {}
+        #: folding every message, from a fold until the queue runs empty
+        self.folding = False
         #: messages dropped because the queue was full, not yet counted by metrics
         self.overflow = 0
 
@@ -56,6 +60,9 @@ class ChannelQueue:
         the network's current last one would wait (seconds)."""
         app = app_of(record)
         fold = self.folds.get(app)
+        if fold is None and self.folding:
+            fold = self.folds[app] = Fold(app)
+            self.entries.append(fold)
         if fold is not None:
             fold.add(record, at)
             return
@@ -70,6 +77,7 @@ class ChannelQueue:
 
     def fold(self) -> None:
         """Fold every single message into its app's fold, at the place of the app's first."""
+        self.folding = True
         entries: deque[Entry] = deque()
         for entry in self.entries:
             if isinstance(entry, Fold):
@@ -102,6 +110,8 @@ class ChannelQueue:
                 any(isinstance(e, Single) for e in self.entries):
             self.fold()
         entry = self.entries.popleft()
+        if not self.entries:
+            self.folding = False
         if isinstance(entry, Fold):
             self.folds.pop(entry.app, None)
             if entry.count == 1 and entry.first is not None:
@@ -128,4 +138,5 @@ class ChannelQueue:
         count = sum(e.count if isinstance(e, Fold) else 1 for e in self.entries)
         self.entries.clear()
         self.folds.clear()
+        self.folding = False
         return count

@@ -1,4 +1,4 @@
-"""``[firehose]``: validated like the rest of the config; ``notifier firehose`` refuses bad input."""
+"""``[firehose]`` is validated like the rest; ``notifier firehose`` refuses bad input."""
 
 from __future__ import annotations
 
