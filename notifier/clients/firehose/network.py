@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -28,15 +26,14 @@ from collections.abc import Callable
 from typing import Any
 
 import irc.client
-import irc.connection
 from jaraco.stream import buffer as irc_buffer
 
 from ...backoff import backoff_delay
-from ...config import FirehoseChannel, FirehoseNetwork
-from .filters import ChannelFilter
+from ...config import FirehoseNetwork
+from .channels import Channel
 from .lines import Colours, truncate
 from .metrics import FirehoseMetrics
-from .queue import ChannelQueue
+from .sockets import open_socket
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +42,13 @@ REJOIN_BASE, REJOIN_MAX = 5.0, 300.0
 REGAIN_EVERY = 30.0
 #: registration, SASL included, must finish within this many seconds
 REGISTER_TIMEOUT = 30.0
+#: after this many silent seconds the bot PINGs the server, and drops it after twice as many
+KEEPALIVE = 90.0
 #: seconds to wait for NickServ to confirm IDENTIFY before joining anyway
 IDENTIFY_WAIT = 10.0
 #: replies to people (commands) waiting at most: more are dropped
 MAX_REPLIES = 60
 POLL = 0.05
-
-
-class Channel:
-    """A channel's settings, filter, queue and what the server told about it."""
-
-    def __init__(self, spec: FirehoseChannel):
-        self.spec = spec
-        self.name = spec.name
-        self.filter = ChannelFilter(spec.include, spec.exclude)
-        self.queue = ChannelQueue(spec.name, spec.max_delay)
-        self.joined = False
-        self.no_colours = False  # channel mode +c
-        self.paused = False
-        self.ops: set[str] = set()
-        self.rejoin_at = 0.0
-        self.rejoins = 0
 
 
 class Network:
@@ -79,7 +62,8 @@ class Network:
         self.metrics = metrics
         self.on_command = on_command
         self.channels = {c.name.lower(): Channel(c) for c in spec.channels}
-        self.lock = threading.Lock()
+        # reentrant: a write that fails disconnects, and the disconnect handler takes it too
+        self.lock = threading.RLock()
         self.replies: deque[tuple[str, str]] = deque()
         self.nick = spec.nick
         self.connected = False
@@ -93,7 +77,9 @@ class Network:
         self._regain_at = 0.0
         self._rr = 0
         self._closing = False
+        self._heard, self._pinged = 0.0, False
         self.reactor = irc.client.Reactor()
+        self.reactor.add_global_handler("all_raw_messages", self._on_anything)
         self.conn: irc.client.ServerConnection | None = None
         for event, handler in {
                 "welcome": self._on_welcome, "nicknameinuse": self._on_nick_taken,
@@ -171,34 +157,23 @@ class Network:
 
     def _connect(self) -> None:
         spec = self.spec
-        factory = irc.connection.Factory()
-        if spec.tls:
-            context = ssl.create_default_context()
-            if not spec.tls_verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            factory = irc.connection.Factory(
-                wrapper=functools.partial(context.wrap_socket, server_hostname=spec.host))
         self.conn = self.conn or self.reactor.server()
         self.conn.buffer_class = irc_buffer.LenientDecodingLineBuffer
         sasl = bool(spec.sasl_username and spec.sasl_password)
         self.nick = spec.nick
         try:
-            socket.setdefaulttimeout(10)
-            try:
-                self.conn.connect(spec.host, spec.port, self.nick,
-                                  password=spec.sasl_password if sasl else None,
-                                  username=spec.nick, ircname="notifier firehose",
-                                  connect_factory=factory,
-                                  sasl_login=spec.sasl_username if sasl else None)
-            finally:
-                socket.setdefaulttimeout(None)
-            self.conn.socket.settimeout(None)
+            self.conn.connect(spec.host, spec.port, self.nick,
+                              password=spec.sasl_password if sasl else None,
+                              username=spec.nick, ircname="notifier firehose",
+                              connect_factory=functools.partial(open_socket, spec),
+                              sasl_login=spec.sasl_username if sasl else None)
         except (irc.client.ServerConnectionError, OSError) as exc:
             self._schedule_reconnect(f"cannot connect: {exc}")
             return
         log.info("%s: connected to %s:%d as %s", self.name, spec.host, spec.port, self.nick)
-        self._register_by = time.monotonic() + REGISTER_TIMEOUT
+        now = time.monotonic()
+        self._register_by = now + REGISTER_TIMEOUT
+        self._heard, self._pinged = now, False
 
     def _schedule_reconnect(self, why: str) -> None:
         delay = backoff_delay(self._reconnects, RECONNECT_BASE, RECONNECT_MAX)
@@ -210,6 +185,12 @@ class Network:
 
     def _tick(self, now: float) -> None:
         assert self.conn is not None
+        if now - self._heard > 2 * KEEPALIVE:
+            self.conn.disconnect("the server stopped answering")
+            return
+        if now - self._heard > KEEPALIVE and not self._pinged:
+            self._pinged = True
+            self.conn.ping("keepalive")
         if not self.registered:
             if now > self._register_by:
                 self.conn.disconnect("registration timed out")
@@ -260,6 +241,9 @@ class Network:
             except irc.client.ServerNotConnectedError:
                 channel.queue.requeue(entry)
                 return False
+            if not self.conn.is_connected():  # the write failed and dropped the connection
+                channel.queue.requeue(entry)
+                return False
         self.metrics.posted(self.name, channel.name, alone, folded)
         return True
 
@@ -269,6 +253,9 @@ class Network:
         send(target, truncate(text))
 
     # -- events -------------------------------------------------------------------------
+
+    def _on_anything(self, conn: Any, event: Any) -> None:
+        self._heard, self._pinged = time.monotonic(), False
 
     def _channel(self, name: str) -> Channel | None:
         return self.channels.get(name.lower())
@@ -377,34 +364,17 @@ class Network:
         # arguments: visibility, channel, "nick @op +voice ..."
         channel = self._channel(event.arguments[1]) if len(event.arguments) > 2 else None
         if channel is not None:
-            for name in event.arguments[2].split():
-                if name[:1] in "@~&":
-                    channel.ops.add(name.lstrip("@~&%+").lower())
+            channel.names(event.arguments[2])
 
     def _on_mode(self, conn: Any, event: Any) -> None:
         channel = self._channel(event.target)
         if channel is not None and event.arguments:
-            self._apply_modes(channel, event.arguments[0], event.arguments[1:])
+            channel.modes(event.arguments[0], event.arguments[1:])
 
     def _on_channel_modes(self, conn: Any, event: Any) -> None:
         channel = self._channel(event.arguments[0]) if event.arguments else None
         if channel is not None and len(event.arguments) > 1:
-            self._apply_modes(channel, event.arguments[1], event.arguments[2:])
-
-    @staticmethod
-    def _apply_modes(channel: Channel, modes: str, params: list[str]) -> None:
-        adding, params = True, list(params)
-        for char in modes:
-            if char in "+-":
-                adding = char == "+"
-            elif char == "c":
-                channel.no_colours = adding
-            elif char in "ov" and params:
-                nick = params.pop(0).lower()
-                if char == "o":
-                    (channel.ops.add if adding else channel.ops.discard)(nick)
-            elif char in "bkeIlhqa" and params and (adding or char != "l"):
-                params.pop(0)
+            channel.modes(event.arguments[1], event.arguments[2:])
 
     def _on_pubmsg(self, conn: Any, event: Any) -> None:
         text = event.arguments[0].strip()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import irc.client
+import irc.connection
 import pytest
 from jaraco.stream import buffer as irc_buffer
 
@@ -48,7 +50,8 @@ class Line:
 class Watcher:
     """An IRC client that joins ``channels`` and records what it sees."""
 
-    def __init__(self, port: int, nick: str, channels: list[str], timeout: float = 15.0):
+    def __init__(self, port: int, nick: str, channels: list[str], timeout: float = 15.0,
+                 tls: bool = False):
         self.nick = nick
         self.reactor = irc.client.Reactor()
         self.conn = self.reactor.server()
@@ -62,7 +65,12 @@ class Watcher:
         for kind in ("pubnotice", "pubmsg", "privmsg", "privnotice", "join", "quit", "kick",
                      "part", "nick", "mode"):
             self.reactor.add_global_handler(kind, self._record)
-        self.conn.connect("127.0.0.1", port, nick)
+        factory = irc.connection.Factory()
+        if tls:  # the watcher trusts any certificate: the bot's checks are under test
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            factory = irc.connection.Factory(wrapper=context.wrap_socket)
+        self.conn.connect("127.0.0.1", port, nick, connect_factory=factory)
         self._thread = threading.Thread(target=self._run, name=f"watcher {nick}", daemon=True)
         self._thread.start()
         wait_for(self._welcome.is_set, f"{nick} to register", timeout)

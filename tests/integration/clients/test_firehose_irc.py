@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from notifier.clients.firehose.lines import Colours
-from tests.conftest import wait_for
+from tests.conftest import poll, wait_for
 from tests.integration.backends.peers_irc import IrcServer
+from tests.integration.backends.test_irc import self_signed
 
 from .firehose_peers import Bot, Bus, InspIRCd, Watcher, network
 
@@ -277,3 +278,32 @@ def test_a_nick_in_use_gets_a_suffix_and_is_regained_when_freed(
         bot.close()
     assert [(x.sender, x.text) for x in watcher.lines("pubnotice", "#n")] == [
         ("firehose", f"{colour('koji')}[koji]\x03 as myself")]
+
+
+def test_tls_with_the_servers_certificate_checked(
+        tmp_path: Path, bus: Bus, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    pem, crt = self_signed(tmp_path)
+    server = IrcServer("miniircd", tmp_path / "miniircd", pem=pem).start()
+    try:
+        watcher = Watcher(server.port, "watcher", ["#tls"], tls=True)
+        untrusting = Bot(bus, {"networks": [network(server.port, [{"name": "#tls"}],
+                                                    tls=True)]})
+        try:
+            # an unknown certificate: never connected, never posted
+            assert not poll(lambda: untrusting.network.connected, 2)
+            assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+        finally:
+            untrusting.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(crt))  # the system's trust store, for this test
+        bot = Bot(bus, {"networks": [network(server.port, [{"name": "#tls"}], tls=True)]})
+        try:
+            bot.wait_joined()
+            bus.publish("koji", "buildsys.tag", {"log": "over TLS"})
+            wait_for(lambda: watcher.texts("#tls"), "a line over TLS", 10)
+        finally:
+            bot.close()
+            watcher.close()
+    finally:
+        server.stop()
+    assert watcher.texts("#tls") == [f"{colour('koji')}[koji]\x03 over TLS"]
