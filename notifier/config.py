@@ -383,6 +383,12 @@ def check_channel(text: str) -> None:
         raise ValueError(f"{text!r} is not a channel name like #fedora-fedmsg")
 
 
+def check_listen(text: str) -> None:
+    """Raise ValueError unless ``text`` is empty or ``host:port``."""
+    if text and not re.fullmatch(r"[^\s:]*:\d{1,5}", text):
+        raise ValueError(f"{text!r} is not host:port like 127.0.0.1:9945")
+
+
 @dataclass(frozen=True)
 class FirehoseFilter:
     """``include`` or ``exclude`` of a firehose channel: the rules' vocabulary.
@@ -448,7 +454,7 @@ class FirehoseConfig:
     history: int = 1000
     # host:port for the bot's Prometheus /metrics; empty: none (notifier serve's
     # /metrics is not shared with it).
-    metrics_listen: str = ""
+    metrics_listen: str = field(default="", metadata={"check": check_listen})
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ def test_a_good_section_loads(tmp_path: Path) -> None:
     (('name = "#fedora-fedmsg"', 'name = "fedora"'), ["channels[0].name", "not a channel"]),
     (('max_delay = 20', 'method = "shout"'), ["method", "notice or privmsg"]),
     (('host = "irc.example.org"', 'port = 6697'), ["missing required key", "host"]),
+    (("[firehose]\n", '[firehose]\nmetrics_listen = "9945"\n'), ["metrics_listen", "host:port"]),
 ])
 def test_a_bad_key_is_refused_naming_it_and_the_file(
         tmp_path: Path, change: tuple[str, str], words: list[str]) -> None:
