@@ -130,7 +130,7 @@ class Service:
             self._closers.append(self.relay.close)
         self.subscriber: SubscriberTransport = open_subscriber(
             config.bus.endpoints, ("",), config.bus.high_water_mark,
-            config.bus.frame_limit(config.max_message_bytes))
+            config.bus.frame_limit(config.max_message_bytes), bus=config.bus, durable=True)
         self._closers.append(self.subscriber.close)
         validator = None
         if config.validate_signatures:
