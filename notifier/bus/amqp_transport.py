@@ -181,6 +181,8 @@ class AmqpSubscriber(SubscriberTransport):
         self._retry_at = 0.0
         self._pending: deque[tuple[str, bytes, Any, int]] = deque()
         self._last: tuple[int, int] | None = None
+        self._down_since: float | None = None
+        self._down_error = ""
         self._connect()  # the first time, a mistake (bad queue arguments) stops the caller
 
     # -- connecting ------------------------------------------------------------
@@ -238,6 +240,7 @@ class AmqpSubscriber(SubscriberTransport):
                   "the broker; connecting again", exc)
         connection, self._connection, self._channel = self._connection, None, None
         self._pending.clear()
+        self._down_since, self._down_error = time.monotonic(), repr(exc)
         if connection is not None and connection.is_open:
             try:
                 connection.close()
@@ -255,6 +258,7 @@ class AmqpSubscriber(SubscriberTransport):
         try:
             self._connect()
         except TransportError as exc:
+            self._down_error = str(exc)
             delay = backoff_delay(self._attempt, self.settings.reconnect_base,
                                   self.settings.reconnect_cap)
             self._attempt += 1
@@ -263,6 +267,7 @@ class AmqpSubscriber(SubscriberTransport):
             return False
         log.info("connected again to the AMQP broker; consuming from %r", self._queue)
         self._attempt = 0
+        self._down_since = None
         return True
 
     # -- receiving -------------------------------------------------------------
@@ -295,6 +300,13 @@ class AmqpSubscriber(SubscriberTransport):
         self._last = (self._generation, tag) if self.durable else None
         return envelope_frames(routing_key, body, properties.message_id, properties.headers,
                                properties.timestamp)
+
+    def trouble(self) -> str | None:
+        since = self._down_since
+        if since is None:
+            return None
+        return (f"not connected to the AMQP broker for {time.monotonic() - since:.0f} s "
+                f"(connecting again with backoff): {self._down_error}")
 
     def last_token(self) -> tuple[int, int] | None:
         return self._last

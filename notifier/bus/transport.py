@@ -72,6 +72,10 @@ class SubscriberTransport(abc.ABC):
         """These messages are bad: the bus dead-letters them, and never delivers them again."""
         return None
 
+    def trouble(self) -> str | None:
+        """Why nothing can arrive now (a broker that cannot be reached), for health; or None."""
+        return None
+
     def __enter__(self) -> SubscriberTransport:
         return self
 

@@ -156,6 +156,9 @@ class Ingest:
 
     def stalled(self) -> str | None:
         """Why the ingest is not draining, for health; None while it is."""
+        trouble = self.subscriber.trouble()  # the bus cannot be reached (AMQP)
+        if trouble:
+            return trouble
         now = time.monotonic()
         since = self._waiting_since
         if since is not None and now - since > self.stall_after:
