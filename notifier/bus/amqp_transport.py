@@ -89,12 +89,17 @@ class AmqpPublisher(PublisherTransport):
         self.timeout = timeout
         self._params = parameters(address, settings, timeout)
         self._describe: Describe | None = None
+        self._marks: dict[str, Any] = {}
         self._connection: pika.BlockingConnection | None = None
         self._channel: Any = None
         self._connect()
 
     def describe_with(self, describe: Describe) -> None:
         self._describe = describe
+
+    def mark_with(self, headers: dict[str, Any]) -> None:
+        """Add ``headers`` to every message (the bridge marks what it carried)."""
+        self._marks = dict(headers)
 
     def _connect(self) -> None:
         deadline = time.monotonic() + self.timeout
@@ -127,6 +132,8 @@ class AmqpPublisher(PublisherTransport):
     def send(self, topic: bytes, envelope: bytes) -> None:
         message = publication(topic, envelope, schema=self.settings.schema,
                               describe=self._describe)
+        if self._marks:
+            message.headers.update(self._marks)
         properties = pika.BasicProperties(**message.properties)
         for attempt in (1, 2):
             if self._channel is None or not self._channel.is_open:
