@@ -60,7 +60,7 @@ class _DefaultPublisher:
                 if Publisher.wants_description(config):  # AMQP headers carry the metadata
                     from .meta import Describer
 
-                    describe = Describer(config).describe
+                    describe = Describer(config).describe_for_headers
                 self._publisher = Publisher(config, describe=describe)
                 self._pid = os.getpid()
             return self._publisher

@@ -38,7 +38,8 @@ FLAG_KINDS = (("usernames", "user"), ("groups", "group"), ("packages", "rpm"),
               ("containers", "container"), ("modules", "module"), ("flatpaks", "flatpak"))
 
 #: what describes a message for its headers: an envelope -> a description
-#: (``usernames``, ``groups``, ``packages``, ... lists and a ``severity`` name)
+#: (``usernames``, ``groups``, ``packages``, ... lists, a ``severity`` name, and
+#: optionally ``schema``, the name of the schema class that describes it)
 Describe = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 
@@ -73,7 +74,9 @@ def headers_for(envelope: Mapping[str, Any], description: Mapping[str, Any] | No
     given = envelope.get("headers")
     if isinstance(given, dict):  # a message that came from AMQP keeps what it had
         headers.update(given)
-    headers.setdefault(SCHEMA_HEADER, schema)
+    described_schema = (description or {}).get("schema")
+    headers.setdefault(SCHEMA_HEADER, described_schema if isinstance(described_schema, str)
+                       and described_schema else schema)
     severity = (description or {}).get("severity")
     if SEVERITY_HEADER not in headers:
         headers[SEVERITY_HEADER] = SEVERITY_LEVELS.get(severity or "info", 20)

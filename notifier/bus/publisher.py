@@ -42,7 +42,7 @@ class Publisher:
 
     On AMQP (``relay_inbound = "amqp://..."``) each message goes out in
     fedora-messaging's format; ``describe`` (an envelope -> its description,
-    such as :meth:`notifier.meta.Describer.describe`) fills its headers:
+    such as :meth:`notifier.meta.Describer.describe_for_headers`) fills its headers:
     severity, and the users, groups and packages it concerns.
     """
 

@@ -82,7 +82,7 @@ def bridge(config: Config, amqp_url: str | None, from_zmq: tuple[str, ...],
             apub = AmqpPublisher(amqp_url, settings, timeout)
             closers.append(apub.close)
             directions.append(ZmqToAmqp(zsub, apub, from_amqp=from_amqp, to_amqp=to_amqp,
-                                        describe=Describer(config).describe))
+                                        describe=Describer(config).describe_for_headers))
         if to_zmq:
             asub = AmqpSubscriber([amqp_url], (), settings, durable=True)
             closers.append(asub.close)

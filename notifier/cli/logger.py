@@ -94,7 +94,7 @@ def logger(message: str | None, json_input: bool, topic: str, modname: str, time
     if Publisher.wants_description(config):  # AMQP headers carry users, packages, severity
         from ..meta import Describer
 
-        describe = Describer(config).describe
+        describe = Describer(config).describe_for_headers
     with Publisher(config, timeout=timeout, describe=describe) as publisher:
         for item in items:
             if isinstance(item, InputError):

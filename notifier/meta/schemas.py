@@ -107,6 +107,9 @@ class SchemaSource:
                     claimed.append(cls)
         self._topic_cache: dict[str, tuple[type, ...]] = {}
         self._validators: dict[type, Any] = {}
+        self._names: dict[type, str] = {}
+        for name, cls in self._by_name.items():
+            self._names.setdefault(cls, name)
 
     def __bool__(self) -> bool:
         return any(cls is not self._base for cls in self._by_name.values())
@@ -134,6 +137,13 @@ class SchemaSource:
         if not valid:
             return candidates[0]
         return max(valid, key=_specificity)  # max keeps the first of equals
+
+    def schema_name(self, envelope: dict[str, Any]) -> str | None:
+        """The schema name (``fedora_messaging_schema``) of the class describing ``envelope``."""
+        headers = envelope.get("headers")
+        cls = self.schema_for(envelope["topic"], headers if isinstance(headers, dict) else None,
+                              envelope.get("msg"))
+        return None if cls is None else self._names.get(cls)
 
     def _validates(self, cls: type, body: Any) -> bool:
         validator = self._validators.get(cls)

@@ -116,3 +116,11 @@ def test_addresses_are_shown_without_password() -> None:
     assert shown("amqps://svc:s3cret@rabbit.example:5671/%2F") == \
         "amqps://svc@rabbit.example:5671/%2F"
     assert shown("amqp://rabbit/") == "amqp://rabbit/"
+
+
+def test_the_described_schema_class_names_the_header() -> None:
+    envelope = {"msg": {}, "msg_id": "x", "timestamp": 0, "topic": "t"}
+    assert headers_for(envelope, {"schema": "bodhi.update.comment.v1"}, "base.message")[
+        "fedora_messaging_schema"] == "bodhi.update.comment.v1"
+    assert headers_for(envelope, {"schema": None}, "base.message")[
+        "fedora_messaging_schema"] == "base.message"

@@ -93,3 +93,13 @@ def test_the_describer_summarises_with_the_right_version() -> None:
         described = describer.describe({"topic": FULL, "body": body, "id": "x-1"})
         assert described["summary"] == summary
     assert describer.describe({"topic": FULL, "body": BODY_V3, "id": "x-2"})["agent"] == "ada"
+
+
+def test_the_class_chosen_names_the_schema_header() -> None:
+    describer = Describer(config_from_dict({"meta": {"use_fedmsg_meta": False}}),
+                          schemas=SCHEMAS)
+    described = describer.describe_for_headers({"topic": FULL, "msg": BODY_V2, "msg_id": "a"})
+    assert described["schema"] == "deploy.v2"
+    assert described["summary"] == "v2: FEDORA-2 of kernel"
+    unknown = describer.describe_for_headers({"topic": "org.x.other", "msg": {}, "msg_id": "b"})
+    assert unknown["schema"] is None
