@@ -250,3 +250,48 @@ def test_serve_dead_letters_bad_messages_and_survives_a_cut(served: Served,
     wait_for(lambda: served.stored(msg_id), "serve to consume again after the cut", timeout=30,
              context=served.serve.log)
     assert "connected again to the AMQP broker" in served.serve.log()
+
+
+def _queue_counts(queue: str) -> tuple[int, int]:
+    """(ready, unacknowledged) messages in ``queue``, as the broker counts them."""
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name", "messages_ready",
+                          "messages_unacknowledged"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    for line in out.splitlines():
+        name, ready, unacked = line.split("\t")
+        if name == queue:
+            return int(ready), int(unacked)
+    raise AssertionError(f"no queue {queue}")
+
+
+def test_a_message_is_acked_only_once_recorded_and_survives_kill_9(served: Served,
+                                                                   broker: Broker) -> None:
+    import sqlite3
+
+    # The database refuses writes: serve holds the message, unacked, and waits.
+    lock = sqlite3.connect(served.tmp / "notifier.db", timeout=10)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        msg_id = str(uuid.uuid4())
+        fm_publish(served.tmp, {"topic": f"org.fedoraproject.prod.{broker.prefix}.held",
+                                "id": msg_id, "body": {"held": True},
+                                "headers": {"fedora_messaging_schema": "base.message"}})
+        wait_for(lambda: _queue_counts(broker.queue) == (0, 1),
+                 "serve to hold the message unacked", timeout=20, context=served.serve.log)
+        # The ingest has it (received), and has not acked it: it cannot be recorded.
+        wait_for(lambda: served.serve.metric("notifier_messages_received_total") == 1,
+                 "the ingest to receive it", context=served.serve.log)
+        assert _queue_counts(broker.queue) == (0, 1)
+        assert served.stored(msg_id) is None
+        served.serve.kill9()
+        # Killed before it was recorded: the broker has it again.
+        wait_for(lambda: _queue_counts(broker.queue) == (1, 0), "the message to be requeued")
+    finally:
+        lock.rollback()
+        lock.close()
+    served.serve.start()
+    wait_for(lambda: served.stored(msg_id), "the message, stored after the restart", timeout=30,
+             context=served.serve.log)
+    wait_for(lambda: _queue_counts(broker.queue) == (0, 0), "the queue to drain")
+    wait_for(lambda: len(served.feed_titles()) == 1, "the feed entry", timeout=20,
+             context=served.serve.log)
