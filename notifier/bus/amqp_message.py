@@ -6,7 +6,8 @@ A message fedora-messaging 3.x publishes is:
 * body = ``json.dumps(body)`` (default separators, ASCII escapes), UTF-8;
 * properties ``content_type=application/json``, ``content_encoding=utf-8``,
   ``delivery_mode=2`` (persistent), ``message_id`` (the message's id);
-* headers ``fedora_messaging_schema``, ``fedora_messaging_severity`` (10, 20,
+* headers ``fedora_messaging_schema`` (and ``fedora_messaging_schema_package``
+  when the class came from a package), ``fedora_messaging_severity`` (10, 20,
   30, 40), ``sent-at`` (ISO 8601, whole seconds, UTC), ``priority``, and a
   ``fedora_messaging_<kind>_<name>: true`` flag per user, group, package
   (``rpm``), container, module and flatpak the message concerns.
@@ -29,6 +30,7 @@ import orjson
 from ..errors import PublishError
 
 SCHEMA_HEADER = "fedora_messaging_schema"
+PACKAGE_HEADER = "fedora_messaging_schema_package"
 SEVERITY_HEADER = "fedora_messaging_severity"
 SENT_AT_HEADER = "sent-at"
 #: severity names -> fedora-messaging's levels
@@ -77,6 +79,9 @@ def headers_for(envelope: Mapping[str, Any], description: Mapping[str, Any] | No
     described_schema = (description or {}).get("schema")
     headers.setdefault(SCHEMA_HEADER, described_schema if isinstance(described_schema, str)
                        and described_schema else schema)
+    package = (description or {}).get("schema_package")
+    if isinstance(package, str) and package and described_schema == headers[SCHEMA_HEADER]:
+        headers.setdefault(PACKAGE_HEADER, package)
     severity = (description or {}).get("severity")
     if SEVERITY_HEADER not in headers:
         headers[SEVERITY_HEADER] = SEVERITY_LEVELS.get(severity or "info", 20)

@@ -138,15 +138,19 @@ class Describer:
 
     def describe_for_headers(self, message: dict[str, Any]) -> dict[str, Any]:
         """:meth:`describe`, plus ``schema``: the name of the fedora-messaging class
-        that describes ``message`` (None without one), for the AMQP headers."""
+        that describes ``message`` (None without one), and ``schema_package``, the
+        distribution that registers it, for the AMQP headers."""
         described = self.describe(message)
-        schema = None
+        schema = package = None
         if self._schemas is not None:
             try:
                 schema = self._schemas.schema_name(normalize(message))
             except Exception as exc:  # a third-party schema failing must not stop publishing
                 log.debug("no schema name for %s: %r", described["msg_id"], exc)
+            if schema is not None:
+                package = self._schemas.schema_package(schema)
         described["schema"] = schema
+        described["schema_package"] = package
         return described
 
 

@@ -78,6 +78,16 @@ def _specificity(cls: type) -> tuple[int, int]:
             len(properties) if isinstance(properties, dict) else 0)
 
 
+def schema_packages() -> dict[str, str]:
+    """The distribution that registers each schema name, as ``fedora_messaging_schema_package``."""
+    packages = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(entry, "dist", None)
+        if dist is not None and dist.name:
+            packages[entry.name] = dist.name
+    return packages
+
+
 class SchemaSource:
     """Describes messages with their fedora-messaging schema class.
 
@@ -107,6 +117,7 @@ class SchemaSource:
                     claimed.append(cls)
         self._topic_cache: dict[str, tuple[type, ...]] = {}
         self._validators: dict[type, Any] = {}
+        self._packages = schema_packages() if schemas is None else {}
         self._names: dict[type, str] = {}
         for name, cls in self._by_name.items():
             self._names.setdefault(cls, name)
@@ -144,6 +155,10 @@ class SchemaSource:
         cls = self.schema_for(envelope["topic"], headers if isinstance(headers, dict) else None,
                               envelope.get("msg"))
         return None if cls is None else self._names.get(cls)
+
+    def schema_package(self, name: str) -> str | None:
+        """The distribution that registers the schema ``name``, when it came from one."""
+        return self._packages.get(name)
 
     def _validates(self, cls: type, body: Any) -> bool:
         validator = self._validators.get(cls)

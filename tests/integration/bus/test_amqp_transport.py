@@ -146,3 +146,44 @@ def test_the_consumer_reconnects_and_declares_its_queue_again(tmp_path, broker: 
         sub.commit([token])
     finally:
         sub.close()
+
+
+def test_a_publish_the_broker_refuses_is_an_error(tmp_path, broker: Broker) -> None:
+    # A queue that refuses what it has no room for: the broker nacks the publish.
+    full = f"{broker.prefix}.full"
+    broker.queues.append(full)
+    channel = broker.channel()
+    channel.queue_declare(full, arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+    channel.queue_bind(full, "amq.topic", f"#.{broker.prefix}.#")
+    channel.connection.close()
+    config = broker.config(tmp_path)
+    with Publisher(config) as publisher:
+        publisher.publish(topic="one", msg={"n": 1}, modname=broker.prefix)
+        with pytest.raises(PublishError, match="the broker refused message"):
+            publisher.publish(topic="two", msg={"n": 2}, modname=broker.prefix)
+    assert broker.depth(full) == 1
+
+
+def test_prefetch_bounds_what_is_held_unacked(tmp_path, broker: Broker) -> None:
+    from notifier.config import config_from_dict
+
+    base = broker.config(tmp_path)
+    config = config_from_dict({"bus": {"endpoints": list(base.bus.endpoints),
+                                       "relay_inbound": base.bus.relay_inbound,
+                                       "amqp": {**broker.amqp_section(), "prefetch_count": 2}}},
+                              str(tmp_path / "n.toml"))
+    sub = _subscriber(config)
+    try:
+        with Publisher(config) as publisher:
+            for i in range(5):
+                publisher.publish(topic="t", msg={"n": i}, modname=broker.prefix)
+        first = _receive(sub, 2)
+        assert sub.recv(0.5) is None  # two held unacked: the broker sends no more
+        sub.commit([t for _, _, t in first])
+        rest = _receive(sub, 2)
+        sub.commit([t for _, _, t in rest])
+        last = _receive(sub, 1)
+        sub.commit([t for _, _, t in last])
+        assert [json.loads(p)["msg"]["n"] for _, p, _ in first + rest + last] == [0, 1, 2, 3, 4]
+    finally:
+        sub.close()

@@ -124,3 +124,15 @@ def test_the_described_schema_class_names_the_header() -> None:
         "fedora_messaging_schema"] == "bodhi.update.comment.v1"
     assert headers_for(envelope, {"schema": None}, "base.message")[
         "fedora_messaging_schema"] == "base.message"
+
+
+def test_the_schema_package_goes_with_the_described_class() -> None:
+    envelope = {"msg": {}, "msg_id": "x", "timestamp": 0, "topic": "t"}
+    headers = headers_for(envelope, {"schema": "bodhi.update.comment.v1",
+                                     "schema_package": "bodhi-messages"}, "base.message")
+    assert headers["fedora_messaging_schema_package"] == "bodhi-messages"
+    # not for a schema header the message had already (that one's package is unknown here)
+    envelope["headers"] = {"fedora_messaging_schema": "other.v1"}
+    headers = headers_for(envelope, {"schema": "bodhi.update.comment.v1",
+                                     "schema_package": "bodhi-messages"}, "base.message")
+    assert "fedora_messaging_schema_package" not in headers
