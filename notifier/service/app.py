@@ -123,7 +123,9 @@ class Service:
                                        on_queued=self.dispatcher.wake,
                                        on_result=self.metrics.outcome)
         self.relay = None
-        if config.bus.embedded_relay:
+        # On AMQP the broker routes: there is no ZeroMQ relay to embed.
+        if config.bus.embedded_relay and not config.bus.relay_inbound.startswith(
+                ("amqp://", "amqps://")):
             from ..bus.relay import Relay
 
             self.relay = Relay.from_config(config)

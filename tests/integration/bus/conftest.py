@@ -61,8 +61,9 @@ class Broker:
     def toml(self) -> str:
         """The ``[bus]`` part of a config file, as notifier's commands read it."""
         section = self.amqp_section()
+        # embedded_relay is left true: on AMQP there is no relay, and serve runs none.
         return (f'[bus]\nrelay_inbound = "{URL}"\nendpoints = ["{URL}"]\n'
-                f"embedded_relay = false\n\n[bus.amqp]\n"
+                f"\n[bus.amqp]\n"
                 f'queue = "{section["queue"]}"\n'
                 f'dead_letter_queue = "{section["dead_letter_queue"]}"\n'
                 f'dead_letter_exchange = "{section["dead_letter_exchange"]}"\n'
