@@ -187,3 +187,18 @@ def test_prefetch_bounds_what_is_held_unacked(tmp_path, broker: Broker) -> None:
         assert [json.loads(p)["msg"]["n"] for _, p, _ in first + rest + last] == [0, 1, 2, 3, 4]
     finally:
         sub.close()
+
+
+def test_a_publisher_cut_off_by_the_broker_connects_again(tmp_path, broker: Broker) -> None:
+    config = broker.config(tmp_path)
+    sub = _subscriber(config)
+    try:
+        with Publisher(config) as publisher:
+            publisher.publish(topic="before", msg={"n": 1}, modname=broker.prefix)
+            assert close_connections(f"notifier publisher pid {os.getpid()}") == 1
+            publisher.publish(topic="after", msg={"n": 2}, modname=broker.prefix)
+        got = _receive(sub, 2)
+        sub.commit([t for _, _, t in got])
+        assert [json.loads(p)["msg"]["n"] for _, p, _ in got] == [1, 2]
+    finally:
+        sub.close()
