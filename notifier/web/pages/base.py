@@ -86,6 +86,12 @@ def stylesheet() -> bytes:
     return files("notifier.templates").joinpath("web", "static", "style.css").read_bytes()
 
 
+@cache
+def script(name: str) -> bytes:
+    """One of the web app's scripts, ``templates/web/static/<name>``."""
+    return files("notifier.templates").joinpath("web", "static", name).read_bytes()
+
+
 def when(timestamp: float | None) -> str:
     """A time as people read it (UTC)."""
     if timestamp is None:
