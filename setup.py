@@ -12,7 +12,8 @@ EXTRAS = {
     "dbus": ["dbus-python>=1.3"],
     "fasjson": ["fasjson-client>=1.0"],
     "irc": ["irc>=20.0"],
-    "amqp": ["fedora-messaging>=3.4"],
+    # The AMQP transport (amqp://, amqps:// in [bus]); fedora-messaging's schema classes.
+    "amqp": ["pika>=1.3", "fedora-messaging>=3.4"],
     "meta": ["fedmsg_meta_fedora_infrastructure"],
     # The web side's sign-in through OpenID Connect ([web] oidc_issuer), and the
     # API's docs page, served from this package's own copy of Swagger UI.
@@ -33,6 +34,7 @@ EXTRAS["test"] = [
     "import-linter>=2.17",
     # Real peers the tests talk to.
     "fedmsg==1.1.7",
+    "fedora-messaging>=3.4,<4",  # its CLI publishes to and consumes from notifier on RabbitMQ
     "pyOpenSSL<24.3",  # fedmsg's x509 signing only imports with this
     "aiosmtpd>=1.4",
     "miniircd>=2.3",

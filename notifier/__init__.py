@@ -55,7 +55,13 @@ class _DefaultPublisher:
             if self._publisher is None or self._pid != os.getpid():
                 from .bus.publisher import Publisher
 
-                self._publisher = Publisher(self._config or load_config())
+                config = self._config or load_config()
+                describe = None
+                if Publisher.wants_description(config):  # AMQP headers carry the metadata
+                    from .meta import Describer
+
+                    describe = Describer(config).describe_for_headers
+                self._publisher = Publisher(config, describe=describe)
                 self._pid = os.getpid()
             return self._publisher
 

@@ -74,9 +74,54 @@ def _duration(default: str) -> Any:
     return field(default=default, metadata={"check": parse_duration})
 
 
+# -- [bus.amqp]: the AMQP transport (RabbitMQ, wire-compatible with fedora-messaging) --------
+# Used when [bus] endpoints (consuming) or relay_inbound (publishing) is an amqp:// or
+# amqps:// URL. The defaults match fedora-messaging's: exchange amq.topic, bindings of "#".
+
+
+@dataclass(frozen=True)
+class AmqpBinding:
+    """One ``[[bus.amqp.bindings]]`` entry, as fedora-messaging's ``[[bindings]]``."""
+
+    exchange: str = "amq.topic"
+    routing_keys: tuple[str, ...] = ("#",)
+
+
+@dataclass(frozen=True)
+class AmqpConfig:
+    """``[bus.amqp]``: the queue notifier consumes from, and how it publishes."""
+
+    # The durable queue notifier serve consumes from; workers sharing it share the work.
+    queue: str = "notifier"
+    bindings: tuple[AmqpBinding, ...] = (AmqpBinding(),)
+    # Unacknowledged messages the broker hands one consumer (basic.qos).
+    prefetch_count: int = 100
+    # Messages rejected as bad go here (a fanout exchange) and into this durable queue.
+    dead_letter_exchange: str = "notifier.dead"
+    dead_letter_queue: str = "notifier.dead"
+    # Where publishing goes; the routing key is the topic.
+    publish_exchange: str = "amq.topic"
+    # A message no queue is bound for is an error (basic.return), not a silent loss.
+    mandatory: bool = True
+    # Backoff between reconnection attempts, seconds: doubling from base up to cap.
+    reconnect_base: float = 0.5
+    reconnect_cap: float = 30.0
+    heartbeat: int = 60
+    # amqps://: a CA bundle, and a client certificate and key (optional).
+    ca_cert: str | None = _path(default=None)
+    certificate: str | None = _path(default=None)
+    private_key: str | None = _path(default=None)
+    # The fedora_messaging_schema header of what notifier publishes (fedora-messaging's
+    # base class, which every consumer can read).
+    schema: str = "base.message"
+
+
+# -- end of [bus.amqp] -----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class BusConfig:
-    """``[bus]``: where the ZeroMQ sockets live."""
+    """``[bus]``: where the ZeroMQ sockets (or the AMQP broker, ``[bus.amqp]``) live."""
 
     relay_inbound: str = "tcp://127.0.0.1:9941"
     endpoints: tuple[str, ...] = ("tcp://127.0.0.1:9940",)
@@ -98,6 +143,8 @@ class BusConfig:
     # notifier serve runs the relay itself; turn off when a separate relay (or
     # several serve workers sharing one) is used.
     embedded_relay: bool = True
+    # The AMQP transport's settings (a section of its own: [bus.amqp]).
+    amqp: AmqpConfig = AmqpConfig()
 
     def frame_limit(self, max_message_bytes: int) -> int:
         """ZMQ_MAXMSGSIZE for the sockets that receive: never below what is accepted."""

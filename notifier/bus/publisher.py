@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config import Config
@@ -38,10 +39,16 @@ class Publisher:
     when that is set. Nothing is dropped silently: when no subscriber is there
     within ``timeout`` seconds, :meth:`publish` raises
     :class:`~notifier.errors.NoRelayError`.
+
+    On AMQP (``relay_inbound = "amqp://..."``) each message goes out in
+    fedora-messaging's format; ``describe`` (an envelope -> its description,
+    such as :meth:`notifier.meta.Describer.describe_for_headers`) fills its headers:
+    severity, and the users, groups and packages it concerns.
     """
 
     def __init__(self, config: Config, *, timeout: float | None = None,
-                 transport: PublisherTransport | None = None):
+                 transport: PublisherTransport | None = None,
+                 describe: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None):
         self.config = config
         bus = config.bus
         self.timeout = bus.publish_timeout if timeout is None else timeout
@@ -56,7 +63,9 @@ class Publisher:
         self._lock = threading.Lock()
         self._transport = transport or open_publisher(
             self.address, bind=self.bind, timeout=self.timeout,
-            high_water_mark=bus.high_water_mark)
+            high_water_mark=bus.high_water_mark, bus=bus)
+        if describe is not None:
+            self._transport.describe_with(describe)
 
     def publish(self, topic: str | None = None, msg: Any = None,
                 modname: str | None = None) -> None:
@@ -75,6 +84,12 @@ class Publisher:
             frames = (envelope["topic"].encode("utf-8"), canonical_json(envelope).encode("ascii"))
         with self._lock:
             self._transport.send(*frames)
+
+    @staticmethod
+    def wants_description(config: Config) -> bool:
+        """Whether messages published with ``config`` carry their description (AMQP)."""
+        address = config.bus.publish_endpoint or config.bus.relay_inbound
+        return address.startswith(("amqp://", "amqps://"))
 
     def close(self) -> None:
         """Flush what is queued (up to the timeout) and disconnect."""

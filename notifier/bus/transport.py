@@ -10,8 +10,8 @@ transport by the address's scheme.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..errors import TransportError
 
@@ -26,6 +26,14 @@ class PublisherTransport(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Flush what can be flushed and release the connection."""
+
+    def describe_with(self, describe: Callable[[dict[str, Any]], Mapping[str, Any]]) -> None:
+        """Describe each message with ``describe`` (an envelope -> its description).
+
+        For transports whose wire format carries metadata (AMQP's headers);
+        the others ignore it.
+        """
+        return None
 
     def __enter__(self) -> PublisherTransport:
         return self
@@ -48,6 +56,25 @@ class SubscriberTransport(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the connection."""
+
+    # Acknowledgements, for transports that hold a message until it is settled
+    # (AMQP). The others deliver each message once, and these do nothing.
+
+    def last_token(self) -> Any:
+        """A handle on the message :meth:`recv` returned last, for :meth:`commit`/:meth:`reject`."""
+        return None
+
+    def commit(self, tokens: Iterable[Any]) -> None:
+        """These messages are recorded for good: the bus may forget them."""
+        return None
+
+    def reject(self, tokens: Iterable[Any]) -> None:
+        """These messages are bad: the bus dead-letters them, and never delivers them again."""
+        return None
+
+    def trouble(self) -> str | None:
+        """Why nothing can arrive now (a broker that cannot be reached), for health; or None."""
+        return None
 
     def __enter__(self) -> SubscriberTransport:
         return self

@@ -90,7 +90,12 @@ def logger(message: str | None, json_input: bool, topic: str, modname: str, time
     else:
         items = json_documents(sys.stdin) if json_input else _text_lines(sys.stdin)
     errors = sent = 0
-    with Publisher(config, timeout=timeout) as publisher:
+    describe = None
+    if Publisher.wants_description(config):  # AMQP headers carry users, packages, severity
+        from ..meta import Describer
+
+        describe = Describer(config).describe_for_headers
+    with Publisher(config, timeout=timeout, describe=describe) as publisher:
         for item in items:
             if isinstance(item, InputError):
                 click.echo(f"notifier-logger: {item}", err=True)

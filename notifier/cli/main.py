@@ -10,6 +10,7 @@ from .common import NotifierGroup
 #: subcommand -> "module:attribute", imported when the subcommand runs
 SUBCOMMANDS = {
     "relay": "notifier.cli.relay:relay",
+    "bridge": "notifier.cli.bridge:bridge",
     "describe": "notifier.cli.describe:describe",
     "db": "notifier.cli.db:db",
     "users": "notifier.cli.users:users",

@@ -74,7 +74,7 @@ def tail(topics: tuple[str, ...], includes: tuple[str, ...], excludes: tuple[str
         describer = Describer(config)
     seen = 0
     with open_subscriber(config.bus.endpoints, topics or ("",),
-                         config.bus.high_water_mark) as sub:
+                         config.bus.high_water_mark, bus=config.bus) as sub:
         while count is None or seen < count:
             try:
                 frames = sub.recv(timeout)

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ..backoff import backoff_delay
@@ -83,6 +83,7 @@ class Received:
     topic: bytes
     payload: bytes  # the first PAYLOAD_LIMIT bytes
     size: int
+    token: Any = None  # the transport's handle for acknowledging it (AMQP), else None
 
 
 class Ingest:
@@ -155,6 +156,9 @@ class Ingest:
 
     def stalled(self) -> str | None:
         """Why the ingest is not draining, for health; None while it is."""
+        trouble = self.subscriber.trouble()  # the bus cannot be reached (AMQP)
+        if trouble:
+            return trouble
         now = time.monotonic()
         since = self._waiting_since
         if since is not None and now - since > self.stall_after:
@@ -172,6 +176,7 @@ class Ingest:
         try:
             frames = self.subscriber.recv(timeout)
         except MalformedFrames as exc:
+            self.subscriber.reject([self.subscriber.last_token()])  # ack hook: dead-letter it
             self.metrics.received.inc()
             parts = exc.frames
             sizes = ", ".join(str(len(f)) for f in parts[:10])
@@ -187,9 +192,11 @@ class Ingest:
         self.metrics.last_message.set(time.time())
         topic, payload = frames
         head, size = payload[:PAYLOAD_LIMIT], len(payload)
+        token = self.subscriber.last_token()
         try:
             envelope = check_received(topic, payload, self.limits)
         except BadMessageError as exc:
+            self.subscriber.reject([token])  # ack hook: a bad message is dead-lettered
             self._reject(exc.reason, exc.detail, msg_id=exc.msg_id, topic=topic[:PAYLOAD_LIMIT],
                          payload=head, size=size)
             return None
@@ -197,12 +204,13 @@ class Ingest:
             try:
                 self.validator.validate(envelope)
             except SignatureError as exc:
+                self.subscriber.reject([token])  # ack hook: dead-lettered
                 self._reject("signature", str(exc), msg_id=_id_of(envelope),
                              topic=envelope["topic"], payload=head, size=size)
                 return None
         # Only now, once a signature saw the envelope as it was sent.
         normalise(envelope)
-        return Received(envelope, topic, head, size)
+        return Received(envelope, topic, head, size, token)
 
     # -- processing --------------------------------------------------------------
 
@@ -234,6 +242,9 @@ class Ingest:
                               len(batch))
                 result = BatchResult(messages=len(batch))
                 self._reject_all(batch, f"{type(exc).__name__}: {exc}")
+                # Ack hook: dead-lettered here, so nothing is left for _handle to ack.
+                self.subscriber.reject([r.token for r in batch])
+                batch = [replace(r, token=None) for r in batch]
                 break
         if self._waiting_since is not None:
             log.info("the database can be used again: %d messages kept for %.0f s are recorded",
@@ -245,6 +256,13 @@ class Ingest:
         return True
 
     def _handle(self, batch: list[Received], result: BatchResult) -> None:
+        # Ack hook: the batch and its notifications are committed to the database
+        # now, so the bus may forget these messages (AMQP acks them; the messages
+        # a stage rejected are dead-lettered). Until here nothing was acked: a
+        # batch lost with the process comes back from the broker.
+        bad = {rejection.index for rejection in result.rejected}
+        self.subscriber.reject([batch[i].token for i in sorted(bad)])
+        self.subscriber.commit([r.token for i, r in enumerate(batch) if i not in bad])
         for rejection in result.rejected:
             received = batch[rejection.index]
             self._reject(rejection.reason, rejection.detail,

@@ -88,6 +88,7 @@ class Describer:
                 if processor_source:
                     sources.append(processor_source)
         self._sources = tuple(sources)
+        self._schemas = next((s for s in sources if isinstance(s, SchemaSource)), None)
         self._generic = GenericSource(topics)
 
     @property
@@ -133,6 +134,24 @@ class Describer:
             "groups": _texts(fields["groups"]),
             "severity": fields["severity"],
         }
+
+
+    def describe_for_headers(self, message: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`describe`, plus ``schema``: the name of the fedora-messaging class
+        that describes ``message`` (None without one), and ``schema_package``, the
+        distribution that registers it, for the AMQP headers."""
+        described = self.describe(message)
+        schema = package = None
+        if self._schemas is not None:
+            try:
+                schema = self._schemas.schema_name(normalize(message))
+            except Exception as exc:  # a third-party schema failing must not stop publishing
+                log.debug("no schema name for %s: %r", described["msg_id"], exc)
+            if schema is not None:
+                package = self._schemas.schema_package(schema)
+        described["schema"] = schema
+        described["schema_package"] = package
+        return described
 
 
 def _merge(fields: dict[str, Any], found: Found) -> None:

@@ -11,6 +11,13 @@ after a prefix (class topic ``bodhi.update.comment`` matches
 ``org.fedoraproject.prod.bodhi.update.comment``). The base ``Message``
 class is never used: all it knows is the topic.
 
+Several versions of a class can claim one topic (bodhi's v1, v2 and v3 of
+``bodhi.update.status.testing.koji-build-group.build.complete``). Then the
+body decides: of the classes whose ``body_schema`` validates it, the most
+specific (the most required, then declared, properties; a newer version
+usually adds some), the order they are registered in breaking ties; when
+none validates, the first registered.
+
 The instance is built from the body, topic and headers, with the
 message's own id, without touching fedora-messaging's configuration; its
 body is not validated.
@@ -62,6 +69,25 @@ def installed_schemas() -> dict[str, type]:
     return classes
 
 
+def _specificity(cls: type) -> tuple[int, int]:
+    schema = getattr(cls, "body_schema", None)
+    if not isinstance(schema, dict):
+        return (0, 0)
+    required, properties = schema.get("required"), schema.get("properties")
+    return (len(required) if isinstance(required, list) else 0,
+            len(properties) if isinstance(properties, dict) else 0)
+
+
+def schema_packages() -> dict[str, str]:
+    """The distribution that registers each schema name, as ``fedora_messaging_schema_package``."""
+    packages = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(entry, "dist", None)
+        if dist is not None and dist.name:
+            packages[entry.name] = dist.name
+    return packages
+
+
 class SchemaSource:
     """Describes messages with their fedora-messaging schema class.
 
@@ -82,45 +108,87 @@ class SchemaSource:
             schemas = installed_schemas()
         self._by_name = {name: cls for name, cls in schemas.items()
                          if isinstance(cls, type) and issubclass(cls, Message)}
-        self._by_topic: dict[str, type] = {}
+        self._by_topic: dict[str, list[type]] = {}
         for cls in self._by_name.values():
             topic = cls.__dict__.get("topic")
             if cls is not Message and isinstance(topic, str) and topic:
-                self._by_topic.setdefault(topic.strip("."), cls)
-        self._topic_cache: dict[str, type | None] = {}
+                claimed = self._by_topic.setdefault(topic.strip("."), [])
+                if cls not in claimed:
+                    claimed.append(cls)
+        self._topic_cache: dict[str, tuple[type, ...]] = {}
+        self._validators: dict[type, Any] = {}
+        self._packages = schema_packages() if schemas is None else {}
+        self._names: dict[type, str] = {}
+        for name, cls in self._by_name.items():
+            self._names.setdefault(cls, name)
 
     def __bool__(self) -> bool:
         return any(cls is not self._base for cls in self._by_name.values())
 
-    def schema_for(self, topic: str, headers: Mapping[str, Any] | None) -> type | None:
-        """The class for a message on ``topic`` with ``headers``, or None."""
+    def schema_for(self, topic: str, headers: Mapping[str, Any] | None,
+                   body: Any = None) -> type | None:
+        """The class for a message on ``topic`` with ``headers`` and ``body``, or None.
+
+        ``body`` chooses between several classes claiming ``topic`` (see the
+        module docstring).
+        """
         name = headers.get(SCHEMA_HEADER) if headers else None
         if isinstance(name, str) and name in self._by_name:
             cls = self._by_name[name]
             return None if cls is self._base else cls
         try:
-            return self._topic_cache[topic]
+            candidates = self._topic_cache[topic]
         except KeyError:
-            found = self._match_topic(topic)
+            candidates = self._match_topic(topic)
             if len(self._topic_cache) < _CACHE_SIZE:
-                self._topic_cache[topic] = found
-            return found
+                self._topic_cache[topic] = candidates
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        valid = [cls for cls in candidates if self._validates(cls, body)]
+        if not valid:
+            return candidates[0]
+        return max(valid, key=_specificity)  # max keeps the first of equals
 
-    def _match_topic(self, topic: str) -> type | None:
+    def schema_name(self, envelope: dict[str, Any]) -> str | None:
+        """The schema name (``fedora_messaging_schema``) of the class describing ``envelope``."""
+        headers = envelope.get("headers")
+        cls = self.schema_for(envelope["topic"], headers if isinstance(headers, dict) else None,
+                              envelope.get("msg"))
+        return None if cls is None else self._names.get(cls)
+
+    def schema_package(self, name: str) -> str | None:
+        """The distribution that registers the schema ``name``, when it came from one."""
+        return self._packages.get(name)
+
+    def _validates(self, cls: type, body: Any) -> bool:
+        validator = self._validators.get(cls)
+        if validator is None:
+            import jsonschema
+
+            schema = getattr(cls, "body_schema", None) or {}
+            validator = jsonschema.validators.validator_for(schema)(schema)
+            self._validators[cls] = validator
+        try:
+            return bool(validator.is_valid(body))
+        except Exception as exc:  # a broken schema in a third-party package
+            log.debug("the body_schema of %s cannot be used: %s", cls.__name__, exc)
+            return False
+
+    def _match_topic(self, topic: str) -> tuple[type, ...]:
         if not self._by_topic:
-            return None
+            return ()
         parts = topic.split(".")
         for start in range(len(parts)):
-            cls = self._by_topic.get(".".join(parts[start:]))
-            if cls is not None:
-                return cls
-        return None
+            classes = self._by_topic.get(".".join(parts[start:]))
+            if classes:
+                return tuple(classes)
+        return ()
 
     def describe(self, envelope: dict[str, Any]) -> Found | None:
         headers = envelope.get("headers")
         if not isinstance(headers, dict):
             headers = None
-        cls = self.schema_for(envelope["topic"], headers)
+        cls = self.schema_for(envelope["topic"], headers, envelope["msg"])
         if cls is None:
             return None
         severity = headers.get("fedora_messaging_severity") if headers else None

@@ -125,14 +125,16 @@ class Service:
                                        on_queued=self.dispatcher.wake,
                                        on_result=self.metrics.outcome)
         self.relay = None
-        if config.bus.embedded_relay:
+        # On AMQP the broker routes: there is no ZeroMQ relay to embed.
+        if config.bus.embedded_relay and not config.bus.relay_inbound.startswith(
+                ("amqp://", "amqps://")):
             from ..bus.relay import Relay
 
             self.relay = Relay.from_config(config)
             self._closers.append(self.relay.close)
         self.subscriber: SubscriberTransport = open_subscriber(
             config.bus.endpoints, ("",), config.bus.high_water_mark,
-            config.bus.frame_limit(config.max_message_bytes))
+            config.bus.frame_limit(config.max_message_bytes), bus=config.bus, durable=True)
         self._closers.append(self.subscriber.close)
         validator = None
         if config.validate_signatures:

@@ -1,0 +1,379 @@
+"""AMQP transport (RabbitMQ), wire-compatible with fedora-messaging 3.x.
+
+Chosen by the address's scheme, ``amqp://`` or ``amqps://`` (a pika URL,
+``amqp://user:password@host:port/vhost``). The message format is in
+:mod:`.amqp_message`; the settings in ``[bus.amqp]``.
+
+Publishing turns publisher confirms on: :meth:`AmqpPublisher.send` returns
+once the broker has taken the message, and raises
+:class:`~notifier.errors.PublishError` when it refuses it, when no queue is
+bound for it (``mandatory``), or when the connection is gone and cannot be
+made again within the timeout. Nothing is lost silently.
+
+Consuming (:class:`AmqpSubscriber`): with ``durable`` (``notifier serve``),
+a durable queue named ``[bus.amqp] queue`` with the configured bindings,
+dead-lettered into ``dead_letter_exchange``; otherwise (``notifier-tail``)
+a private queue that goes away with the connection. Messages are acked
+only when the caller says they are recorded (:meth:`AmqpSubscriber.commit`),
+and dead-lettered, never requeued, when it says they are bad
+(:meth:`AmqpSubscriber.reject`). A lost connection is made again, with
+backoff, for as long as it takes, declaring the queue and bindings again;
+messages not acked on the lost one come back from the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from ..backoff import backoff_delay
+from ..config import AmqpConfig
+from ..errors import PublishError, TransportError
+from .amqp_message import Describe, envelope_frames, publication
+from .transport import PublisherTransport, SubscriberTransport, Transport
+
+log = logging.getLogger(__name__)
+
+#: what a lost or refused connection raises in pika
+CONNECTION_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError,
+                     pika.exceptions.StreamLostError, ConnectionError, OSError)
+
+
+def parameters(address: str, settings: AmqpConfig, timeout: float,
+               role: str = "publisher") -> pika.URLParameters:
+    """pika's connection parameters for ``address``, with TLS for ``amqps://``.
+
+    The connection is named ``notifier <role> pid <pid>`` on the broker
+    (``rabbitmqctl list_connections client_properties``).
+    """
+    try:
+        params = pika.URLParameters(address)
+    except Exception as exc:  # pika raises several kinds for a bad URL
+        raise TransportError(f"{address!r} is not an AMQP URL: {exc}") from exc
+    params.heartbeat = settings.heartbeat
+    params.socket_timeout = timeout
+    params.blocked_connection_timeout = max(timeout, 1.0) * 6
+    params.connection_attempts = 1
+    params.client_properties = {"connection_name": f"notifier {role} pid {os.getpid()}"}
+    if address.startswith("amqps://"):
+        context = ssl.create_default_context(cafile=settings.ca_cert)
+        if settings.certificate:
+            context.load_cert_chain(settings.certificate, settings.private_key)
+        params.ssl_options = pika.SSLOptions(context, params.host)
+    return params
+
+
+def shown(address: str) -> str:
+    """``address`` without its password, for messages."""
+    scheme, sep, rest = address.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return address
+    return f"{scheme}{sep}{userinfo.partition(':')[0]}@{host}"
+
+
+class AmqpPublisher(PublisherTransport):
+    """Publishes on ``[bus.amqp] publish_exchange`` with publisher confirms."""
+
+    def __init__(self, address: str, settings: AmqpConfig, timeout: float):
+        self.address = address
+        self.settings = settings
+        self.timeout = timeout
+        self._params = parameters(address, settings, timeout)
+        self._describe: Describe | None = None
+        self._marks: dict[str, Any] = {}
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: Any = None
+        self._connect()
+
+    def describe_with(self, describe: Describe) -> None:
+        self._describe = describe
+
+    def mark_with(self, headers: dict[str, Any]) -> None:
+        """Add ``headers`` to every message (the bridge marks what it carried)."""
+        self._marks = dict(headers)
+
+    def _connect(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            try:
+                self._connection = pika.BlockingConnection(self._params)
+                self._channel = self._connection.channel()
+                self._channel.confirm_delivery()
+                return
+            except CONNECTION_ERRORS as exc:
+                self._drop()
+                delay = backoff_delay(attempt, self.settings.reconnect_base,
+                                      self.settings.reconnect_cap)
+                if time.monotonic() + delay > deadline:
+                    raise PublishError(f"cannot connect to the AMQP broker at "
+                                       f"{shown(self.address)} within {self.timeout:g} s: "
+                                       f"{exc!r}") from exc
+                time.sleep(delay)
+                attempt += 1
+
+    def _drop(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except CONNECTION_ERRORS:
+                pass
+
+    def send(self, topic: bytes, envelope: bytes) -> None:
+        message = publication(topic, envelope, schema=self.settings.schema,
+                              describe=self._describe)
+        if self._marks:
+            message.headers.update(self._marks)
+        properties = pika.BasicProperties(**message.properties)
+        for attempt in (1, 2):
+            if self._channel is None or not self._channel.is_open:
+                self._drop()
+                self._connect()
+            try:
+                self._channel.basic_publish(self.settings.publish_exchange, message.routing_key,
+                                            message.body, properties,
+                                            mandatory=self.settings.mandatory)
+                return
+            except pika.exceptions.UnroutableError as exc:
+                raise PublishError(f"{shown(self.address)}: no queue is bound for "
+                                   f"{message.routing_key!r} on exchange "
+                                   f"{self.settings.publish_exchange!r}; the broker returned "
+                                   f"message {message.message_id}") from exc
+            except pika.exceptions.NackError as exc:
+                raise PublishError(f"{shown(self.address)}: the broker refused message "
+                                   f"{message.message_id} ({message.routing_key})") from exc
+            except CONNECTION_ERRORS as exc:
+                # Not confirmed: sent again once on a new connection (the same
+                # message_id, so a consumer that saw it once stores it once).
+                self._drop()
+                if attempt == 2:
+                    raise PublishError(f"{shown(self.address)}: message {message.message_id} "
+                                       f"was not confirmed: {exc!r}") from exc
+                log.warning("the connection to %s was lost before message %s was confirmed; "
+                            "sending it again", shown(self.address), message.message_id)
+
+    def close(self) -> None:
+        self._drop()
+
+
+class AmqpSubscriber(SubscriberTransport):
+    """Consumes from a queue; see the module docstring."""
+
+    def __init__(self, addresses: Sequence[str], topics: Sequence[str], settings: AmqpConfig,
+                 *, durable: bool, timeout: float = 10.0):
+        if not addresses:
+            raise TransportError("no AMQP broker to consume from")
+        self.addresses = list(addresses)
+        self.settings = settings
+        self.durable = durable
+        self.topics = list(topics or ("",))
+        self.timeout = timeout
+        self._params = [parameters(a, settings, timeout, "consumer" if durable else "tail")
+                        for a in self.addresses]
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: Any = None
+        self._queue = settings.queue if durable else ""
+        self._generation = 0
+        self._attempt = 0
+        self._retry_at = 0.0
+        self._pending: deque[tuple[str, bytes, Any, int]] = deque()
+        self._last: tuple[int, int] | None = None
+        self._down_since: float | None = None
+        self._down_error = ""
+        self._connect()  # the first time, a mistake (bad queue arguments) stops the caller
+
+    # -- connecting ------------------------------------------------------------
+
+    def _connect(self) -> None:
+        params = self._params[self._attempt % len(self._params)]
+        address = shown(self.addresses[self._attempt % len(self.addresses)])
+        try:
+            connection = pika.BlockingConnection(params)
+        except CONNECTION_ERRORS as exc:
+            raise TransportError(f"cannot connect to the AMQP broker at {address}: "
+                                 f"{exc!r}") from exc
+        try:
+            channel = connection.channel()
+            self._declare(channel)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            connection.close()
+            raise TransportError(f"{address}: the broker refused the queue {self._queue!r} "
+                                 f"or its bindings: {exc.reply_text}") from exc
+        except CONNECTION_ERRORS as exc:
+            connection.close() if connection.is_open else None
+            raise TransportError(f"{address}: {exc!r}") from exc
+        self._connection, self._channel = connection, channel
+        self._generation += 1
+        self._pending.clear()
+
+    def _declare(self, channel: Any) -> None:
+        settings = self.settings
+        channel.basic_qos(prefetch_count=settings.prefetch_count)
+        if self.durable:
+            channel.exchange_declare(settings.dead_letter_exchange, "fanout", durable=True)
+            channel.queue_declare(settings.dead_letter_queue, durable=True)
+            channel.queue_bind(settings.dead_letter_queue, settings.dead_letter_exchange)
+            channel.queue_declare(self._queue, durable=True, arguments={
+                "x-dead-letter-exchange": settings.dead_letter_exchange})
+            bindings = [(b.exchange, list(b.routing_keys)) for b in settings.bindings]
+        else:
+            self._queue = channel.queue_declare("", exclusive=True,
+                                                auto_delete=True).method.queue
+            bindings = [(settings.bindings[0].exchange if settings.bindings else "amq.topic",
+                         [key for t in self.topics for key in routing_keys(t)])]
+        for exchange, keys in bindings:
+            if not exchange.startswith("amq."):  # the amq.* exchanges always exist
+                channel.exchange_declare(exchange, "topic", durable=True)
+            for key in keys:
+                channel.queue_bind(self._queue, exchange, routing_key=key)
+        # A private queue (notifier-tail) is a view of the bus: nobody commits, nothing is held.
+        channel.basic_consume(self._queue, self._on_message, auto_ack=not self.durable)
+
+    def _on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        self._pending.append((method.routing_key, body, properties, method.delivery_tag))
+
+    def _lost(self, exc: BaseException) -> None:
+        log.error("lost the AMQP connection (%r); messages not yet acked come back from "
+                  "the broker; connecting again", exc)
+        connection, self._connection, self._channel = self._connection, None, None
+        self._pending.clear()
+        self._down_since, self._down_error = time.monotonic(), repr(exc)
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except CONNECTION_ERRORS:
+                pass
+
+    def _reconnect(self, timeout: float | None) -> bool:
+        """Try to connect again, within ``timeout``; False (logged) while it fails."""
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            if timeout is not None and wait > timeout:
+                time.sleep(max(0.0, timeout))
+                return False
+            time.sleep(wait)
+        try:
+            self._connect()
+        except TransportError as exc:
+            self._down_error = str(exc)
+            delay = backoff_delay(self._attempt, self.settings.reconnect_base,
+                                  self.settings.reconnect_cap)
+            self._attempt += 1
+            self._retry_at = time.monotonic() + delay
+            log.error("%s; trying again in %.1f s", exc, delay)
+            return False
+        log.info("connected again to the AMQP broker; consuming from %r", self._queue)
+        self._attempt = 0
+        self._down_since = None
+        return True
+
+    # -- receiving -------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is up now."""
+        return self._channel is not None and self._channel.is_open
+
+    def recv(self, timeout: float | None = None) -> tuple[bytes, bytes] | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._pending:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self._channel is None:
+                if not self._reconnect(remaining):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+                    continue
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                assert self._connection is not None
+                self._connection.process_data_events(
+                    time_limit=1.0 if remaining is None else remaining)
+            except CONNECTION_ERRORS as exc:
+                self._lost(exc)
+                continue
+            if not self._pending and deadline is not None and time.monotonic() >= deadline:
+                return None
+        routing_key, body, properties, tag = self._pending.popleft()
+        self._last = (self._generation, tag) if self.durable else None
+        return envelope_frames(routing_key, body, properties.message_id, properties.headers,
+                               properties.timestamp)
+
+    def trouble(self) -> str | None:
+        since = self._down_since
+        if since is None:
+            return None
+        return (f"not connected to the AMQP broker for {time.monotonic() - since:.0f} s "
+                f"(connecting again with backoff): {self._down_error}")
+
+    def last_token(self) -> tuple[int, int] | None:
+        return self._last
+
+    def commit(self, tokens: Iterable[Any]) -> None:
+        self._settle(tokens, ack=True)
+
+    def reject(self, tokens: Iterable[Any]) -> None:
+        self._settle(tokens, ack=False)
+
+    def _settle(self, tokens: Iterable[Any], *, ack: bool) -> None:
+        tags = sorted(tag for generation, tag in (t for t in tokens if t is not None)
+                      if generation == self._generation)
+        # Tokens of a lost connection are settled by the broker: it delivers them again.
+        if not tags or self._channel is None:
+            return
+        try:
+            for tag in tags:
+                if ack:
+                    self._channel.basic_ack(tag)
+                else:
+                    self._channel.basic_nack(tag, requeue=False)  # dead-lettered
+        except CONNECTION_ERRORS as exc:
+            self._lost(exc)
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except CONNECTION_ERRORS:
+                pass
+
+
+def routing_keys(prefix: str) -> list[str]:
+    """Binding keys for a ZeroMQ-style topic prefix (``""`` is everything)."""
+    prefix = prefix.strip()
+    if not prefix:
+        return ["#"]
+    if prefix.endswith("."):
+        return [prefix + "#"]
+    return [prefix, prefix + ".#"]
+
+
+class AmqpTransport(Transport):
+    """AMQP 0-9-1: ``amqp://`` and ``amqps://``."""
+
+    schemes = ("amqp", "amqps")
+
+    def __init__(self, settings: AmqpConfig | None = None):
+        self.settings = settings or AmqpConfig()
+
+    def publisher(self, address: str, *, bind: bool, timeout: float,
+                  high_water_mark: int) -> AmqpPublisher:
+        if bind:
+            raise TransportError(f"{shown(address)}: an AMQP publisher connects to a broker; "
+                                 "it cannot bind (unset [bus] publish_endpoint)")
+        return AmqpPublisher(address, self.settings, timeout)
+
+    def subscriber(self, addresses: Sequence[str], topics: Sequence[str],
+                   high_water_mark: int, max_message_size: int = 0, *,
+                   durable: bool = False) -> AmqpSubscriber:
+        return AmqpSubscriber(addresses, topics, self.settings, durable=durable)
