@@ -118,6 +118,60 @@ class RuleIndex:
         if not rule.disabled:
             self._file(rule)
 
+    def load(self, rules: Iterable[Rule]) -> None:
+        """Add many rules at once, as :meth:`add` does one by one, only quicker.
+
+        Each key's rules are gathered in a list first, then kept as a tuple or
+        a set once, rather than a tuple grown rule by rule.
+        """
+        gathered: dict[int, dict[str, list[Rule]]] = {}
+        tables = {"artifacts-owned": self._by_owner, "artifacts-group-owned": self._by_group,
+                  "artifacts-followed": self._by_package, "related-events": self._by_user,
+                  "users-followed": self._by_agent}
+        lists = {kind: gathered.setdefault(id(table), {}) for kind, table in tables.items()}
+        by_user = self._rules
+        intern = sys.intern
+        topics = self._topics
+        count = 0
+        for rule in rules:
+            user = rule.user
+            mine = by_user.get(user)
+            if mine is None:
+                mine = by_user[intern(user)] = {}
+            elif rule.name in mine:
+                raise RuleError(f"{user} already has a rule named {rule.name!r}")
+            mine[rule.name] = rule
+            count += 1
+            if rule.disabled:
+                continue
+            kind = rule.kind
+            if kind == "topics":
+                for pattern in rule.targets:
+                    topics.add(pattern, rule)
+                continue
+            table = lists.get(kind)
+            if table is None:
+                raise ValueError(f"unknown track kind {kind!r}")  # parse_rule lets none through
+            if kind == "related-events":
+                keys: tuple[str, ...] = (user,)
+            elif kind == "artifacts-owned":
+                keys = rule.targets or (user,)
+            else:
+                keys = rule.targets
+            for key in keys:
+                found = table.get(key)
+                if found is None:
+                    table[key] = [rule]
+                else:
+                    found.append(rule)
+        self._count += count
+        for table in tables.values():
+            for key, more in gathered[id(table)].items():
+                rules_now = table.get(key)
+                if rules_now is not None:  # the index was not empty
+                    more = [*rules_now, *more]
+                table[key] = tuple(more) if len(more) <= SMALL else set(more)
+
     def replace(self, rule: Rule) -> Rule | None:
         """Add a rule, replacing the user's rule of the same name; return the old one."""
         old = self.remove(rule.user, rule.name)

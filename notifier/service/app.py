@@ -185,7 +185,10 @@ class Service:
                  self.config.http.public_url(), self.config.http.listen)
         log.info("database: %s", self.store.display_url)
         log.info("backends: %s", self.dispatcher.describe())
-        self.pipeline.warn_undelivered(self.store.list_rules())
+        # From the loaded rules: reading every stored document again costs seconds.
+        self.pipeline.warn_undelivered(
+            {"user": r.user, "disabled": r.disabled, "destinations": r.destinations}
+            for r in self.matcher.rules())
 
     def stop(self) -> None:
         """Drain what is in flight, then stop everything, in order."""
