@@ -139,10 +139,12 @@ def _decode(body: bytes, start: int, end: int
         raise TypeError("a string that is not one")
     lists = [tuple([strings[i] for i in ids]) for ids in header["lists"]]
     filters = [_filters(strings, lists, raw) for raw in header["filters"]]
+    view = memoryview(body)
     numbers = array("i")
-    numbers.frombytes(body[start:end])
+    numbers.frombytes(view[start:end])
     owners = array("i")
-    owners.frombytes(body[end:])
+    owners.frombytes(view[end:])
+    view.release()
     if sys.byteorder != "little":
         numbers.byteswap()
         owners.byteswap()

@@ -119,3 +119,40 @@ def test_inconsistent_contents_are_refused_even_with_a_matching_checksum(damage)
                          + body[numbers_at + 4:])
     with pytest.raises(SnapshotError):
         decode(data, digest(data))
+
+
+def test_loading_many_rules_at_once_files_them_as_adding_them_one_by_one():
+    import random
+
+    from notifier.errors import RuleError
+    from notifier.rules.index import SMALL, RuleIndex
+
+    many = [parse_rule({**DOCS[0], "name": f"Mine {i}"}, destinations=DESTS)
+            for i in range(SMALL * 3)]  # one user with more rules than a tuple holds
+    everything = rules() + many
+    random.Random(3).shuffle(everything)  # users interleaved
+    one_by_one, at_once = RuleIndex(), RuleIndex()
+    for rule in everything:
+        one_by_one.add(rule)
+    at_once.load(everything[:10])
+    at_once.load(everything[10:])  # into an index that is not empty
+    assert len(at_once) == len(one_by_one) == len(everything)
+    assert {id(r) for r in at_once} == {id(r) for r in one_by_one}
+    assert at_once.stats() == one_by_one.stats()
+    record = {"topic": "org.fedoraproject.prod.bodhi.update.comment", "packages": ["kernel"],
+              "usernames": ["carol"], "agent": "dan"}
+    at_once.add_owner("kernel", "user", "alice")
+    one_by_one.add_owner("kernel", "user", "alice")
+    assert at_once.candidates(record) == one_by_one.candidates(record)
+    assert len(at_once.candidates(record)) > SMALL
+    # A user with many rules shrinks back as rules go, and each is still found by name.
+    for i in range(SMALL * 3 - 1):
+        assert at_once.remove("alice", f"Mine {i}") is not None
+        assert at_once.get("alice", f"Mine {i + 1}") is not None
+    assert sorted(r.name for r in at_once.rules_of("alice")) == [
+        "Mine", f"Mine {SMALL * 3 - 1}", "Theirs"]
+    with pytest.raises(RuleError, match="already has a rule named 'Mine'"):
+        at_once.load([parse_rule(DOCS[0], destinations=DESTS)])
+    with pytest.raises(RuleError, match="already has a rule named 'Me'"):
+        RuleIndex().load([parse_rule(d, destinations=DESTS) for d in (DOCS[4], DOCS[0],
+                                                                       DOCS[4])])
