@@ -36,6 +36,10 @@ and share its cores; the clients' CPU is printed too.
     .venv/bin/python benchmarks/stream.py [--streams 2000,10000] [--rate 50]
         [--seconds 20] [--storm-seconds 2] [--clients 4] [--profile DIR] [--keep] [--quick]
 
+``--inbox`` runs the same steps on the inbox's stream
+(``/api/v1/notifications/stream?token=``, a read token per user) instead:
+every notification also lands in the inbox, so the same messages reach it.
+
 ``--profile DIR`` records serve with py-spy during each storm (``pip install
 py-spy``) and prints where its time went.
 
@@ -100,9 +104,10 @@ def p99_target(streams: int) -> float:
 class Stream:
     """One user's stream as a client sees it, across reconnections."""
 
-    def __init__(self, user: str, token: str):
+    def __init__(self, user: str, path: str):
         self.user = user
-        self.token = token
+        #: the stream's path and query, its token in it
+        self.path = path
         self.last: int | None = None
         #: (seq, received at) of every event, on every connection
         self.received: list[tuple[int, float]] = []
@@ -118,7 +123,7 @@ class Clients:
         self.conn = conn
         self.host = host
         self.port = port
-        self.streams = [Stream(user, token) for user, token in users]
+        self.streams = [Stream(user, path) for user, path in users]
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -154,7 +159,7 @@ class Clients:
             reader, writer = await asyncio.open_connection(self.host, self.port)
             resume_header = (f"Last-Event-ID: {stream.last}\r\n"
                              if resume and stream.last is not None else "")
-            writer.write(f"GET /users/{stream.user}/stream?token={stream.token} HTTP/1.0\r\n"
+            writer.write(f"GET {stream.path} HTTP/1.0\r\n"
                          f"Host: bench\r\n{resume_header}\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
@@ -428,7 +433,7 @@ def storm(service: Service, run: Run, pool: ClientPool, names: list[str], rate: 
 # -- set-up ---------------------------------------------------------------------------
 
 
-def setup(workdir: Path, users: int) -> tuple[Path, str, dict[str, Any]]:
+def setup(workdir: Path, users: int, inbox: bool = False) -> tuple[Path, str, dict[str, Any]]:
     http = f"127.0.0.1:{free_port()}"
     data = {"database_url": f"sqlite:///{workdir / 'notifier.db'}",
             "bus": {"relay_inbound": f"tcp://127.0.0.1:{free_port()}",
@@ -442,6 +447,8 @@ def setup(workdir: Path, users: int) -> tuple[Path, str, dict[str, Any]]:
         f"endpoints = {json.dumps(data['bus']['endpoints'])}\npublish_timeout = 30.0\n"
         f"[http]\nlisten = {json.dumps(http)}\nmax_connections = {users + 1000}\n"
         f"[email]\nmaildir = {json.dumps(data['email']['maildir'])}\n"
+        # every stream opens from one address, at once after a restart
+        + ("[web]\naddress_rate = 0\n" if inbox else "") +
         "[[meta.mappings]]\n"
         'topic = "org.fedoraproject.dev.bench.*"\napp = "bench"\nsummary = "seq={seq}"\n'
         'packages_paths = ["packages"]\n')
@@ -461,12 +468,20 @@ def setup(workdir: Path, users: int) -> tuple[Path, str, dict[str, Any]]:
     return conf, http, data
 
 
-def tokens(conf: Path) -> list[tuple[str, str]]:
+def stream_paths(conf: Path, inbox: bool) -> list[tuple[str, str]]:
+    """Each user and the path of their stream: the desktop one with their feed token, or
+    the inbox's with a read token made for them."""
     from notifier.config import load_config
     from notifier.storage import Store
+    from notifier.storage.credentials import Credentials
 
     with Store.from_config(load_config(conf)) as store:
-        return [(u["name"], u["feed_token"]) for u in store.list_users()]
+        users = [(u["name"], u["feed_token"]) for u in store.list_users()]
+        if not inbox:
+            return [(user, f"/users/{user}/stream?token={token}") for user, token in users]
+        credentials = Credentials(store)
+        return [(user, "/api/v1/notifications/stream?token="
+                 + credentials.create_token(user, "bench", "read")[0]) for user, _ in users]
 
 
 def ms(values: list[float], p: float) -> float:
@@ -485,6 +500,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="record serve with py-spy during each storm (pip install py-spy)")
+    parser.add_argument("--inbox", action="store_true",
+                        help="the inbox's streams (/api/v1/notifications/stream)")
     parser.add_argument("--quick", action="store_true",
                         help="a small smoke run; targets shown, not enforced")
     args = parser.parse_args()
@@ -492,11 +509,12 @@ def main() -> int:
     if args.quick:
         steps, args.seconds, args.storm_seconds = [200], 3.0, 1.0
     workdir = Path(tempfile.mkdtemp(prefix="stream-bench-"))
-    print(f"stream benchmark: {os.cpu_count()} cores, load average {loadavg()}; "
+    print(f"stream benchmark{' (inbox)' if args.inbox else ''}: {os.cpu_count()} cores, "
+          f"load average {loadavg()}; "
           f"streams {', '.join(f'{n:,}' for n in steps)}; {args.rate:g} msg/s for "
           f"{args.seconds:g} s, each message to {FANOUT} streams")
-    conf, http, data = setup(workdir, max(steps) + FANOUT)
-    users = tokens(conf)
+    conf, http, data = setup(workdir, max(steps) + FANOUT, args.inbox)
+    users = stream_paths(conf, args.inbox)
     service = Service(conf, http, workdir / "serve.log")
     service.start()
     publisher = Publisher(config_from_dict(data, str(conf)))

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from ..config import Config
 from ..errors import InputError
 from ..storage import Store
+from ..storage import termquery as questions
 from ..storage import terms as index
 from .matcher import Matcher
 from .model import Rule
@@ -104,7 +105,7 @@ class RulePreview:
         return index.ownership_of(conn, *owned_by, packages=packages)
 
     def _query(self, conn: Any, rule: Rule, since: float, until: float | None
-               ) -> index.TermQuery:
+               ) -> questions.TermQuery:
         kind, values = _track_terms(rule)
         topics: frozenset[str] | None = None
         patterns = list(rule.targets) if rule.kind == "topics" else []
@@ -115,7 +116,7 @@ class RulePreview:
             if rule.filters.topic is not None:
                 topics = frozenset(t for t in known if fnmatchcase(t, rule.filters.topic))
         f = rule.filters
-        return index.TermQuery(
+        return questions.TermQuery(
             kind=kind, values=values, since=since, until=until, severities=f.severities,
             applications=f.applications, excluded_applications=f.excluded_applications,
             not_agent=None if f.my_actions else rule.user, topics=topics,
@@ -143,16 +144,16 @@ class RulePreview:
         rule = dataclasses.replace(rule, disabled=False)
         with self.store._transaction("prepare the rule preview", write=False) as conn:
             query = self._query(conn, rule, since, until)
-            planned = index.plan(conn, query)
+            planned = questions.plan(conn, query)
             upto = index.unindexed_upto(conn)
             # The newest COUNT_BOUND + 1 at once: their number is the count, and the
             # first pages come from them (one query, where counting took one more).
-            head = index.newest_matches(conn, query, COUNT_BOUND + 1, None, planned)
+            head = questions.newest_matches(conn, query, COUNT_BOUND + 1, None, planned)
             counter.counted = len(head)
 
         def total(bound: int) -> int:
             with self.store._transaction("count the rule preview", write=False) as conn:
-                return index.count_matches(conn, query, bound)
+                return questions.count_matches(conn, query, bound)
 
         counter.total = total  # type: ignore[method-assign]
         old = self._unindexed(rule, since, until, upto, counter)
@@ -166,7 +167,7 @@ class RulePreview:
             before = (head[-1][1], head[-1][0])
             while True:
                 with self.store._transaction("read the rule preview", write=False) as conn:
-                    ids = index.newest_matches(conn, query, page, before, planned)
+                    ids = questions.newest_matches(conn, query, page, before, planned)
                 if ids:
                     yield ids
                 if len(ids) < page:

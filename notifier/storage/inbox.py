@@ -165,12 +165,14 @@ class Inbox:
                                                    inbox.c.user == user)).first()
         return None if row is None else _item(row)
 
-    def counts(self, user: str) -> Counts:
-        """How many rows ``user`` has, and how many are unread."""
+    def counts(self, user: str, up_to: int | None = None) -> Counts:
+        """How many rows ``user`` has, and how many are unread (up to id ``up_to``, if given)."""
         unread = func.count().filter(inbox.c.read.is_(False))
+        query = select(func.count(), unread).where(inbox.c.user == user)
+        if up_to is not None:
+            query = query.where(inbox.c.id <= up_to)
         with self.store._transaction(f"count the inbox of {user!r}", write=False) as conn:
-            total, unread_n = conn.execute(select(func.count(), unread)
-                                           .where(inbox.c.user == user)).one()
+            total, unread_n = conn.execute(query).one()
         return Counts(total or 0, unread_n or 0)
 
     def last_id(self, user: str) -> int:
@@ -178,6 +180,23 @@ class Inbox:
         with self.store._transaction(f"read the inbox of {user!r}", write=False) as conn:
             return conn.execute(select(func.max(inbox.c.id))
                                 .where(inbox.c.user == user)).scalar() or 0
+
+    def newest_id(self) -> int:
+        """The id of the newest row of anyone, 0 when there is none."""
+        with self.store._transaction("read the inbox", write=False) as conn:
+            return conn.execute(select(func.max(inbox.c.id))).scalar() or 0
+
+    def after(self, after_id: int, users: Iterable[str] | None = None, limit: int = 1000,
+              newest_first: bool = False) -> list[InboxItem]:
+        """Rows with an id above ``after_id`` (of ``users`` only, if given), in id order
+        (or newest first), at most ``limit``: what the live streams send."""
+        query = select(inbox).where(inbox.c.id > after_id)
+        if users is not None:
+            query = query.where(inbox.c.user.in_(sorted(set(users))))
+        order = inbox.c.id.desc() if newest_first else inbox.c.id
+        with self.store._transaction("read new inbox rows", write=False) as conn:
+            rows = conn.execute(query.order_by(order).limit(limit)).all()
+        return [_item(r) for r in rows]
 
     # -- read and unread ---------------------------------------------------------
 

@@ -3,7 +3,8 @@
 * :mod:`.app`: the routes (feeds, live streams, unsubscribe, health, metrics, ``/``);
 * :mod:`.server`: :class:`WebServer`, the supervised part that runs uvicorn on a
   socket bound by :mod:`.binding`, with the bounds of :mod:`.protocol` and :mod:`.limits`;
-* :mod:`.hub` and :mod:`.stream`: live streams fed by one database read per batch;
+* :mod:`.hub`, :mod:`.sources` and :mod:`.stream`: live streams fed by one database read
+  per batch (desktop outbox rows, and inbox rows for :mod:`.inboxstream`);
 * :mod:`.users`: local users and their feed tokens, unknown names cached;
 * :mod:`.pages`: the HTML pages.
 """

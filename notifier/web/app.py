@@ -8,6 +8,7 @@
 ``GET /metrics``                       Prometheus text format
 ``GET /feeds/<user>.atom?token=T``     the user's Atom feed (``.rss`` for RSS 2.0)
 ``GET /users/<user>/stream?token=T``   the user's desktop notifications, as Server-Sent Events
+``GET /api/v1/notifications/stream``   the caller's inbox, live (:mod:`.inboxstream`)
 ``GET /unsubscribe/<token>``           a page with a button that disables the rule
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
 ``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
@@ -61,6 +62,9 @@ from .api.auth import token_user
 from .cors import AllowedOrigins
 from .docs import add_docs
 from .hub import StreamHub
+from .inboxstream import PATH as INBOX_STREAM
+from .inboxstream import RESPONSES as INBOX_STREAM_RESPONSES
+from .inboxstream import StreamResponse, open_stream
 from .limits import RequestLimits
 from .stream import stream_response
 from .users import FeedUsers, User
@@ -104,14 +108,22 @@ class Application:
         # CORS outside the limits, so that their refusals carry CORS headers too.
         self._app = AllowedOrigins(RequestLimits(
             self._route, max_body_bytes=parts.http.max_body_bytes,
-            max_header_bytes=parts.http.max_header_bytes), origins=parts.http.allowed_origins)
+            max_header_bytes=parts.http.max_header_bytes), origins=parts.http.allowed_origins,
+            credentials_paths=(INBOX_STREAM,))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = _STREAM.fullmatch(scope["path"]) if scope["type"] == "http" else None
-        if match is None or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.api(scope, receive, send)
+            return
+        if scope["path"] == INBOX_STREAM and self.parts.api is not None:
+            await (await open_stream(self.parts.hub.inbox, self.parts.api,
+                                     Request(scope, receive)))(scope, receive, send)
+            return
+        match = _STREAM.fullmatch(scope["path"])
+        if match is None:
             await self.api(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -167,6 +179,23 @@ def create_api(parts: Parts) -> FastAPI:
         app.include_router(signin.router)
         app.include_router(verify.router)
         pages.install(app)
+        hub, ctx = parts.hub, parts.api
+
+        # Served by Application before FastAPI; here for the schema, and for whoever
+        # serves this FastAPI application alone.
+        @app.get(INBOX_STREAM, tags=["inbox"], response_class=StreamResponse,
+                 responses=INBOX_STREAM_RESPONSES)
+        async def notification_stream(request: Request) -> Response:
+            """The caller's notifications, live, as Server-Sent Events.
+
+            Opens with ``event: counts`` (``{"total", "unread"}``); then each new
+            notification as ``event: notification``, its ``id`` the notification's,
+            its ``data`` the same object as an item of ``GET /notifications``.
+            Resumes after ``Last-Event-ID`` (or ``?since=``). A session cookie, or a
+            token as ``Authorization: Bearer`` or ``?token=``.
+            """
+            answer = await open_stream(hub.inbox, ctx, request)
+            return answer if isinstance(answer, Response) else StreamResponse(answer)
         if parts.api.config.web.oidc_issuer:
             from . import oidc  # Authlib comes with the "web" extra
 

@@ -1,19 +1,25 @@
 """The live-stream hub: one database read per batch of new rows, fanned out in memory.
 
-The ingest calls :meth:`StreamHub.notify` (from its own thread) after each
-batch it recorded. The hub, on the event loop, then reads the outbox rows of
-destination ``desktop`` after the last id it saw, once, off the loop, and
-hands each open stream the rows of its user, already encoded as Server-Sent
-Events. With no stream open it does nothing at all, not even wake up: it
-only notes that its mark is behind, and the next stream that opens "from
-now" has the mark read again first (one read, shared by the streams opening
-together). While streams are open it also looks every ``poll_interval``
-seconds, for rows recorded by anyone else (another serve on the same
-PostgreSQL database).
+A :class:`Channel` feeds the open streams of one kind of row (a
+:class:`~notifier.web.sources.Source`); :class:`StreamHub` is the channel of
+desktop outbox rows (``/users/<user>/stream``) and holds the channel of inbox
+rows (:attr:`StreamHub.inbox`, ``/api/v1/notifications/stream``), and starts,
+stops and wakes both. The ingest writes a batch's outbox and inbox rows in one
+transaction, then calls :meth:`StreamHub.notify` (from its own thread).
+
+A channel, on the event loop, then reads its rows after the last id it saw,
+once, off the loop, and hands each open stream the rows of its user, already
+encoded as Server-Sent Events. With no stream open it does nothing at all,
+not even wake up: it only notes that its mark is behind, and the next stream
+that opens "from now" has the mark read again first (one read, shared by the
+streams opening together). While streams are open it also looks every
+``poll_interval`` seconds, for rows recorded by anyone else (another serve on
+the same PostgreSQL database).
 
 Each stream has a bounded queue; a stream that falls ``queue_limit`` events
 behind is dropped (its client reconnects with ``Last-Event-ID`` and catches
-up from the database), so one slow reader never holds the others up.
+up from the database), so one slow reader never holds the others up, and no
+stream holds more than ``queue_limit`` events in memory.
 
 Rows are read in id order after a mark, which assumes ids become visible in
 the order they were given: true on SQLite (one writer at a time) and for a
@@ -23,14 +29,14 @@ single serve on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable
-from typing import Any
 
 from ..errors import StorageError
-from ..storage.outbox import Outbox, OutboxRow
+from ..storage.inbox import Inbox
+from ..storage.outbox import Outbox
+from .sources import DesktopRows, Frame, InboxRows, Source
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +46,6 @@ PAGE = 1000
 REPLAY_BATCH = 500
 #: how far apart (in row ids) the streams read together may resume
 REPLAY_SPREAD = 100_000
-#: states never streamed: held for a digest, or already in one
-UNSTREAMED = frozenset({"held", "digested"})
-
-Frame = tuple[int, bytes]
-
-
-def stream_payload(row: OutboxRow) -> dict[str, Any]:
-    """What a stream's client gets for one row (the ``data:`` of its event)."""
-    notification = row.notification
-    content = notification.content
-    return {"msg_id": notification.msg_id, "topic": notification.topic,
-            "app": notification.app, "summary": content.get("summary", ""),
-            "body": content.get("body", ""), "link": notification.link,
-            "icon": notification.icon, "severity": notification.severity,
-            "timestamp": notification.timestamp, "rules": list(notification.rules)}
-
-
-def frame(row: OutboxRow) -> Frame:
-    """``(id, bytes)`` of one row's event."""
-    data = json.dumps(stream_payload(row), ensure_ascii=False, separators=(",", ":"))
-    return row.id, f"id: {row.id}\nevent: notification\ndata: {data}\n\n".encode()
-
-
-def frames(rows: list[OutboxRow]) -> list[tuple[str, Frame]]:
-    """``(user, frame)`` of each row that is streamed."""
-    return [(row.user, frame(row)) for row in rows if row.state not in UNSTREAMED]
 
 
 class Subscriber:
@@ -122,12 +102,16 @@ class Subscriber:
         return True
 
 
-class StreamHub:
-    """Open streams by user, and the one reader that feeds them; see the module docstring."""
+class Channel:
+    """Open streams of one source by user, and the one reader that feeds them; see the
+    module docstring."""
 
-    def __init__(self, outbox: Outbox, *, queue_limit: int = 1000, poll_interval: float = 5.0,
-                 heartbeat: float = 15.0, on_read: Callable[[str], None] = lambda cause: None):
-        self.outbox = outbox
+    def __init__(self, source: Source, *, queue_limit: int = 1000, poll_interval: float = 5.0,
+                 heartbeat: float = 15.0, on_read: Callable[[str], None] = lambda cause: None,
+                 replay_limit: int | None = None):
+        self.source = source
+        #: a stream resuming gets at most this many rows, its user's newest (None: all)
+        self.replay_limit = replay_limit
         #: seconds between keep-alive comments on an idle stream
         self.heartbeat = heartbeat
         self.queue_limit = queue_limit
@@ -151,15 +135,16 @@ class StreamHub:
     async def start(self) -> None:
         """Start on the running loop, from the newest row."""
         loop = asyncio.get_running_loop()
-        self.cursor = await loop.run_in_executor(None, self.outbox.last_id)
+        self.cursor = await loop.run_in_executor(None, self.source.last_id)
         self._behind = False
         self._refresh = None
         self._subscribers.clear()
         self._wake = asyncio.Event()
         self._replay_wake = asyncio.Event()
         self._replays = []
-        self._task = loop.create_task(self._pump(), name="stream-hub")
-        self._replay_task = loop.create_task(self._replayer(), name="stream-replays")
+        self._task = loop.create_task(self._pump(), name=f"stream-hub-{self.source.name}")
+        self._replay_task = loop.create_task(self._replayer(),
+                                              name=f"stream-replays-{self.source.name}")
         self._loop = loop
 
     def close_all(self, reason: str = "stopping") -> None:
@@ -239,7 +224,7 @@ class StreamHub:
 
     async def _read_cursor(self) -> None:
         loop = asyncio.get_running_loop()
-        newest = await loop.run_in_executor(None, self.outbox.last_id)
+        newest = await loop.run_in_executor(None, self.source.last_id)
         self.on_read("opened")
         self.cursor = max(self.cursor, newest)
 
@@ -298,21 +283,18 @@ class StreamHub:
                     if not done.done():
                         done.set_result(b"".join(out))
 
-    def _read_users(self, users: list[str], after: int) -> dict[str, list[Frame]]:
-        found: dict[str, list[Frame]] = defaultdict(list)
+    def _read_users(self, users: list[str], after: int) -> dict[str, deque[Frame]]:
+        found: dict[str, deque[Frame]] = defaultdict(lambda: deque(maxlen=self.replay_limit))
         while True:
-            rows = self.outbox.rows(users=users, destination="desktop", after_id=after,
-                                    limit=PAGE)
+            after, count, new = self.source.read(after, users, PAGE)
             self.on_read("replay")
-            for user, item in frames(rows):
+            for user, item in new:
                 found[user].append(item)
-            if len(rows) < PAGE:
+            if count < PAGE:
                 return found
-            after = rows[-1].id
 
     def _read_new(self, after: int) -> tuple[int, int, list[tuple[str, Frame]]]:
-        rows = self.outbox.rows(destination="desktop", after_id=after, limit=PAGE)
-        return (rows[-1].id if rows else after), len(rows), frames(rows)
+        return self.source.read(after, None, PAGE)
 
     async def _pump(self) -> None:
         assert self._wake is not None
@@ -332,7 +314,7 @@ class StreamHub:
                 await self._fan_out(loop, cause)
             except StorageError as exc:
                 # The streams wait; the next wake or poll tries again.
-                log.error("live streams: %s", exc)
+                log.error("live streams (%s): %s", self.source.name, exc)
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
@@ -349,3 +331,45 @@ class StreamHub:
                     subscriber.offer(batch)
             if count < PAGE:
                 return
+
+
+class StreamHub(Channel):
+    """The channel of desktop outbox rows, holding the channel of inbox rows
+    (:attr:`inbox`): one start, stop and wake-up for both."""
+
+    def __init__(self, outbox: Outbox, *, queue_limit: int = 1000, poll_interval: float = 5.0,
+                 heartbeat: float = 15.0, on_read: Callable[[str], None] = lambda cause: None):
+        super().__init__(DesktopRows(outbox), queue_limit=queue_limit,
+                         poll_interval=poll_interval, heartbeat=heartbeat, on_read=on_read)
+        self.outbox = outbox
+        #: the streams of inbox rows; its reads count as ``inbox-<cause>``
+        self.inbox = Channel(InboxRows(Inbox(outbox.store)), queue_limit=queue_limit,
+                             poll_interval=poll_interval, heartbeat=heartbeat,
+                             on_read=lambda cause: on_read(f"inbox-{cause}"),
+                             replay_limit=queue_limit)
+
+    async def start(self) -> None:
+        await super().start()
+        try:
+            await self.inbox.start()
+        except BaseException:
+            await super().stop()
+            raise
+
+    def close_all(self, reason: str = "stopping") -> None:
+        super().close_all(reason)
+        self.inbox.close_all(reason)
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.inbox.stop()
+
+    def failure(self) -> BaseException | None:
+        return super().failure() or self.inbox.failure()
+
+    def notify(self) -> None:
+        super().notify()
+        self.inbox.notify()
+
+    def open_streams(self) -> int:
+        return super().open_streams() + self.inbox.open_streams()

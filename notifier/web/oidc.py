@@ -51,7 +51,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..errors import NotifierError, ProviderError, SignInError
 from . import pages
-from .api.auth import client_address, limited, start_session
+from .api.auth import client_address, landing, limited, start_session
 from .api.context import ApiContext
 
 log = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ def create_router(signin: OidcSignIn, complete: Complete, *, public_url: str,
         try:
             identity = await signin.finish(request.query_params,
                                            request.cookies.get(STATE_COOKIE))
-            response: Response = RedirectResponse(f"{public_url.rstrip('/')}/",
+            response: Response = RedirectResponse(landing(public_url, request),
                                                   status_code=303)
             await complete(identity, response)
             log.info("%s signed in through OpenID Connect", identity.name)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from . import pages
-from .api.auth import client_address, limited, start_session
+from .api.auth import client_address, landing, limited, start_session
 from .api.context import ApiContext, context
 
 router = APIRouter(include_in_schema=False)
@@ -32,6 +32,7 @@ def use_link(secret: str, request: Request, ctx: ApiContext = Depends(context)) 
     user = ctx.credentials.use_link(secret)
     if user is None:
         return pages.sign_in_link_dead()
-    response = RedirectResponse(ctx.config.http.public_url() + "/", status_code=303)
+    response = RedirectResponse(landing(ctx.config.http.public_url(), request),
+                                status_code=303)
     start_session(ctx, response, user, "link")
     return response

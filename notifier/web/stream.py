@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ..errors import StorageError
-from .hub import StreamHub, Subscriber
+from .hub import Channel, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,24 @@ def bad_request(text: str) -> Response:
     return PlainTextResponse(text, status_code=400)
 
 
-class EventStream:
-    """The response of one stream: an ASGI app that runs until the client leaves."""
+#: what a stream sends first, after ``retry:`` and ``id: <where it starts>``: the rest of
+#: that first event (given the id it starts after), or None for none
+Opening = Callable[[Subscriber], Awaitable[bytes]]
 
-    def __init__(self, hub: StreamHub, user: str, after: int | None):
+
+class EventStream:
+    """The response of one stream: an ASGI app that runs until the client leaves.
+
+    ``opening``, if given, makes the first event: its bytes follow the
+    ``id:`` line (an ``event:`` and ``data:``, and the blank line that ends it).
+    """
+
+    def __init__(self, hub: Channel, user: str, after: int | None,
+                 opening: Opening | None = None):
         self.hub = hub
         self.user = user
         self.after = after
+        self.opening = opening
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -76,8 +87,14 @@ class EventStream:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]})
-            first = f"retry: {RETRY_MS}\nid: {subscriber.last}\n\n".encode()
-            if self.after is not None:
+            first = f"retry: {RETRY_MS}\nid: {subscriber.last}\n".encode()
+            try:
+                first += b"\n" if self.opening is None else await self.opening(subscriber)
+            except StorageError as exc:
+                log.error("live stream of %s: %s", self.user, exc)
+                first += b"\n"
+                subscriber.close("error")
+            if self.after is not None and not subscriber.closed:
                 try:
                     first += await self.hub.replay(subscriber)
                 except StorageError as exc:
@@ -109,7 +126,7 @@ class EventStream:
         subscriber.close("gone")
 
 
-def stream_response(hub: StreamHub, user: str, request: Request) -> Response | EventStream:
+def stream_response(hub: Channel, user: str, request: Request) -> Response | EventStream:
     """The stream for ``user`` (whose token was checked), or a 400 for a bad start."""
     after = start_after(request)
     if isinstance(after, str):

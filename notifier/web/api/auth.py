@@ -31,6 +31,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +43,9 @@ from .context import ApiContext, api_of, context
 from .problems import Problem
 
 COOKIE = "notifier_session"
+#: the cookie holding the page asked for before signing in, and for how long (seconds)
+NEXT_COOKIE = "notifier_next"
+NEXT_TTL = 1800
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -241,7 +245,30 @@ def start_session(ctx: ApiContext, response: Response, name: str, method: str) -
     secret = ctx.credentials.start_session(name, method, ctx.session_ttl)
     response.set_cookie(COOKIE, cookie_value(ctx.key, secret), max_age=ctx.session_ttl,
                         path="/", httponly=True, secure=ctx.secure_cookies, samesite="lax")
+    response.delete_cookie(NEXT_COOKIE, path="/", httponly=True, secure=ctx.secure_cookies,
+                           samesite="lax")
     return secret
+
+
+def next_cookie(ctx: ApiContext, path: str) -> str:
+    """The ``Set-Cookie`` value that remembers ``path``, the page asked for before signing in."""
+    holder = Response()
+    holder.set_cookie(NEXT_COOKIE, quote(safe_next(path), safe="/?&=%"), max_age=NEXT_TTL,
+                      path="/", httponly=True, secure=ctx.secure_cookies, samesite="lax")
+    return holder.headers["set-cookie"]
+
+
+def landing(public_url: str, request: Request) -> str:
+    """Where a sign-in leads: the page asked for before it (:func:`next_cookie`), else ``/``."""
+    return public_url.rstrip("/") + safe_next(unquote(request.cookies.get(NEXT_COOKIE, "")))
+
+
+def safe_next(path: str) -> str:
+    """``path`` if it is a path of this site (never another host's address), else ``/``."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path or len(path) > 2000 \
+            or any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "/"
+    return path
 
 
 def end_session(ctx: ApiContext, response: Response, caller: Caller) -> None:

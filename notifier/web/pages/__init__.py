@@ -16,7 +16,8 @@ One module per group of pages, each with its own ``router``:
 ======================  =====================================================================
 
 What they share (templates, the signed-in person, forms and their CSRF
-field) is :mod:`.base`. The stylesheet is ``/static/web/style.css``.
+field) is :mod:`.base`. The stylesheet is ``/static/web/style.css``; ``/static/web/live.js``
+keeps the unread count and the inbox's list live on every signed-in page.
 Templates leave a ``{% block scripts %}`` for the parts that JavaScript adds.
 """
 
@@ -27,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import account, admin, destinations, editor, inbox, rules, settings, tokens
-from .base import PageError, error_page, stylesheet
+from .base import PageError, error_page, script, stylesheet
 from .plain import (
     home,
     not_found,
@@ -42,6 +43,8 @@ __all__ = ["create_router", "home", "install", "not_found", "page", "sign_in_lin
            "sign_in_link_form", "unsubscribe_form", "unsubscribed"]
 
 STYLESHEET = "/static/web/style.css"
+#: the script that keeps the unread count and the inbox live (templates/web/static/live.js)
+LIVE_SCRIPT = "/static/web/live.js"
 
 
 def create_router() -> APIRouter:
@@ -53,6 +56,11 @@ def create_router() -> APIRouter:
     @router.get(STYLESHEET)
     def style() -> Response:
         return Response(stylesheet(), media_type="text/css; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+    @router.get(LIVE_SCRIPT)
+    def live_script() -> Response:
+        return Response(script("live.js"), media_type="text/javascript; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=3600"})
 
     return router

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ...storage.inbox import Inbox
-from ..api.auth import Caller, csrf_matches, limited, session_caller
+from ..api.auth import Caller, csrf_matches, limited, next_cookie, session_caller
 from ..api.context import ApiContext, context
 
 #: the cookie holding a note shown once, on the page a form's redirect leads to
@@ -86,6 +86,12 @@ def stylesheet() -> bytes:
     return files("notifier.templates").joinpath("web", "static", "style.css").read_bytes()
 
 
+@cache
+def script(name: str) -> bytes:
+    """One of the web app's scripts, ``templates/web/static/<name>``."""
+    return files("notifier.templates").joinpath("web", "static", name).read_bytes()
+
+
 def when(timestamp: float | None) -> str:
     """A time as people read it (UTC)."""
     if timestamp is None:
@@ -110,8 +116,11 @@ def signed_in(request: Request, ctx: ApiContext = Depends(context)) -> Caller:
     """The signed-in person; anyone else is sent to the sign-in page."""
     caller = session_caller(request, ctx)
     if caller is None:
-        raise PageError(303, "Sign-in required", headers={
-            "Location": f"{ctx.config.http.public_url()}/signin"})
+        headers = {"Location": f"{ctx.config.http.public_url()}/signin"}
+        if request.method == "GET":  # the page asked for opens after the sign-in
+            query = f"?{request.url.query}" if request.url.query else ""
+            headers["Set-Cookie"] = next_cookie(ctx, request.url.path + query)
+        raise PageError(303, "Sign-in required", headers=headers)
     limited(ctx.user_limit.hit(caller.name), "for this user")
     return caller
 

@@ -3,6 +3,8 @@
 =================================  ===============================================
 ``GET /inbox``                     a page of notifications (``?cursor=``,
                                    ``?unread=1``), the unread count
+``GET /inbox/new``                 ``after``, ``back``: the list items of the
+                                   notifications after ``after`` (for live.js)
 ``POST /inbox/read``               ``id``, ``read`` (``1`` or ``0``): mark one
 ``POST /inbox/read-all``           ``up_to``: everything up to it is read
 ``GET /inbox/{id}/why``            the rules that matched, and what matched
@@ -19,17 +21,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from ...storage.inbox import Inbox
 from ..api import inbox as api
 from ..api.auth import Caller
 from ..api.context import ApiContext, context
 from ..api.problems import Problem
-from .base import PageError, Posted, local_path, posted, query, redirect, render, signed_in, when
+from .base import (
+    CSRF_FIELD,
+    FRAME_HEADERS,
+    PageError,
+    Posted,
+    base_path,
+    environment,
+    local_path,
+    posted,
+    query,
+    redirect,
+    render,
+    signed_in,
+    when,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,6 +60,8 @@ def inbox_page(request: Request, cursor: str | None = None, unread: str | None =
                caller: Caller = Depends(signed_in),
                ctx: ApiContext = Depends(context)) -> Response:
     only_unread = unread == "1"
+    # Read first: what arrives meanwhile is on the page, or comes live after it.
+    up_to = Inbox(ctx.store, ctx.clock).last_id(caller.name)
     try:
         page = api.list_notifications(cursor or None, PAGE_SIZE, only_unread, caller, ctx)
     except Problem as exc:
@@ -52,8 +70,22 @@ def inbox_page(request: Request, cursor: str | None = None, unread: str | None =
     return render(request, ctx, "inbox.html", caller, items=page["items"],
                   counts=page["counts"], unread=page["counts"]["unread"],
                   next_cursor=page["next_cursor"], cursor=cursor,
-                  only_unread=only_unread, back=back, snoozes=SNOOZES,
-                  up_to=Inbox(ctx.store, ctx.clock).last_id(caller.name))
+                  only_unread=only_unread, back=back, snoozes=SNOOZES, up_to=up_to)
+
+
+@router.get("/inbox/new")
+def new_items(after: int = Query(ge=0, description="the newest notification shown"),
+              back: str = "/inbox", caller: Caller = Depends(signed_in),
+              ctx: ApiContext = Depends(context)) -> Response:
+    """The list items of the caller's notifications after ``after``, newest first (as many
+    as a page holds): what the inbox page's script puts on top of its list."""
+    items = Inbox(ctx.store, ctx.clock).after(after, [caller.name], PAGE_SIZE,
+                                              newest_first=True)
+    body = environment().get_template("inbox_items.html").render(
+        base=base_path(ctx), csrf=caller.csrf, csrf_field=CSRF_FIELD,
+        items=[item.to_dict() for item in items], back=local_path(back, "/inbox"),
+        snoozes=SNOOZES)
+    return HTMLResponse(body, headers={**FRAME_HEADERS, "Cache-Control": "no-store"})
 
 
 def _back(form: Posted) -> str:

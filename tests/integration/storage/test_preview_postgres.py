@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import text
 
 from notifier.meta import Describer
-from notifier.storage import Store, migrate, terms
+from notifier.storage import Store, migrate, termquery, terms
 from notifier.storage.history_index import HistoryIndex
 from tests.history_mix import OWNERS, history, preview_config
 from tests.integration.test_storage_postgres import _schema_url, schemas  # noqa: F401
@@ -18,10 +18,10 @@ from tests.unit.rules.test_preview import assert_preview_equals_scan
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("dense", [terms.DENSE, 3], ids=["gathered", "walked"])
+@pytest.mark.parametrize("dense", [termquery.DENSE, 3], ids=["gathered", "walked"])
 def test_preview_equals_the_full_scan(schemas: list[str],  # noqa: F811
                                       monkeypatch: pytest.MonkeyPatch, dense: int) -> None:
-    monkeypatch.setattr(terms, "DENSE", dense)
+    monkeypatch.setattr(termquery, "DENSE", dense)
     now = time.time()
     with Store(_schema_url(schemas)) as store:
         store.apply_ownership(OWNERS["packages"])

@@ -10,7 +10,7 @@ import pytest
 from notifier.meta import Describer
 from notifier.rules import parse_rule
 from notifier.rules.preview import RulePreview, scan
-from notifier.storage import Store, terms
+from notifier.storage import Store, termquery, terms
 from notifier.storage.history_index import HistoryIndex
 from tests.history_mix import OWNERS, history, preview_config, rules
 
@@ -45,10 +45,10 @@ def store(tmp_path: Path) -> Store:
         yield opened
 
 
-@pytest.mark.parametrize("dense", [terms.DENSE, 3], ids=["gathered", "walked"])
+@pytest.mark.parametrize("dense", [termquery.DENSE, 3], ids=["gathered", "walked"])
 def test_preview_equals_the_full_scan(store: Store, monkeypatch: pytest.MonkeyPatch,
                                       dense: int) -> None:
-    monkeypatch.setattr(terms, "DENSE", dense)
+    monkeypatch.setattr(termquery, "DENSE", dense)
     now = time.time()
     describer = Describer(preview_config(store.url))
     assert store.store_messages(history(800, now), describer.describe) == 800

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from notifier.notification import Notification
-from notifier.storage import Store, terms
+from notifier.storage import Store, termquery, terms
 from notifier.storage.history_index import HistoryIndex
 from notifier.storage.outbox import Outbox
 
@@ -75,15 +75,15 @@ def fill(store: Store, records: list[tuple[int, float, dict[str, Any]]]) -> None
     assert store.store_messages(envelopes, lambda e: by_id[e["msg_id"]]) == len(records)
 
 
-def ids(store: Store, query: terms.TermQuery, limit: int = 100) -> list[int]:
+def ids(store: Store, query: termquery.TermQuery, limit: int = 100) -> list[int]:
     with store._transaction("q", write=False) as conn:
-        return [i for i, _ in terms.newest_matches(conn, query, limit)]
+        return [i for i, _ in termquery.newest_matches(conn, query, limit)]
 
 
-@pytest.mark.parametrize("dense", [terms.DENSE, 1], ids=["gathered", "walked"])
+@pytest.mark.parametrize("dense", [termquery.DENSE, 1], ids=["gathered", "walked"])
 def test_candidate_queries_apply_the_track_and_the_filters(
         store: Store, monkeypatch: pytest.MonkeyPatch, dense: int) -> None:
-    monkeypatch.setattr(terms, "DENSE", dense)
+    monkeypatch.setattr(termquery, "DENSE", dense)
     fill(store, [
         (1, 10.0, described()),
         (2, 20.0, described(app="bodhi", packages=["kernel", "gcc"])),
@@ -91,16 +91,16 @@ def test_candidate_queries_apply_the_track_and_the_filters(
         (4, 40.0, described(packages=["gcc"], topic="org.example.prod.koji.tag")),
         (5, 50.0, described(agent=None)),
     ])
-    q = terms.TermQuery(kind="package", values=frozenset({"kernel"}), since=0.0)
+    q = termquery.TermQuery(kind="package", values=frozenset({"kernel"}), since=0.0)
     assert ids(store, q) == [5, 3, 2, 1]  # messages.id follow the insert order
     assert ids(store, q, limit=2) == [5, 3]
     with store._transaction("q", write=False) as conn:
-        assert terms.newest_matches(conn, q, 2, before=(30.0, 3)) == [(2, 20.0), (1, 10.0)]
-        assert terms.count_matches(conn, q, 100) == 4
-        assert terms.count_matches(conn, q, 3) == 3
-    both = terms.TermQuery(kind="package", values=frozenset({"kernel", "gcc"}), since=15.0)
+        assert termquery.newest_matches(conn, q, 2, before=(30.0, 3)) == [(2, 20.0), (1, 10.0)]
+        assert termquery.count_matches(conn, q, 100) == 4
+        assert termquery.count_matches(conn, q, 3) == 3
+    both = termquery.TermQuery(kind="package", values=frozenset({"kernel", "gcc"}), since=15.0)
     assert ids(store, both) == [5, 4, 3, 2]  # message 2 once, though it has both
-    assert ids(store, terms.TermQuery(kind="package", values=frozenset({"kernel"}),
+    assert ids(store, termquery.TermQuery(kind="package", values=frozenset({"kernel"}),
                                       since=0.0, until=30.0)) == [2, 1]
     filtered = [
         ({"severities": frozenset({"info", "warning"})}, [5, 2, 1]),
@@ -111,15 +111,15 @@ def test_candidate_queries_apply_the_track_and_the_filters(
         ({"topics": frozenset()}, []),
     ]
     for extra, want in filtered:
-        assert ids(store, terms.TermQuery(kind="package", values=frozenset({"kernel"}),
+        assert ids(store, termquery.TermQuery(kind="package", values=frozenset({"kernel"}),
                                           since=0.0, **extra)) == want, extra
-    assert ids(store, terms.TermQuery(kind="agent", values=frozenset({"carol"}),
+    assert ids(store, termquery.TermQuery(kind="agent", values=frozenset({"carol"}),
                                       since=0.0)) == [3]
-    assert ids(store, terms.TermQuery(kind="user", values=frozenset({"bob"}),
+    assert ids(store, termquery.TermQuery(kind="user", values=frozenset({"bob"}),
                                       since=0.0)) == [5, 4, 3, 2, 1]
-    assert ids(store, terms.TermQuery(kind="topic", values=frozenset(
+    assert ids(store, termquery.TermQuery(kind="topic", values=frozenset(
         {"org.example.prod.koji.tag"}), since=0.0)) == [4]
-    assert ids(store, terms.TermQuery(kind="package", values=None, since=35.0)) == [5, 4]
+    assert ids(store, termquery.TermQuery(kind="package", values=None, since=35.0)) == [5, 4]
 
 
 def test_lookups_search_the_vocabulary_and_the_owners(store: Store) -> None:
@@ -149,10 +149,10 @@ def test_the_pipelines_record_indexes_what_it_stores(store: Store) -> None:
     outbox.record_and_claim(envelopes, [(note, "pending")],
                             described=[described(msg_id="o0"), None,
                                        described(msg_id="o2", packages=["gcc"])])
-    q = terms.TermQuery(kind="topic", values=frozenset({"org.example.prod.koji.build"}),
+    q = termquery.TermQuery(kind="topic", values=frozenset({"org.example.prod.koji.build"}),
                         since=0.0)
     with store._transaction("q", write=False) as conn:
-        found = terms.newest_matches(conn, q, 10)
+        found = termquery.newest_matches(conn, q, 10)
         assert [t for _, t in found] == [902.0, 900.0]
     assert HistoryIndex(store).unindexed() == 1
 
@@ -168,12 +168,12 @@ def test_a_walk_that_finds_too_few_in_its_budget_lets_the_index_answer(
         (4, 40.0, described()),
         (5, 50.0, described()),
     ])
-    q = terms.TermQuery(kind="package", values=frozenset({"kernel"}), since=0.0,
+    q = termquery.TermQuery(kind="package", values=frozenset({"kernel"}), since=0.0,
                         applications=frozenset({"bodhi"}))
-    walk = terms.Plan(terms._walk(q), gather=terms._gather(q, ("app", ["bodhi"])),
+    walk = termquery.Plan(termquery._walk(q), gather=termquery._gather(q, ("app", ["bodhi"])),
                       walk_budget=budget)
     with store._transaction("q", write=False) as conn:
-        assert terms.newest_matches(conn, q, 10, planned=walk) == [(2, 20.0), (1, 10.0)]
-        assert terms.newest_matches(conn, q, 1, planned=walk) == [(2, 20.0)]
-        assert terms.count_matches(conn, q, 10, walk) == 2
-        assert terms.newest_matches(conn, q, 5, before=(20.0, 2), planned=walk) == [(1, 10.0)]
+        assert termquery.newest_matches(conn, q, 10, planned=walk) == [(2, 20.0), (1, 10.0)]
+        assert termquery.newest_matches(conn, q, 1, planned=walk) == [(2, 20.0)]
+        assert termquery.count_matches(conn, q, 10, walk) == 2
+        assert termquery.newest_matches(conn, q, 5, before=(20.0, 2), planned=walk) == [(1, 10.0)]

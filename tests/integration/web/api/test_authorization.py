@@ -248,6 +248,12 @@ class Operation:
         return self.path.startswith(f"{API}/admin/") or self.path == f"{API}/admin"
 
     @property
+    def streams(self) -> bool:
+        """Whether it answers with a live event stream (the walk reads its first event)."""
+        ok = self.op.get("responses", {}).get("200", {})
+        return "text/event-stream" in ok.get("content", {})
+
+    @property
     def public(self) -> bool:
         return self.key in PUBLIC
 
@@ -291,10 +297,24 @@ def walk(api_site: Site) -> Walk:
     return w
 
 
+def streamed(client: httpx.Client, op: Operation, path: str, query: dict[str, str],
+             headers: dict[str, str]) -> httpx.Response:
+    """An event stream's answer: its status, headers and first event (it never ends)."""
+    with client.stream(op.method, path, params=query, headers=headers) as answer:
+        first = b""
+        for chunk in answer.iter_bytes():
+            first += chunk
+            if answer.status_code != 200 or b"\n\n" in first:
+                break
+        return httpx.Response(answer.status_code, headers=answer.headers, content=first)
+
+
 def request(client: httpx.Client, op: Operation, path: str, query: dict[str, str],
             body: Any = None, *, raw: bytes | None = None,
             headers: dict[str, str] | None = None) -> httpx.Response:
     headers = dict(headers or {})
+    if op.streams:
+        return streamed(client, op, path, query, headers)
     if raw is not None:
         headers["content-type"] = "application/json"
         return client.request(op.method, path, params=query, content=raw, headers=headers)

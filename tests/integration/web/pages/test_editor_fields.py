@@ -30,7 +30,8 @@ def test_every_kind_and_every_filter_has_a_labelled_field(pages_site: PagesSite)
     with client:
         page = client.get("/rules/new").text
     scripts = re.findall(r"<script\b[^>]*>", page)
-    assert scripts == ['<script src="/static/web/editor.js" defer>']  # no inline script
+    assert scripts == ['<script src="/static/web/live.js" data-base="" defer>',  # every page's
+                       '<script src="/static/web/editor.js" defer>']  # no inline script
     assert 'id="rule-editor" data-api="/api/v1"' in page
     for kind in TRACK_KINDS:
         assert f'<input type="radio" id="kind-{kind}" name="kind" value="{kind}"' in page

@@ -89,6 +89,23 @@ def test_a_sign_in_link_by_email_then_sign_out(pages_site: PagesSite) -> None:
         assert location(stale.get("/inbox"), pages_site) == "/signin"
 
 
+def test_a_sign_in_leads_to_the_page_asked_for(pages_site: PagesSite) -> None:
+    with pages_site.client() as client:
+        assert location(client.get("/rules/edit?rule=a b"), pages_site) == "/signin"
+        assert location(client.post(pages_site.link("alice")), pages_site) \
+            == "/rules/edit?rule=a%20b"
+        # Once: the next sign-in lands on the start page again.
+        assert location(client.post(pages_site.link("alice")), pages_site) == "/"
+    with pages_site.client() as client:
+        for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+            client.cookies.set("notifier_next", elsewhere)
+            assert location(client.post(pages_site.link("alice")), pages_site) == "/"
+    with pages_site.client() as client:
+        # A form posted while signed out is not repeated after the sign-in.
+        assert location(client.post("/inbox/read", data={"id": "1"}), pages_site) == "/signin"
+        assert "notifier_next" not in client.cookies
+
+
 def test_forms_need_the_sessions_csrf_token(pages_site: PagesSite) -> None:
     rule = {"name": "new", "kind": "topics", "patterns": "*.build", "destinations": "email",
             "severities": "info", "enabled": "on"}
