@@ -21,6 +21,8 @@ EXTRAS = {
     "webpush": ["pywebpush>=2.0", "httpx>=0.27"],
     # notifier-desktop, the desktop app: the session bus and the service's stream and API.
     "desktop": ["dbus-python>=1.3", "httpx>=0.27"],
+    # The matrix destination: direct messages from a bot account ([matrix]).
+    "matrix": ["matrix-nio>=0.24"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS["test"] = [
@@ -39,6 +41,8 @@ EXTRAS["test"] = [
     "httpx>=0.27",
     # Drives Debian's chromium (never a browser of its own) for the sign-in test.
     "playwright>=1.45",
+    # A real Matrix homeserver (SQLite, loopback) for the matrix destination's tests.
+    "matrix-synapse>=1.100",
 ]
 
 setup(

@@ -18,6 +18,7 @@ BACKENDS = {
     "rss": "notifier.backends.rss:RssBackend",
     "desktop": "notifier.backends.desktop:DesktopBackend",
     "webpush": "notifier.backends.webpush:WebpushBackend",
+    "matrix": "notifier.backends.matrix:MatrixBackend",
 }
 
 

@@ -117,7 +117,8 @@ def main() -> None:
                  "inbox, page 2": f"/inbox?cursor={first.next_cursor}",
                  "why": f"/inbox/{first.items[0].id}/why", "rules": "/rules",
                  "rule editor": "/rules/edit?rule=rule+0", "destinations": "/destinations",
-                 "tokens": "/tokens",
+                 "tokens": "/tokens", "settings": "/settings",
+                 "new items (live)": f"/inbox/new?after={first.items[-1].id}",
                  "admin": "/admin"}
         web = WebServer(config, store=store, outbox=Outbox(store),
                         users=UserCache(config, store),

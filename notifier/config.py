@@ -211,6 +211,40 @@ class DbusConfig:
     app_name: str = "notifier"
 
 
+# -- [matrix] ------------------------------------------------------------------
+
+def check_matrix_homeserver(text: str) -> None:
+    """Raise ValueError unless ``text`` is empty or an http(s) URL with a host."""
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", text):
+        raise ValueError(f"{text!r} is not a homeserver URL like https://matrix.example.org")
+
+
+def check_matrix_user_id(text: str) -> None:
+    """Raise ValueError unless ``text`` is empty or a Matrix user id ``@name:server``."""
+    if text and not re.fullmatch(r"@[^\s:]+:[^\s:]+(:\d+)?", text):
+        raise ValueError(f"{text!r} is not a Matrix user id like @notifier:example.org")
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """``[matrix]``: the bot account that sends people their notifications as direct
+    messages on Matrix."""
+
+    # The bot's homeserver (client-server API base). Empty turns the matrix destination off.
+    homeserver: str = field(default="", metadata={"check": check_matrix_homeserver})
+    # The bot's own user id, and an access token of one of its sessions.
+    user_id: str = field(default="", metadata={"check": check_matrix_user_id})
+    access_token: str = ""
+    # The file that remembers each person's direct room across restarts.
+    # Empty: $XDG_DATA_HOME/notifier/matrix-rooms.json.
+    rooms_file: str | None = _path(default=None)
+    # Seconds to wait for one answer of the homeserver.
+    timeout: float = 10.0
+
+
+# -- end of [matrix] -------------------------------------------------------------
+
+
 def check_push_contact(text: str) -> None:
     """Raise ValueError unless ``text`` is empty or a ``mailto:`` or ``https:`` URI."""
     if text and not re.fullmatch(r"(mailto:[^\s@]+@[^\s@]+|https://[^\s/]+\S*)", text):
@@ -339,6 +373,124 @@ class DeliveryConfig:
     sender_process: bool = True
 
 
+# -- [firehose]: the IRC firehose bot (notifier firehose) ------------------------------------
+
+#: the 16 mIRC colours, by the names ``[firehose] colors`` accepts (or their numbers 0-15)
+IRC_COLOURS = ("white", "black", "blue", "green", "red", "brown", "purple", "orange", "yellow",
+               "lime", "teal", "cyan", "royal", "pink", "grey", "silver")
+#: the severities of the rules' vocabulary (notifier.rules.model.SEVERITIES)
+_FIREHOSE_SEVERITIES = ("debug", "info", "warning", "error")
+
+
+def check_irc_colour(text: str) -> None:
+    """Raise ValueError unless ``text`` is ``app=colour`` with an mIRC colour name or 0-15."""
+    app, sep, colour = text.partition("=")
+    if not sep or not app.strip() or not (colour.strip() in IRC_COLOURS or (
+            colour.strip().isdigit() and 0 <= int(colour) <= 15)):
+        raise ValueError(f"{text!r} is not app=colour, with a colour from "
+                         f"{', '.join(IRC_COLOURS)} or 0-15")
+
+
+def check_regex(text: str) -> None:
+    """Raise ValueError unless ``text`` is a valid regular expression."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"{text!r} is not a regular expression: {exc}") from None
+
+
+def check_firehose_severity(text: str) -> None:
+    """Raise ValueError unless ``text`` is a severity of the rules."""
+    if text not in _FIREHOSE_SEVERITIES:
+        raise ValueError(f"{text!r} is not a severity: {', '.join(_FIREHOSE_SEVERITIES)}")
+
+
+def check_irc_method(text: str) -> None:
+    """Raise ValueError unless ``text`` is notice or privmsg."""
+    if text not in ("notice", "privmsg"):
+        raise ValueError(f"{text!r} must be notice or privmsg")
+
+
+def check_channel(text: str) -> None:
+    """Raise ValueError unless ``text`` is an IRC channel name."""
+    if not re.fullmatch(r"[#&+!][^\s,\x07\x00]{1,49}", text):
+        raise ValueError(f"{text!r} is not a channel name like #fedora-fedmsg")
+
+
+def check_listen(text: str) -> None:
+    """Raise ValueError unless ``text`` is empty or ``host:port``."""
+    if text and not re.fullmatch(r"[^\s:]*:\d{1,5}", text):
+        raise ValueError(f"{text!r} is not host:port like 127.0.0.1:9945")
+
+
+@dataclass(frozen=True)
+class FirehoseFilter:
+    """``include`` or ``exclude`` of a firehose channel: the rules' vocabulary.
+
+    An empty list leaves that field out. ``include`` passes a message when every
+    field given matches (any item of a list); ``exclude`` drops it when any field
+    given matches.
+    """
+
+    topics: tuple[str, ...] = ()
+    applications: tuple[str, ...] = ()
+    severities: tuple[str, ...] = field(default=(), metadata={"check": check_firehose_severity})
+    users: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    # A regular expression searched in the summary.
+    summary: str = field(default="", metadata={"check": check_regex})
+
+
+@dataclass(frozen=True)
+class FirehoseChannel:
+    """One ``[[firehose.networks.channels]]``: where and what to post."""
+
+    name: str = field(metadata={"check": check_channel})
+    key: str = ""
+    method: str = field(default="notice", metadata={"check": check_irc_method})
+    # Seconds a message may wait for its line; past that, the queue is folded.
+    max_delay: float = 30.0
+    include: FirehoseFilter = FirehoseFilter()
+    exclude: FirehoseFilter = FirehoseFilter()
+
+
+@dataclass(frozen=True)
+class FirehoseNetwork:
+    """One ``[[firehose.networks]]``: an IRC server and its channels."""
+
+    host: str
+    name: str = ""
+    port: int = 6667
+    tls: bool = False
+    # Check the server's certificate (turn off only for a test server).
+    tls_verify: bool = True
+    nick: str = "notifier-firehose"
+    # SASL PLAIN, when both are set; else NickServ IDENTIFY when nickserv_password is.
+    sasl_username: str = ""
+    sasl_password: str = ""
+    nickserv_password: str = ""
+    # Lines per second to this network, all channels together, in bursts of up to ``burst``.
+    line_rate: float = 1.0
+    burst: int = 4
+    channels: tuple[FirehoseChannel, ...] = ()
+
+
+@dataclass(frozen=True)
+class FirehoseConfig:
+    """``[firehose]``: the IRC bot that posts the bus to channels (``notifier firehose``)."""
+
+    # Run the bot inside notifier serve too.
+    enabled: bool = False
+    networks: tuple[FirehoseNetwork, ...] = ()
+    # app=colour entries (mIRC colour names or 0-15) overriding the stable default mapping.
+    colors: tuple[str, ...] = field(default=(), metadata={"check": check_irc_colour})
+    # Messages kept for the "last" command.
+    history: int = 1000
+    # host:port for the bot's Prometheus /metrics; empty: none (notifier serve's
+    # /metrics is not shared with it).
+    metrics_listen: str = field(default="", metadata={"check": check_listen})
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration. Build it with :func:`load_config`."""
@@ -360,7 +512,9 @@ class Config:
     http: HttpConfig = HttpConfig()
     web: WebConfig = WebConfig()
     webpush: WebpushConfig = WebpushConfig()
+    matrix: MatrixConfig = MatrixConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    firehose: FirehoseConfig = FirehoseConfig()
     # A site's template directory, searched before the built-in templates.
     templates_dir: str | None = _path(default=None)
     # Bigger messages are rejected (counted, and kept in 'notifier history rejected')

@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "serve": "notifier.cli.serve:serve",
     "outbox": "notifier.cli.outbox:outbox",
     "tokens": "notifier.cli.tokens:tokens",
+    "firehose": "notifier.cli.firehose:firehose",
 }
 
 

@@ -67,6 +67,8 @@ class Dispatcher:
             names.append("desktop")
         if config.webpush.contact:
             names.append("webpush")
+        if config.matrix.homeserver:
+            names.append("matrix")
         backends = {name: backend_class(name)(config) for name in names}
         apart = self._sent_apart(in_memory)
         for name in apart:

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 #: what is missing when no backend delivers a destination, for its dead rows
 MISSING_BACKEND = {"irc": "no [irc] host configured", "desktop": "no [dbus] user configured",
-                   "webpush": "no [webpush] contact configured"}
+                   "webpush": "no [webpush] contact configured",
+                   "matrix": "no [matrix] homeserver configured"}
 
 #: one notification to record: it, its first state, and the error a dead one carries
 Entry = tuple[Notification, str, str | None]

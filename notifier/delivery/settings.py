@@ -26,13 +26,16 @@ log = logging.getLogger(__name__)
 #: items in a digest when the settings do not say
 DEFAULT_MAX_ITEMS = 100
 #: where each destination's address is set, and the list it defaults to the first of
-_ADDRESSES = {"email": ("address", "emails"), "irc": ("nick", "ircnicks")}
+#: (Matrix ids are no field of a user record: ``matrix_ids`` holds those the person
+#: verified, added by :func:`notifier.storage.destinations.deliverable`)
+_ADDRESSES = {"email": ("address", "emails"), "irc": ("nick", "ircnicks"),
+              "matrix": ("user_id", "matrix_ids")}
 _UNUSABLE = re.compile(r"[\x00-\x1f\x7f]")
 _ADDRESS_LENGTH = 320
 #: the destinations quiet hours hold back: those that interrupt. The feed and the inbox
 #: are records, read when the user chooses; desktop notifications for a user other than
 #: ``[dbus] user`` are records of the live stream too (its client decides what to show).
-QUIET_DESTINATIONS = frozenset({"email", "irc", "desktop", "webpush"})
+QUIET_DESTINATIONS = frozenset({"email", "irc", "desktop", "webpush", "matrix"})
 #: the severity that goes out at once, quiet hours or not
 URGENT_SEVERITY = "error"
 
@@ -100,7 +103,8 @@ def address_for(user: Mapping[str, Any], destination: str, report: Report = _ign
                 ) -> str | None:
     """Where ``destination`` reaches ``user``: their setting, else the first email or nick.
 
-    None when there is no usable one. Other destinations reach the user by name.
+    None when there is no usable one. Matrix: ``delivery.matrix.user_id``, else
+    the first Matrix id the person verified. Other destinations reach the user by name.
     """
     if destination not in _ADDRESSES:
         name = user.get("name")

@@ -20,20 +20,24 @@ from .headers import PACKAGE_HEADER
 from .templates import app_key
 from .text import irc_data, single_line
 
-#: content parts that make a one-line headline, by preference
-_HEADLINE_PARTS = ("subject", "title", "summary", "line")
+#: content parts that make a one-line headline, by preference (of a Matrix ``body``,
+#: its first line)
+_HEADLINE_PARTS = ("subject", "title", "summary", "line", "body")
 _SEVERITY_ORDER = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
 def headline(item: Notification) -> str:
     """A one-line description of a rendered notification.
 
-    It is the first of the subject, title, summary or IRC line the item has,
+    It is the first of the subject, title, summary, IRC line or the first line
+    of a Matrix body the item has,
     without a leading ``[app]`` tag: the digest already groups by app.
     """
     for part in _HEADLINE_PARTS:
         text = item.content.get(part)
         if text:
+            if part == "body":
+                text = text.split("\n", 1)[0]
             text = single_line(irc_data(text) if part == "line" else text)
             tag = f"[{item.app}]"
             if item.app and text[: len(tag)].lower() == tag.lower():

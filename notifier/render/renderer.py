@@ -12,6 +12,8 @@ What each destination gets in ``Notification.content``:
 * ``rss``: ``title`` (one line) and ``content`` (HTML).
 * ``webpush``: ``title`` (one line) and ``body`` (plain text); the backend
   cuts the body to fit the push services' 4 KiB.
+* ``matrix``: ``body`` (plain text) and ``html`` (the ``formatted_body``,
+  ``org.matrix.custom.html``, content escaped).
 * ``desktop``: ``summary`` (one line) and ``body``. When the desktop backend
   declares ``markup`` (``"pango"`` or ``"html"``), the body is rendered from
   ``desktop/body.html`` and is *markup*: the content in it is escaped here
@@ -168,9 +170,12 @@ class Renderer:
         elif destination == "webpush":
             plan = [("title", "webpush", "title.txt", text.single_line),
                     ("body", "webpush", "body.txt", text.plain_text)]
+        elif destination == "matrix":
+            plan = [("body", "matrix", "body.txt", text.plain_text),
+                    ("html", "matrix", "body.html", text.markup_text)]
         else:
             raise ConfigError(f"no templates for destination '{destination}'; "
-                              "known: desktop, email, irc, rss, webpush")
+                              "known: desktop, email, irc, matrix, rss, webpush")
         self._plans[destination] = plan
         return plan
 
@@ -343,6 +348,9 @@ class Renderer:
             return {"title": subject, "content": f"<pre>{escape(body)}</pre>"}
         if destination == "webpush":
             return {"title": subject, "body": body}
+        if destination == "matrix":
+            return {"body": f"{subject}\n\n{body}",
+                    "html": f"<b>{escape(subject)}</b><br><pre>{escape(body)}</pre>"}
         # desktop: the body's own clean-up applies (markup, length, one line)
         _key, _folder, part, clean = plan[1]
         return {"summary": subject,

@@ -55,6 +55,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "rss": ("title.txt", "content.html"),
     "desktop": ("summary.txt", "body.txt", "body.html"),
     "webpush": ("title.txt", "body.txt"),
+    "matrix": ("body.txt", "body.html"),
     "digest": ("subject.txt", "body.txt", "body.html"),
 }
 BUILTIN = "builtin"

@@ -19,7 +19,9 @@ up (``notifier serve`` then exits non-zero) on one that keeps failing:
 * ``http``: the web app, the API, feeds, live streams, unsubscribe, ``/healthz`` and
   ``/metrics``: a child process of its own (:mod:`.webproc`), or with
   ``[http] process = false`` a thread;
-* ``housekeeping``: prunes the history, the outbox, the inbox and the change log hourly.
+* ``housekeeping``: prunes the history, the outbox, the inbox and the change log hourly;
+* ``firehose``: with ``[firehose] enabled = true``, the IRC firehose bot
+  (:mod:`notifier.clients.firehose`).
 
 On SQLite, one service per database: the constructor takes the database's
 :class:`~notifier.storage.servicelock.ServiceLock` before anything else, and
@@ -158,6 +160,17 @@ class Service:
                 *self.dispatcher.parts(), self.digests, self.changes, self.ingest,
                 self.web, self.housekeeping]:
             self.supervisor.add(part)
+        self._add_firehose(config)
+
+    def _add_firehose(self, config: Config) -> None:
+        """``[firehose] enabled``: the IRC firehose bot runs as the part ``firehose``."""
+        if not config.firehose.enabled:
+            return
+        from ..clients.firehose import Firehose
+
+        firehose = Firehose(config)
+        self._closers.append(firehose.close)
+        self.supervisor.add(firehose)
 
     @property
     def gave_up(self) -> str | None:
@@ -207,7 +220,7 @@ class Service:
         self.stopping.set()
         stages: list[tuple[list[str], float]] = [
             (["ingest"], 30.0),
-            (["digests", "changes", "housekeeping"], 10.0),
+            (["digests", "changes", "housekeeping", "firehose"], 10.0),
             ([w.name for w in self.dispatcher.workers], 30.0),
             (["sender"], 45.0),
             (["sent-log"], 30.0),

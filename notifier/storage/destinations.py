@@ -1,4 +1,5 @@
-"""Destinations: each person's email addresses and IRC nicks, and proof that they are theirs.
+"""Destinations: each person's email addresses, IRC nicks and Matrix ids, and proof that they
+are theirs.
 
 A user record (``notifier users import``, or the identity provider at first
 sign-in) lists ``emails`` and ``ircnicks``; those count as verified because
@@ -8,8 +9,8 @@ reaches them, then ``verified``.
 
 * An email address is proved by a link holding a secret of 256 bits, valid
   :data:`LINK_TTL` seconds, used once.
-* An IRC nick is proved by a code of 128 bits sent to it in a private
-  message, valid :data:`CODE_TTL` seconds, used once; after
+* An IRC nick, or a Matrix user id, is proved by a code of 128 bits sent to
+  it in a private (direct) message, valid :data:`CODE_TTL` seconds, used once; after
   :data:`MAX_ATTEMPTS` wrong tries it is spent, and a new one must be sent.
 
 Only the SHA-256 of a secret is stored; a presented secret is looked up by its
@@ -48,9 +49,9 @@ from .schema import destinations, users
 from .store import Store
 
 #: the kinds of destination, and the list of the user record each one extends
-KINDS: dict[str, str] = {"email": "emails", "irc": "ircnicks"}
+KINDS: dict[str, str] = {"email": "emails", "irc": "ircnicks", "matrix": "matrix_ids"}
 #: the key of the delivery settings that picks a kind's address
-SETTING_KEYS: dict[str, str] = {"email": "address", "irc": "nick"}
+SETTING_KEYS: dict[str, str] = {"email": "address", "irc": "nick", "matrix": "user_id"}
 PENDING, VERIFIED = "pending", "verified"
 #: from the user record (identity provider, 'notifier users import'), or added by the person
 RECORD, PERSON = "record", "person"

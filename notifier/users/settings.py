@@ -8,10 +8,12 @@ The ``delivery`` object of a user record::
      "rss": {"digest": {"every": "daily@08:00"}},
      "desktop": null,
      "webpush": {"digest": {"every": "15m"}},
+     "matrix": {"user_id": "@alice:example.org", "digest": null},
      "quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Prague"}}
 
 Each destination is optional and may be null. ``address`` (email) and
-``nick`` (irc) replace the first of the user's ``emails`` or ``ircnicks``.
+``nick`` (irc) replace the first of the user's ``emails`` or ``ircnicks``;
+``user_id`` (matrix, ``@name:server``) is the one address Matrix reaches.
 ``digest`` holds notifications back and sends them together: ``every`` is a
 duration (``30s``, ``15m``, ``1h``, ``2d``) or a local time of day
 (``daily@08:00``), default ``1h``; ``max_items`` (1 to
@@ -40,6 +42,7 @@ DESTINATION_KEYS: dict[str, tuple[str, ...]] = {
     "rss": ("digest",),
     "desktop": ("digest",),
     "webpush": ("digest",),
+    "matrix": ("user_id", "digest"),
 }
 #: the keys of ``delivery`` beyond the destinations
 QUIET_HOURS = "quiet_hours"
@@ -49,6 +52,11 @@ DIGEST_KEYS = ("every", "max_items")
 MAX_DIGEST_ITEMS = 1000
 #: what an IRC nick may look like: RFC 2812 letters, digits and specials
 IRC_NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*")
+#: a Matrix user id: ``@localpart:server`` (the server may have a port)
+MATRIX_USER_ID = re.compile(r"@[a-z0-9._=/+-]+:[A-Za-z0-9.-]+(:[0-9]{1,5})?|"
+                            r"@[a-z0-9._=/+-]+:\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+#: the Matrix spec's limit on a user id
+MAX_MATRIX_ID_CHARS = 255
 #: longer than any IRC network lets a nick be
 MAX_NICK_CHARS = 64
 
@@ -132,6 +140,16 @@ def nick_problem(value: str) -> str | None:
     return None
 
 
+def matrix_id_problem(value: str) -> str | None:
+    """Why ``value`` is not a Matrix user id such as ``@alice:example.org``, or None."""
+    if len(value) > MAX_MATRIX_ID_CHARS:
+        return f"longer than {MAX_MATRIX_ID_CHARS} characters"
+    if not MATRIX_USER_ID.fullmatch(value):
+        return ("a Matrix user id reads @name:server, the name in lower-case letters, "
+                "digits and ._=/+-")
+    return None
+
+
 def type_name(value: Any) -> str:
     """How a JSON value's type reads in an error message."""
     if value is None:
@@ -186,6 +204,9 @@ def check_delivery(delivery: Any, fail: Fail) -> None:
         if "nick" in keys:
             _check_address(settings.get("nick"), f"{path}.nick", nick_problem,
                            "an IRC nick", fail)
+        if "user_id" in keys:
+            _check_address(settings.get("user_id"), f"{path}.user_id", matrix_id_problem,
+                           "a Matrix user id", fail)
         check_digest(settings.get("digest"), f"{path}.digest", fail)
 
 

@@ -11,6 +11,7 @@
 ``GET /api/v1/notifications/stream``   the caller's inbox, live (:mod:`.inboxstream`)
 ``GET /unsubscribe/<token>``           a page with a button that disables the rule
 ``POST /unsubscribe/<token>``          disables the rule (RFC 8058 one-click)
+``GET /widget.js``                     ``<notifier-inbox>`` for other sites (:mod:`.widget`)
 ``GET|POST /signin/link/<secret>``     a sign-in link: a button, then a session
 ``GET /signin/oidc``, ``.../callback``  OpenID Connect sign-in (:mod:`.oidc`)
 ``GET|POST /destinations/verify/<s>``  an address's confirmation link: a button, then verified
@@ -55,7 +56,7 @@ from ..errors import InputError
 from ..render.feed import conditional_response, feed_validators, render_feed
 from ..storage.credentials import TOKEN_PREFIX
 from ..storage.feeds import FeedStore
-from . import pages, signin, verify
+from . import pages, signin, verify, widget
 from .api import PREFIX as API_PREFIX
 from .api import ApiContext, create_router, problems
 from .api.auth import token_user
@@ -109,7 +110,7 @@ class Application:
         self._app = AllowedOrigins(RequestLimits(
             self._route, max_body_bytes=parts.http.max_body_bytes,
             max_header_bytes=parts.http.max_header_bytes), origins=parts.http.allowed_origins,
-            credentials_paths=(INBOX_STREAM,))
+            credentials_paths=(INBOX_STREAM, *widget.API_PATHS), own=parts.http.public_url())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
@@ -178,6 +179,7 @@ def create_api(parts: Parts) -> FastAPI:
         app.include_router(create_router(), prefix=API_PREFIX)
         app.include_router(signin.router)
         app.include_router(verify.router)
+        app.include_router(widget.router)
         pages.install(app)
         hub, ctx = parts.hub, parts.api
 

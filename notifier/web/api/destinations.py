@@ -1,9 +1,9 @@
 """The caller's destinations (``/destinations``) and delivery settings (``/delivery``).
 
 =======================================  ==============================================
-``GET /destinations``                    every email address and IRC nick, with its state
-``POST /destinations``                   add one: ``{"kind": "email"|"irc", "address"}``
-``POST /destinations/{id}/verify``       an IRC nick's code: ``{"code": "..."}``
+``GET /destinations``                    every email address, IRC nick and Matrix id, with its state
+``POST /destinations``                   add one: ``{"kind": "email"|"irc"|"matrix", "address"}``
+``POST /destinations/{id}/verify``       an IRC nick's or Matrix id's code: ``{"code": "..."}``
 ``POST /destinations/{id}/resend``       a new link or code (the old one stops working)
 ``DELETE /destinations/{id}``            remove one the caller added
 ``GET /delivery``, ``PUT /delivery``     digests per destination, and which address
@@ -18,7 +18,9 @@ sent to, until proved (see :mod:`notifier.storage.destinations`):
 * an IRC nick gets a private message with a code, valid an hour, which the
   caller enters here; five wrong codes spend it. The message goes out over a
   short connection of its own, made with ``[irc]``, so the code is kept
-  nowhere but in that message.
+  nowhere but in that message;
+* a Matrix user id (``@name:server``) gets the same kind of code as a direct
+  message from the ``[matrix]`` bot.
 
 Addresses are checked as in user records; ``PUT /delivery`` takes the
 ``delivery`` object of a user record, checked the same way, and may name
@@ -29,6 +31,7 @@ about a second.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -52,6 +55,7 @@ from ...users.settings import (
     QUIET_HOURS,
     check_delivery,
     email_problem,
+    matrix_id_problem,
     nick_problem,
 )
 from .auth import Caller, limited, reader, writer
@@ -63,11 +67,12 @@ router = APIRouter(tags=["destinations"])
 #: seconds the IRC server gets to take a code
 IRC_SEND_TIMEOUT = 10.0
 _CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
-    "email": ("an email address", email_problem), "irc": ("an IRC nick", nick_problem)}
+    "email": ("an email address", email_problem), "irc": ("an IRC nick", nick_problem),
+    "matrix": ("a Matrix user id", matrix_id_problem)}
 
 
 class NewDestination(BaseModel):
-    kind: Literal["email", "irc"]
+    kind: Literal["email", "irc", "matrix"]
     address: str = Field(min_length=1, max_length=320)
 
 
@@ -102,6 +107,21 @@ def send_irc(config: Config, nick: str, text: str) -> None:
         backend.close()
 
 
+def send_matrix(config: Config, user_id: str, text: str) -> None:
+    """One direct message to ``user_id`` from the ``[matrix]`` bot."""
+    from ...backends.matrix import MatrixBackend
+
+    backend = MatrixBackend(config)
+    try:
+        # Its own message id: a resent code must not look like a retry of the last one.
+        backend.send(Notification(user=user_id, destination="matrix", address=user_id,
+                                  msg_id=f"notifier-verification-{secrets.token_hex(8)}",
+                                  topic="notifier.account", app="notifier",
+                                  content={"body": text}))
+    finally:
+        backend.close()
+
+
 def _store(ctx: ApiContext) -> Destinations:
     return Destinations(ctx.store, clock=ctx.clock)
 
@@ -129,6 +149,18 @@ def _send(ctx: ApiContext, user: str, destination: Destination, secret: str) -> 
             f"If it was not you, ignore this mail: nothing is sent here unless confirmed.\n"),
             user=user)
         return
+    if destination.kind == "matrix":
+        text = (f"Your notifier code for {user}: {secret} (enter it where you added this "
+                f"Matrix id; valid {CODE_TTL // 60} minutes)")
+        try:
+            send_matrix(ctx.config, destination.address, text)
+        except PermanentDeliveryError as exc:
+            raise Problem(422, "Code not sent", f"the homeserver refused the message to "
+                          f"{destination.address!r}: {exc}", field="address") from exc
+        except (DeliveryError, ConfigError) as exc:
+            raise Problem(503, "Code not sent", f"the Matrix homeserver cannot be reached "
+                          f"now: {exc}") from exc
+        return
     text = (f"Your notifier code for {user}: {secret} (enter it where you added this nick; "
             f"valid {CODE_TTL // 60} minutes)")
     try:
@@ -153,8 +185,8 @@ def _refused(exc: DestinationError, field: str | None = None) -> Problem:
 @router.get("/destinations", response_model=list[DestinationOut])
 def list_destinations(caller: Caller = Depends(reader),
                       ctx: ApiContext = Depends(context)) -> list[dict[str, Any]]:
-    """Every email address and IRC nick of the caller, oldest first; only verified ones
-    are sent to."""
+    """Every email address, IRC nick and Matrix id of the caller, oldest first; only
+    verified ones are sent to."""
     return [d.to_dict() for d in _store(ctx).listing(caller.name)]
 
 
@@ -171,6 +203,9 @@ def add_destination(body: NewDestination, response: Response,
     if body.kind == "irc" and not ctx.config.irc.host:
         raise invalid([{"field": "kind", "detail": "this service sends no IRC messages "
                         "(no [irc] host configured)"}])
+    if body.kind == "matrix" and not ctx.config.matrix.homeserver:
+        raise invalid([{"field": "kind", "detail": "this service sends no Matrix messages "
+                        "(no [matrix] homeserver configured)"}])
     store = _store(ctx)
     try:
         added, secret = store.add(caller.name, body.kind, body.address)
@@ -188,7 +223,8 @@ def add_destination(body: NewDestination, response: Response,
 @router.post("/destinations/{destination_id}/verify", response_model=DestinationOut)
 def verify_destination(destination_id: int, body: Code, caller: Caller = Depends(writer),
                        ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    """Verify an IRC nick with the code it was sent; an email address is confirmed by its link."""
+    """Verify an IRC nick or a Matrix id with the code it was sent; an email address is
+    confirmed by its link."""
     found = _own(ctx, caller, destination_id)
     if found.kind == "email":
         raise Problem(409, "Confirmed by link", "an email address is confirmed by the link "
@@ -240,7 +276,7 @@ DELIVERY_EXAMPLE = {"email": {"address": "alice@example.org",
                               "digest": {"every": "1h", "max_items": 100}},
                     "irc": {"nick": "alice", "digest": None},
                     "rss": None, "desktop": {"digest": {"every": "daily@08:00"}},
-                    "webpush": None,
+                    "webpush": None, "matrix": {"user_id": "@alice:example.org", "digest": None},
                     QUIET_HOURS: {"start": "22:00", "end": "07:00", "timezone": "Europe/Prague"}}
 
 

@@ -50,7 +50,7 @@ router = APIRouter(include_in_schema=False)
 
 #: what each destination is called on the page
 NAMES = {"email": "Email", "irc": "IRC", "rss": "Feed (Atom and RSS)",
-         "desktop": "Desktop notifications", "webpush": "Web Push"}
+         "desktop": "Desktop notifications", "webpush": "Web Push", "matrix": "Matrix"}
 #: a delivery problem's path -> its form field
 DELIVERY_FIELDS = {
     **{kind: f"{kind}-digest" for kind in DESTINATION_KEYS},
@@ -135,13 +135,14 @@ def _page(request: Request, ctx: ApiContext, caller: Caller, *, status: int = 20
     listing = api.list_destinations(caller, ctx)
     verified = {kind: [d["address"] for d in listing
                        if d["kind"] == kind and d["state"] == "verified"]
-                for kind in ("email", "irc")}
+                for kind in ("email", "irc", "matrix")}
     return render(request, ctx, "destinations.html", caller, status=status,
                   destinations=listing, verified=verified, errors=errors or {},
                   added=added or {"kind": "email", "address": ""},
                   delivery=delivery or delivery_values(api.get_delivery(caller, ctx)),
                   kinds=DESTINATION_KEYS, names=NAMES, feeds=_feeds(ctx, caller),
-                  irc=bool(ctx.config.irc.host), now=ctx.clock(),
+                  irc=bool(ctx.config.irc.host), matrix=bool(ctx.config.matrix.homeserver),
+                  now=ctx.clock(),
                   push_enabled=bool(ctx.config.webpush.contact),
                   browsers=push_api.list_subscriptions(caller, ctx))
 

@@ -32,6 +32,7 @@ PEERS = [
     "tests.integration.backends.peers_irc:IrcPeer",
     "tests.integration.backends.peers_dbus:DesktopPeer",
     "tests.integration.backends.peers_webpush:WebpushPeer",
+    "tests.integration.backends.peers_matrix:MatrixPeer",
 ]
 
 

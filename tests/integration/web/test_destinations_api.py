@@ -231,7 +231,7 @@ def test_delivery_settings_name_verified_addresses_only(world: World) -> None:
     with world.client() as client:
         assert client.get("/api/v1/delivery").json() == {
             "email": None, "irc": None, "rss": None, "desktop": None, "webpush": None,
-            "quiet_hours": None}
+            "matrix": None, "quiet_hours": None}
         bad = client.put("/api/v1/delivery",
                          json={"email": {"digest": {"every": "1 hour", "max_items": 0}}})
         assert bad.status_code == 422

@@ -16,13 +16,13 @@ from .conftest import SECRET, USER, described_message, render, site_config
 TEMPLATE_LOOKALIKES = "{{ 7*7 }} {% for x in range(3) %}x{% endfor %} {# c #} ${HOME}"
 
 
-@pytest.mark.parametrize("destination", ["email", "irc", "rss", "desktop"])
+@pytest.mark.parametrize("destination", ["email", "irc", "rss", "desktop", "matrix"])
 def test_template_syntax_in_content_stays_literal(renderer: Renderer, destination: str) -> None:
     n = render(renderer, destination, summary=TEMPLATE_LOOKALIKES, agent="{{ user.name }}")
     rendered = " ".join(n.content.values())
     assert "{{ 7*7 }}" in rendered and "49" not in rendered
     assert "{% for x in range(3) %}x{% endfor %}" in rendered and "xxx" not in rendered
-    if destination != "irc":  # the IRC line has no room for the agent
+    if destination not in ("irc", "matrix"):  # the IRC line and the notice show no agent
         assert "{{ user.name }}" in rendered
 
 
@@ -83,6 +83,15 @@ def test_notification_fields(renderer: Renderer) -> None:
     assert Notification.from_dict(n.to_dict()) == n
 
 
+def test_matrix_gets_a_plain_body_and_escaped_html(renderer: Renderer) -> None:
+    evil = '<script>alert("x")</script> & <b onclick=1>'
+    n = render(renderer, "matrix", summary=evil)
+    assert set(n.content) == {"body", "html"}
+    assert evil in n.content["body"]
+    assert "<script>" not in n.content["html"] and "<b onclick" not in n.content["html"]
+    assert "&lt;script&gt;" in n.content["html"]
+
+
 def test_control_characters_never_reach_text_or_html(renderer: Renderer) -> None:
     n = render(renderer, "email", summary="bell\x07 nul\x00 esc\x1b[31m del\x7f end")
     assert n.content["subject"] == "[bodhi] bell nul esc [31m del end"
@@ -90,7 +99,7 @@ def test_control_characters_never_reach_text_or_html(renderer: Renderer) -> None
         assert not any(c in n.content[part] for c in "\x00\x07\x1b\x7f\r")
 
 
-@pytest.mark.parametrize("destination", ["matrix", "digest"])
+@pytest.mark.parametrize("destination", ["slack", "digest"])
 def test_unknown_destination_is_a_config_error(renderer: Renderer, destination: str) -> None:
     with pytest.raises(ConfigError, match=f"no templates for destination '{destination}'"):
         render(renderer, destination)

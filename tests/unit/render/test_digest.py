@@ -133,9 +133,21 @@ def test_digest_on_the_desktop_escapes_the_body_for_markup(renderer: Renderer) -
     assert "<b>" not in digest.content["body"]
 
 
+def test_digest_on_matrix_has_a_plain_body_and_escaped_html(renderer: Renderer) -> None:
+    items = held_on(renderer, "matrix")
+    items.append(render(renderer, "matrix", msg_id="m9", summary="a <b> & c",
+                        timestamp=T0 + 3600))
+    digest = renderer.render_digest("matrix", USER, items, "@bob:example.org")
+    assert digest.address == "@bob:example.org"
+    assert digest.content["body"].startswith("[notifier] 7 notifications")
+    assert "bodhi: a <b> & c" in digest.content["body"]
+    assert "bodhi: a &lt;b&gt; &amp; c" in digest.content["html"]
+    assert "<b> & c" not in digest.content["html"]
+
+
 def test_digest_for_unknown_destination_is_a_config_error(renderer: Renderer) -> None:
-    with pytest.raises(ConfigError, match="no templates for destination 'matrix'"):
-        renderer.render_digest("matrix", USER, held(renderer), "bob")
+    with pytest.raises(ConfigError, match="no templates for destination 'slack'"):
+        renderer.render_digest("slack", USER, held(renderer), "bob")
 
 
 def test_mail_and_digest_share_the_footer(renderer: Renderer) -> None:

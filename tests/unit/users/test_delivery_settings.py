@@ -64,7 +64,7 @@ def test_valid_settings_are_kept_as_given(delivery: Any) -> None:
     # misspelt keys, with the nearest valid word
     ({"emial": {}},
      "delivery: unknown key 'emial' (did you mean 'email'?); "
-     "known: email, irc, rss, desktop, webpush, quiet_hours"),
+     "known: email, irc, rss, desktop, webpush, matrix, quiet_hours"),
     ({"email": {"adress": "a@example.org"}},
      "delivery.email: unknown key 'adress' (did you mean 'address'?); known: address, digest"),
     ({"irc": {"nickname": "al"}}, "delivery.irc: unknown key 'nickname' (did you mean 'nick'?)"),

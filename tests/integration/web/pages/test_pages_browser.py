@@ -115,12 +115,12 @@ def test_sign_in_by_link_then_make_a_rule_in_the_editor(
     page.goto(link.group(0))
     visit("link")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
-    assert "Signed in as alice" in page.get_by_role("main").inner_text()
-    visit("start")
-    page.get_by_role("main").get_by_role("link", name="Inbox").click()
+    page.wait_for_url(f"{base}/inbox")  # the page asked for before signing in
     assert page.get_by_role("heading", level=1).inner_text() == "Inbox"
     visit("inbox-empty")
+    page.goto(f"{base}/")
+    assert "Signed in as alice" in page.get_by_role("main").inner_text()
+    visit("start")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Rules").click()
     page.wait_for_url(f"{base}/rules")
