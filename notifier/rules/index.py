@@ -71,11 +71,29 @@ def _unfile(table: dict[str, Rules], keys: Iterable[str], rule: Rule) -> None:
                 table[key] = tuple(rules)
 
 
+#: one user's rules: a tuple while few (a dict costs three times the memory), a dict by name
+#: when many
+UserRules = tuple[Rule, ...] | dict[str, Rule]
+
+
+def _named(rules: UserRules, name: str) -> Rule | None:
+    if type(rules) is tuple:
+        for rule in rules:
+            if rule.name == name:
+                return rule
+        return None
+    return rules.get(name)  # type: ignore[union-attr]
+
+
+def _all(rules: UserRules) -> tuple[Rule, ...] | Iterable[Rule]:
+    return rules if type(rules) is tuple else rules.values()  # type: ignore[union-attr]
+
+
 class RuleIndex:
     """Rules by ``(user, name)``, enabled rules by the keys they track, and ownership."""
 
     def __init__(self) -> None:
-        self._rules: dict[str, dict[str, Rule]] = {}
+        self._rules: dict[str, UserRules] = {}
         self._count = 0
         self._by_owner: dict[str, Rules] = {}
         self._by_group: dict[str, Rules] = {}
@@ -96,27 +114,100 @@ class RuleIndex:
 
     def __iter__(self) -> Iterator[Rule]:
         for rules in self._rules.values():
-            yield from rules.values()
+            yield from _all(rules)
 
     def get(self, user: str, name: str) -> Rule | None:
         """The rule ``name`` of ``user``, if there is one."""
-        return self._rules.get(user, {}).get(name)
+        rules = self._rules.get(user)
+        return None if rules is None else _named(rules, name)
 
     def rules_of(self, user: str) -> list[Rule]:
         """Every rule of ``user``."""
-        return list(self._rules.get(user, {}).values())
+        return list(_all(self._rules.get(user, ())))
 
     def add(self, rule: Rule) -> None:
         """Add a rule; :class:`RuleError` if the user already has one by that name."""
-        rules = self._rules.get(rule.user)
+        user = rule.user
+        rules = self._rules.get(user)
         if rules is None:
-            rules = self._rules[sys.intern(rule.user)] = {}
-        elif rule.name in rules:
-            raise RuleError(f"{rule.user} already has a rule named {rule.name!r}")
-        rules[rule.name] = rule
+            self._rules[sys.intern(user)] = (rule,)
+        elif _named(rules, rule.name) is not None:
+            raise RuleError(f"{user} already has a rule named {rule.name!r}")
+        elif type(rules) is tuple:
+            self._rules[user] = (*rules, rule) if len(rules) < SMALL else \
+                {r.name: r for r in (*rules, rule)}
+        else:
+            rules[rule.name] = rule  # type: ignore[index]
         self._count += 1
         if not rule.disabled:
             self._file(rule)
+
+    def load(self, rules: Iterable[Rule]) -> None:
+        """Add many rules at once, as :meth:`add` does one by one, only quicker.
+
+        Each key's rules are gathered in a list first, then kept as a tuple or
+        a set once, rather than a tuple grown rule by rule.
+        """
+        gathered: dict[int, dict[str, list[Rule]]] = {}
+        tables = {"artifacts-owned": self._by_owner, "artifacts-group-owned": self._by_group,
+                  "artifacts-followed": self._by_package, "related-events": self._by_user,
+                  "users-followed": self._by_agent}
+        lists = {kind: gathered.setdefault(id(table), {}) for kind, table in tables.items()}
+        topics = self._topics
+        count = 0
+        # A user's rules come together (as an index lists them): kept when the user changes.
+        user: str | None = None
+        mine: dict[str, Rule] = {}
+        for rule in rules:
+            if rule.user != user:
+                if user is not None:
+                    self._keep(user, mine)
+                user, mine = rule.user, {}
+            elif rule.name in mine:
+                raise RuleError(f"{user} already has a rule named {rule.name!r}")
+            mine[rule.name] = rule
+            count += 1
+            if rule.disabled:
+                continue
+            kind = rule.kind
+            if kind == "topics":
+                for pattern in rule.targets:
+                    topics.add(pattern, rule)
+                continue
+            table = lists.get(kind)
+            if table is None:
+                raise ValueError(f"unknown track kind {kind!r}")  # parse_rule lets none through
+            if kind == "related-events":
+                keys: tuple[str, ...] = (user,)
+            elif kind == "artifacts-owned":
+                keys = rule.targets or (user,)
+            else:
+                keys = rule.targets
+            for key in keys:
+                found = table.get(key)
+                if found is None:
+                    table[key] = [rule]
+                else:
+                    found.append(rule)
+        if user is not None:
+            self._keep(user, mine)
+        self._count += count
+        for table in tables.values():
+            for key, more in gathered[id(table)].items():
+                rules_now = table.get(key)
+                if rules_now is not None:  # the index was not empty
+                    more = [*rules_now, *more]
+                table[key] = tuple(more) if len(more) <= SMALL else set(more)
+
+    def _keep(self, user: str, rules: dict[str, Rule]) -> None:
+        before = self._rules.get(user)
+        if before is not None:  # the user came before, or the index was not empty
+            old = {r.name: r for r in _all(before)}
+            twice = old.keys() & rules.keys()
+            if twice:
+                raise RuleError(f"{user} already has a rule named {min(twice)!r}")
+            rules = {**old, **rules}
+        self._rules[sys.intern(user)] = tuple(rules.values()) if len(rules) <= SMALL else rules
 
     def replace(self, rule: Rule) -> Rule | None:
         """Add a rule, replacing the user's rule of the same name; return the old one."""
@@ -127,11 +218,19 @@ class RuleIndex:
     def remove(self, user: str, name: str) -> Rule | None:
         """Remove a rule; return it, or ``None`` if there was none."""
         rules = self._rules.get(user)
-        if rules is None or name not in rules:
+        rule = None if rules is None else _named(rules, name)
+        if rule is None:
             return None
-        rule = rules.pop(name)
-        if not rules:
-            del self._rules[user]
+        if type(rules) is tuple:
+            left = tuple([r for r in rules if r is not rule])
+            if left:
+                self._rules[user] = left
+            else:
+                del self._rules[user]
+        else:
+            del rules[name]  # type: ignore[union-attr]
+            if len(rules) <= SMALL // 2:  # type: ignore[arg-type]
+                self._rules[user] = tuple(rules.values())  # type: ignore[union-attr]
         self._count -= 1
         if not rule.disabled:
             self._unfile(rule)

@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from ..errors import RuleError
+from . import loading
 from .index import RuleIndex
 from .model import DEFAULT_FILTERS, DEFAULT_SEVERITIES, Recipient, Rule
 from .semantics import track_reason
@@ -30,6 +31,8 @@ class RuleSource(Protocol):
     """What :meth:`Matcher.from_store` needs of :class:`notifier.storage.Store`."""
 
     def list_rules(self, user: str | None = None) -> list[dict[str, Any]]: ...
+
+    def last_change(self) -> int: ...
 
     def ownership(self) -> Iterable[tuple[str, str, str]]: ...
 
@@ -46,8 +49,9 @@ class Matcher:
         #: the index itself; use the methods below to change it, they take the lock
         self.index = RuleIndex()
         self._lock = threading.Lock()
-        for rule in rules:
-            self.index.add(rule)
+        #: the change-log entry the rules and owners reflect, when loaded from the database
+        self.position: int | None = None
+        self.index.load(rules)
         for package, kind, name in ownership:
             self.index.add_owner(package, kind, name)
 
@@ -56,8 +60,13 @@ class Matcher:
                    owner_filter: Callable[[str, str, str], bool] | None = None,
                    destinations: Collection[str] | None = None,
                    on_invalid: Callable[[str], None] | None = None,
-                   progress: Callable[[list[Any]], Iterable[Any]] | None = None) -> Matcher:
+                   progress: Callable[[list[Any]], Iterable[Any]] | None = None,
+                   snapshot: bool = True) -> Matcher:
         """Load every rule and owner from the database.
+
+        From the stored snapshot of the index when it is current (see
+        :mod:`.loading`), else from the rules table, writing a fresh snapshot;
+        ``snapshot=False`` (or an ``owner_filter``) reads the tables only.
 
         A stored rule that no longer validates (say its destination's backend
         is gone) is a :class:`RuleError` naming it, all such rules listed; or,
@@ -68,8 +77,16 @@ class Matcher:
         """
         if destinations is None:
             destinations = backend_names()
+        use_snapshot = snapshot and owner_filter is None and loading.enabled(store)
+        if use_snapshot:
+            loaded = loading.from_snapshot(cls, store, destinations,  # type: ignore[arg-type]
+                                           on_invalid)
+            if loaded is not None:
+                return loaded
+        position = store.last_change()  # first: what changes after it is applied again
         shared: dict[Any, Any] = {}
         matcher = cls()
+        matcher.position = position
         problems = []
         stored = store.list_rules()
         for data in progress(stored) if progress is not None else stored:
@@ -92,6 +109,8 @@ class Matcher:
         for package, kind, name in store.ownership():
             if owner_filter is None or owner_filter(package, kind, name):
                 matcher.add_owner(package, kind, name)
+        if use_snapshot:
+            loading.save(store, matcher, destinations)  # type: ignore[arg-type]
         return matcher
 
     # -- changes -------------------------------------------------------------
@@ -115,6 +134,23 @@ class Matcher:
         """Take ``other``'s rules and owners in place of all of this one's (a rebuild)."""
         with self._lock:
             self.index = other.index
+            self.position = other.position
+
+    def rules(self) -> list[Rule]:
+        """Every rule, disabled ones included, as they are now."""
+        with self._lock:
+            return list(self.index)
+
+    def export(self) -> tuple[list[Rule], dict[str, tuple[str, ...]],
+                              dict[str, tuple[str, ...]]]:
+        """The rules and the owners (package -> users, package -> groups), as they are now.
+
+        Rules are immutable, so only the containers are copied, under the lock.
+        """
+        with self._lock:
+            index = self.index
+            return (list(index), {p: tuple(o) for p, o in index.user_owners.items()},
+                    {p: tuple(o) for p, o in index.group_owners.items()})
 
     def add_owner(self, package: str, kind: str, name: str) -> bool:
         """``name`` (``kind`` "user" or "group") now owns ``package``; whether it is new."""

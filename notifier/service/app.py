@@ -200,7 +200,21 @@ class Service:
                  self.config.http.public_url(), self.config.http.listen)
         log.info("database: %s", self.store.display_url)
         log.info("backends: %s", self.dispatcher.describe())
-        self.pipeline.warn_undelivered(self.store.list_rules())
+        self._warn_undelivered()
+
+    def _warn_undelivered(self) -> None:
+        """Warn about rules whose destinations nothing delivers, from the loaded rules.
+
+        Reading every stored document again would cost seconds with many rules;
+        only the rules that use such a destination are handed over.
+        """
+        enabled = [r for r in self.matcher.rules() if not r.disabled]
+        used = {d for dests in {r.destinations for r in enabled} for d in dests}
+        missing = {d for d in used if d != "desktop" and self.pipeline.missing_backend(d)}
+        if missing:
+            self.pipeline.warn_undelivered(
+                {"user": r.user, "destinations": r.destinations} for r in enabled
+                if not missing.isdisjoint(r.destinations))
 
     def stop(self) -> None:
         """Drain what is in flight, then stop everything, in order."""

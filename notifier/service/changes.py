@@ -46,7 +46,9 @@ class ChangeWatcher:
         self.interval = interval
         self._lock = threading.Lock()
         self._periodic = Periodic("changes", interval, self._catch_up)
-        self.seen = store.last_change()
+        # The loaded matcher says which change it reflects (a snapshot may be older).
+        position = getattr(matcher, "position", None)
+        self.seen = store.last_change() if position is None else position
         #: the change that failed to apply: (seq, tries, problem, since), else None
         self.failing: tuple[int, int, str, float] | None = None
 
@@ -101,7 +103,7 @@ class ChangeWatcher:
 
         upto = self.store.last_change()  # first: what changes after this is applied again
         fresh = Matcher.from_store(self.store, on_invalid=lambda problem: log.error(
-            "a stored rule is left out: %s", problem))
+            "a stored rule is left out: %s", problem), snapshot=False)
         self.matcher.replace_all(fresh)
         self.users.forget()
         self.seen = max(self.seen, upto)
@@ -131,8 +133,20 @@ class ChangeWatcher:
             self.users.forget(row.key1)
 
     def prune(self) -> int:
-        """Delete the changes this service has applied (other services may lag: keep a day)."""
-        return self.store.prune_changes(self.seen, 86400)
+        """Delete the changes this service has applied (other services may lag: keep a day).
+
+        First the rules snapshot is brought up to what the matcher holds, and
+        the change it was made at is kept, so the next start can use it.
+        """
+        from ..rules.loading import refresh
+        from ..rules.validation import backend_names
+
+        # The matcher holds at least every change up to ``seen`` (later ones are applied
+        # again at the next start, which changes nothing): no need to stop the polls.
+        seen = self.seen
+        kept = refresh(self.store, self.matcher, backend_names(), seen)
+        upto = seen if kept is None else min(seen, kept - 1)
+        return self.store.prune_changes(upto, 86400)
 
     def _catch_up(self) -> None:
         while self.poll() >= 10000:

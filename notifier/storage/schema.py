@@ -398,3 +398,21 @@ push_deliveries = Table(
     PrimaryKeyConstraint("subscription_id", "msg_id"),
     Index("ix_push_deliveries_delivered_at", "delivered_at"),
 )
+
+#: Compact images of the matcher's index (notifier.rules.snapshot; migration 0014r), so a
+#: worker starts without decoding and validating every rule. ``change_seq`` is the change
+#: log's position the image reflects and ``change_mark`` that entry's fingerprint: a
+#: snapshot whose entry is gone or different is stale, and rebuilt by a full load.
+rule_snapshots = Table(
+    "rule_snapshots", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("format", Integer, nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("change_mark", Text, nullable=True),
+    # The destination names the rules were validated against, sorted, comma-separated.
+    Column("destinations", Text, nullable=False),
+    Column("rules", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)

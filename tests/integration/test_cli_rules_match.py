@@ -8,6 +8,7 @@ installed console script.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,27 @@ def test_console_script(loaded: Path):
          "destinations": ["desktop", "email", "irc", "rss"]},
         {"user": "bob", "rules": ["Kernel"], "destinations": ["rss"]}]}
     assert result.stderr == ""
+
+
+def test_console_script_starts_from_the_rules_snapshot_with_later_changes(loaded: Path,
+                                                                         tmp_path: Path):
+    record = lines(described(msg_id="p", packages=["kernel"]))
+    first = run("notifier", "match", "--described", "--verbose", "--config", str(loaded),
+                input=record)
+    assert first.returncode == 0, first.stderr
+    assert "no rules snapshot yet" in first.stderr and "wrote the rules snapshot" in first.stderr
+    # A rule added after the snapshot: the next start applies it from the change log.
+    follow = {"user": "dan", "name": "Kernel too", "track": {"kind": "artifacts-followed",
+                                                            "packages": ["kernel"]},
+              "destinations": ["email"]}
+    out = notifier(loaded, "rules", "import", write(tmp_path / "more.json", [follow]))
+    assert out.returncode == 0, out.stderr
+    second = run("notifier", "match", "--described", "--verbose", "--config", str(loaded),
+                 input=record)
+    assert second.returncode == 0, second.stderr
+    assert "from the snapshot" in second.stderr and "then 1 later change(s)" in second.stderr
+    full = run("notifier", "match", "--described", "--config", str(loaded), input=record,
+               env={**os.environ, "NOTIFIER_RULES_SNAPSHOT": "off"})
+    assert full.returncode == 0, full.stderr
+    assert second.stdout == full.stdout
+    assert [r["user"] for r in json.loads(second.stdout)["recipients"]] == ["alice", "bob", "dan"]
