@@ -399,7 +399,7 @@ push_deliveries = Table(
     Index("ix_push_deliveries_delivered_at", "delivered_at"),
 )
 
-#: Compact images of the matcher's index (notifier.rules.snapshot; migration 0014r), so a
+#: Compact images of the matcher's index (notifier.rules.snapshot; migration 0014), so a
 #: worker starts without decoding and validating every rule. ``change_seq`` is the change
 #: log's position the image reflects and ``change_mark`` that entry's fingerprint: a
 #: snapshot whose entry is gone or different is stale, and rebuilt by a full load.

@@ -201,11 +201,19 @@ class Store:
                                 .order_by(change_log.c.seq).limit(limit)).all()
 
     def prune_changes(self, upto: int, older_than: float) -> int:
-        """Delete change-log entries up to ``upto`` made more than ``older_than`` s ago."""
+        """Delete change-log entries up to ``upto`` made more than ``older_than`` s ago.
+
+        The newest entry always stays: on SQLite, numbering goes on from the highest
+        number left, and with none left it would start again at 1, below what every
+        running watcher has seen (they would miss the changes until it caught up).
+        """
         cutoff = self._clock() - older_than
         with self._transaction("prune the change log") as conn:
-            return conn.execute(delete(change_log).where(change_log.c.seq <= upto,
-                                                         change_log.c.at < cutoff)).rowcount
+            newest = conn.scalar(select(func.max(change_log.c.seq)))
+            if newest is None:
+                return 0
+            return conn.execute(delete(change_log).where(
+                change_log.c.seq <= min(upto, newest - 1), change_log.c.at < cutoff)).rowcount
 
     # -- schema -----------------------------------------------------------
 

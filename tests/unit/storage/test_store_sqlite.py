@@ -106,3 +106,20 @@ def test_unwritable_location(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(StorageError, match="cannot create directory"):
         Store(f"sqlite:///{blocker / 'sub' / 'n.db'}")
+
+
+def test_the_change_log_numbers_on_after_a_prune_of_everything_seen(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    with Store(f"sqlite:///{tmp_path / 'n.db'}", clock=lambda: now[0]) as store:
+        for i in range(3):
+            store.upsert_rules([{"user": "alice", "name": f"r{i}",
+                                 "track": {"kind": "topics", "patterns": ["*"]},
+                                 "destinations": ["email"]}])
+        seen = store.last_change()
+        now[0] += 2 * 86400
+        assert store.prune_changes(seen, 86400) == seen - 1  # the newest entry stays
+        store.upsert_rules([{"user": "alice", "name": "after",
+                             "track": {"kind": "topics", "patterns": ["*"]},
+                             "destinations": ["email"]}])
+        # A watcher that had seen everything sees the new change.
+        assert [row.key2 for row in store.changes_after(seen)] == ["after"]

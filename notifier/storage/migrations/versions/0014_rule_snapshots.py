@@ -1,6 +1,6 @@
 """Rule snapshots: a compact image of the matcher's index, read in one go at start.
 
-Revision ID: 0014r
+Revision ID: 0014
 Revises: 0013
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014r"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
