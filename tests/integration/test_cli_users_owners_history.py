@@ -161,8 +161,8 @@ def test_users_import_checks_delivery_settings(conf: Path, tmp_path: Path) -> No
         "from 1 to 1000, not 0",
         f"{bad}: record 3 ('dave'): emails[0]: 'dave' is not an email address: it has no '@'",
         f"{bad}: record 3 ('dave'): ircnicks[1]: '#dave' is not an IRC nick",
-        f"{bad}: record 3 ('dave'): delivery: unknown destination 'emial' (did you mean "
-        "'email'?)",
+        f"{bad}: record 3 ('dave'): delivery: unknown key 'emial' (did you mean "
+        "'email'?); known: email, irc, rss, desktop, webpush, matrix, quiet_hours",
         f"{bad}: record 4 ('erin'): delivery.email.digest: unknown key 'evry' (did you mean "
         "'every'?); known: every, max_items",
     ]:

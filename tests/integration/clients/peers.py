@@ -152,8 +152,17 @@ class Watcher:
         wait_for(lambda: not self.bus.owned(WATCHER), "the watcher to leave", 10)
 
     def items(self) -> list[str]:
-        return list(self.bus.get(WATCHER, "/StatusNotifierWatcher", WATCHER,
-                                 "RegisteredStatusNotifierItems"))
+        """The registered items; none while a watcher that has just taken its name has not
+        exported its object yet (as the app, the test then asks again)."""
+        try:
+            return list(self.bus.get(WATCHER, "/StatusNotifierWatcher", WATCHER,
+                                     "RegisteredStatusNotifierItems"))
+        except dbus.exceptions.DBusException as exc:
+            if exc.get_dbus_name() in ("org.freedesktop.DBus.Error.UnknownObject",
+                                       "org.freedesktop.DBus.Error.UnknownMethod",
+                                       "org.freedesktop.DBus.Error.ServiceUnknown"):
+                return []
+            raise
 
 
 class Dunst:
