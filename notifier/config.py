@@ -522,6 +522,46 @@ class FirehoseNetwork:
     channels: tuple[FirehoseChannel, ...] = ()
 
 
+def check_matrix_room(text: str) -> None:
+    """Raise ValueError unless ``text`` is a Matrix room id or alias."""
+    if not re.fullmatch(r"![^\s]+|#[^\s:]+:\S+", text):
+        raise ValueError(f"{text!r} is not a room id like !abc:example.org or an alias "
+                         "like #room:example.org")
+
+
+def check_matrix_method(text: str) -> None:
+    """Raise ValueError unless ``text`` is notice or text."""
+    if text not in ("notice", "text"):
+        raise ValueError(f"{text!r} must be notice or text")
+
+
+@dataclass(frozen=True)
+class FirehoseRoom:
+    """One ``[[firehose.matrix.rooms]]``: a Matrix room and what to post there."""
+
+    room: str = field(metadata={"check": check_matrix_room})
+    # m.notice or m.text
+    method: str = field(default="notice", metadata={"check": check_matrix_method})
+    # Seconds a message may wait for its line; past that, the queue is folded.
+    max_delay: float = 30.0
+    include: FirehoseFilter = FirehoseFilter()
+    exclude: FirehoseFilter = FirehoseFilter()
+
+
+@dataclass(frozen=True)
+class FirehoseMatrix:
+    """One ``[[firehose.matrix]]``: a homeserver account and the rooms it posts to."""
+
+    homeserver: str
+    user_id: str
+    access_token: str
+    name: str = ""
+    # Lines per second to this homeserver, all rooms together, in bursts of up to ``burst``.
+    line_rate: float = 1.0
+    burst: int = 4
+    rooms: tuple[FirehoseRoom, ...] = ()
+
+
 @dataclass(frozen=True)
 class FirehoseConfig:
     """``[firehose]``: the IRC bot that posts the bus to channels (``notifier firehose``)."""
@@ -529,6 +569,7 @@ class FirehoseConfig:
     # Run the bot inside notifier serve too.
     enabled: bool = False
     networks: tuple[FirehoseNetwork, ...] = ()
+    matrix: tuple[FirehoseMatrix, ...] = ()
     # app=colour entries (mIRC colour names or 0-15) overriding the stable default mapping.
     colors: tuple[str, ...] = field(default=(), metadata={"check": check_irc_colour})
     # Messages kept for the "last" command.

@@ -23,6 +23,7 @@ from ...errors import ConfigError, NotifierError
 from ...meta.describer import Describer
 from .commands import Commands
 from .lines import Colours
+from .matrix import MatrixServer
 from .metrics import FirehoseMetrics, MetricsServer
 from .network import Network
 
@@ -34,23 +35,26 @@ _KEPT = ("msg_id", "topic", "app", "summary", "link", "agent", "usernames", "pac
 
 
 class Firehose:
-    """Posts the bus to IRC channels until stopped (see the package docstring)."""
+    """Posts the bus to IRC channels and Matrix rooms until stopped (see the package docstring)."""
 
     name = "firehose"
 
     def __init__(self, config: Config):
         fh = config.firehose
-        if not fh.networks:
+        if not fh.networks and not fh.matrix:
             raise ConfigError(f"{', '.join(config.sources) or '<defaults>'}: [firehose] has no "
-                              "[[firehose.networks]]: the bot has nowhere to post")
+                              "[[firehose.networks]] nor [[firehose.matrix]]: the bot has "
+                              "nowhere to post")
         self.config = config
         self.describer = Describer(config)
         self.colours = Colours(fh.colors)
         self.metrics = FirehoseMetrics()
         self.history: deque[Mapping[str, Any]] = deque(maxlen=max(1, fh.history))
         self.commands = Commands(self.history, self.colours)
-        self.networks = [Network(spec, self.colours, self.metrics, self.commands)
-                         for spec in fh.networks]
+        self.networks: list[Network | MatrixServer] = [
+            Network(spec, self.colours, self.metrics, self.commands) for spec in fh.networks]
+        self.networks += [MatrixServer(spec, self.colours, self.metrics, self.commands)
+                          for spec in fh.matrix]
         self.metrics.connected = lambda: {n.name: n.connected for n in self.networks}
         self.metrics_server: MetricsServer | None = None
         if fh.metrics_listen:

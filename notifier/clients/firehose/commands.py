@@ -14,10 +14,16 @@ from __future__ import annotations
 import fnmatch
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .lines import Colours, app_of, message_line, summary_of
 from .network import Network
+
+if TYPE_CHECKING:
+    from .matrix import MatrixServer
+
+    #: where a command was said: an IRC network or a Matrix homeserver
+    Peer = Network | MatrixServer
 
 DEFAULT_LAST = 5
 MAX_LAST = 20
@@ -51,7 +57,7 @@ class Commands:
         self.history = history
         self.colours = colours
 
-    def __call__(self, network: Network, nick: str, target: str | None, text: str) -> None:
+    def __call__(self, network: Peer, nick: str, target: str | None, text: str) -> None:
         words = text.strip().split()
         if not words:
             return
@@ -66,7 +72,7 @@ class Commands:
         else:
             network.reply(nick, f"I do not know {command!r}; try help.")
 
-    def last(self, network: Network, nick: str, args: list[str]) -> None:
+    def last(self, network: Peer, nick: str, args: list[str]) -> None:
         count = DEFAULT_LAST
         if args and args[0].isdigit():
             count = max(1, min(MAX_LAST, int(args[0])))
@@ -80,7 +86,7 @@ class Commands:
         for record in reversed(found):
             network.reply(nick, message_line(record, self.colours, True))
 
-    def pause(self, network: Network, nick: str, target: str | None, args: list[str],
+    def pause(self, network: Peer, nick: str, target: str | None, args: list[str],
               paused: bool) -> None:
         name = target or (args[0] if args else "")
         channel = network.channels.get(name.lower())
