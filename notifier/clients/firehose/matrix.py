@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 from nio import (
     AsyncClient,
+    AsyncClientConfig,
     JoinResponse,
     RoomCreateEvent,
     RoomMessageText,
@@ -148,7 +149,11 @@ class MatrixServer:
         asyncio.run(self._main(stopping))
 
     async def _main(self, stopping: threading.Event) -> None:
-        client = self.client = AsyncClient(self.spec.homeserver, self.spec.user_id)
+        # nio's own retries would hide a 429 from the queue (and a lost connection from
+        # the backoff here): the client gives up at once and this class waits
+        client = self.client = AsyncClient(
+            self.spec.homeserver, self.spec.user_id,
+            config=AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0))
         client.access_token = self.spec.access_token
         client.user_id = self.spec.user_id
         failures = 0

@@ -69,6 +69,13 @@ def say(account: Account, room_id: str, text: str) -> None:
                  {"msgtype": "m.text", "body": text}).raise_for_status()
 
 
+def promote(owner: Account, room_id: str, user: Account, level: int) -> None:
+    path = f"/rooms/{quote(room_id, safe='')}/state/m.room.power_levels"
+    levels = owner.call("GET", path).json()
+    levels.setdefault("users", {})[user.user_id] = level
+    owner.call("PUT", path, levels).raise_for_status()
+
+
 def matrix(synapse: Synapse, bot: Account, rooms: list[dict[str, Any]],
            **extra: Any) -> dict[str, Any]:
     """A ``[[firehose.matrix]]`` whose rooms leave out the bus probes."""
@@ -178,7 +185,7 @@ def total(got: list[Message], room_id: str) -> int:
     return count
 
 
-def test_help_for_all_and_pause_for_moderators_only(
+def test_help_for_all_and_pause_for_moderators_and_creators_only(
         synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
     mod, guest = accounts["mod"], accounts["guest"]
     room_id, alias = make_room(mod, guest)
@@ -199,16 +206,42 @@ def test_help_for_all_and_pause_for_moderators_only(
         say(guest, room_id, "firehose: pause")
         read(person, said(f"Only operators of {alias}"), "the guest refused")
         assert not server(bot).channels[alias.lower()].paused
-        say(mod, room_id, "firehose, pause")
-        read(person, said(f"{alias} paused"), "the moderator's pause")
+        promote(mod, room_id, guest, 50)
+        say(guest, room_id, "firehose, pause")
+        read(person, said(f"{alias} paused"), "the promoted moderator's pause")
         assert server(bot).channels[alias.lower()].paused
         bus.publish("koji", "buildsys.tag", {"log": "while paused"})
         wait_for(lambda: server(bot).metrics.get("synapse", alias, "dropped") == 1,
                  "the paused message counted as dropped", 10)
         say(mod, room_id, "firehose: resume")
-        read(person, said(f"{alias} resumed"), "the moderator's resume")
+        read(person, said(f"{alias} resumed"), "the creator's resume")
         bus.publish("koji", "buildsys.tag", {"log": "after resume"})
         got = read(person, said("after resume"), "a line after resume")
     finally:
         bot.close()
     assert not said("while paused")(got)
+
+
+def test_m_limit_exceeded_holds_the_lines_and_loses_none(tmp_path: Any, bus: Bus) -> None:
+    limited = Synapse(tmp_path / "limited",
+                      limits={"rc_message": {"per_second": 1, "burst_count": 3}}).start()
+    try:
+        bot_account, mod = limited.register("firehose"), limited.register("mod")
+        room_id, _ = make_room(mod)
+        person = MatrixPerson(mod)
+        person.poll(0)
+        bot = Bot(bus, {"matrix": [matrix(limited, bot_account, [
+            {"room": room_id, "max_delay": 30.0}], line_rate=20.0, burst=20)]})
+        try:
+            joined(bot)
+            for i in range(8):
+                bus.publish("koji", "buildsys.tag", {"log": f"limited {i}"})
+            got = read(person, lambda g: total(g, room_id) >= 8, "all eight lines", 30)
+            got += person.poll(0.5)
+        finally:
+            bot.close()
+    finally:
+        limited.stop()
+    bodies = [m.content["body"] for m in got if m.room_id == room_id]
+    assert total(got, room_id) == 8, bodies
+    assert server(bot).metrics.get("synapse", "", "limited") >= 1
