@@ -48,16 +48,17 @@ from tests.integration.pushservice import Browser as PushBrowser
 from tests.integration.pushservice import PushService
 from tests.integration.web.pages.conftest import PagesSite, start_pages_site
 from tests.integration.web.pages.test_pages_browser import (
-    AXE,
     CHROMIUM,
     PHONE,
     WAIT_MS,
     Visits,
     _require,
+    browser,
     visits_for,
 )
 
 pytestmark = pytest.mark.integration
+__all__ = ["browser"]  # the fixture, shared with the other browser tests
 
 CONTACT = "mailto:push-admin@example.org"
 #: what the page's pushManager.subscribe answers (the vendor's push service is out of reach)
@@ -117,18 +118,6 @@ def push_site(tmp_path: Path, smtp: SmtpPeer) -> Iterator[PagesSite]:
         stop()
 
 
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    _require(CHROMIUM, "Debian's chromium")
-    _require(AXE, "axe-core, from package.json")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def signed_in(site: PagesSite, context: BrowserContext, user: str) -> Page:
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -182,11 +171,11 @@ def alice_note(**kw: Any) -> Notification:
 
 
 def test_subscribe_on_the_page_then_the_worker_shows_what_the_backend_sent(
-        push_site: PagesSite, chromium: Browser, push: PushService,
+        push_site: PagesSite, browser: Browser, push: PushService,
         request: pytest.FixtureRequest) -> None:
     base = push_site.base
     stand_in: PushBrowser = push.browser("alice")
-    context = chromium.new_context(color_scheme="light", viewport={"width": 1100, "height": 900})
+    context = browser.new_context(color_scheme="light", viewport={"width": 1100, "height": 900})
     context.grant_permissions(["notifications", "clipboard-read", "clipboard-write"],
                               origin=base)
     context.add_init_script(SUBSCRIBE_STAND_IN % json.dumps(push.subscription(stand_in)))
@@ -364,10 +353,10 @@ def _clicks(site: PagesSite, push: PushService, context: BrowserContext,
 
 
 def test_a_browser_that_cannot_subscribe_is_told_why(
-        push_site: PagesSite, chromium: Browser) -> None:
+        push_site: PagesSite, browser: Browser) -> None:
     base = push_site.base
     # Notifications not allowed: the page says so, and subscribes nothing.
-    context = chromium.new_context()
+    context = browser.new_context()
     page = signed_in(push_site, context, "alice")
     page.goto(f"{base}/destinations")
     page.get_by_role("button", name="Get notifications in this browser").click()
@@ -376,7 +365,7 @@ def test_a_browser_that_cannot_subscribe_is_told_why(
     context.close()
     # Allowed, but the browser's push service refuses (chromium's own, unreachable or
     # refusing here): its reason is shown.
-    context = chromium.new_context()
+    context = browser.new_context()
     context.grant_permissions(["notifications"], origin=base)
     page = signed_in(push_site, context, "alice")
     page.goto(f"{base}/destinations")

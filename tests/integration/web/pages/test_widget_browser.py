@@ -23,17 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from notifier.config import config_from_dict
 from notifier.storage import Store
 from notifier.storage.credentials import Credentials
 from notifier.storage.inbox import Inbox
-from tests.conftest import IN_CI, ROOT, free_port
+from tests.conftest import ROOT, free_port
 from tests.integration.web.conftest import run_site
 from tests.integration.web.pages.conftest import USERS, PagesSite
+from tests.integration.web.pages.test_pages_browser import browser
 
 pytestmark = pytest.mark.integration
+__all__ = ["browser"]  # the fixture, shared with the other browser tests
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -146,22 +148,6 @@ def sites(tmp_path: Path) -> Iterator[Sites]:
             server.shutdown()
             server.server_close()
         stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    for path, what in ((CHROMIUM, "Debian's chromium"), (AXE, "axe-core, from package.json")):
-        if not path.exists():
-            message = f"{path} is not installed ({what}; dev/setup installs it)"
-            if IN_CI:
-                pytest.fail(f"{message}; CI must run this test")
-            pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @dataclass
