@@ -15,11 +15,11 @@ from .stopping import StopSignals
 @config_option
 @click.option("-v", "--verbose", count=True, help="Log more.")
 def firehose(config: Config, verbose: int) -> None:
-    """Post every message of the bus to IRC channels, filtered per channel.
+    """Post every message of the bus to IRC channels and Matrix rooms, filtered.
 
     Subscribes to [bus] endpoints, and posts '[app] summary link' to the
-    channels of each [[firehose.networks]] whose include and exclude filters
-    the message passes. In a storm, a channel's waiting messages are folded
+    channels of each [[firehose.networks]] and the rooms of each
+    [[firehose.matrix]] whose include and exclude filters the message passes. In a storm, a channel's waiting messages are folded
     into one line per app. Say 'help' to the bot for its commands.
 
     [firehose] enabled = true runs the same bot inside 'notifier serve'
