@@ -1,4 +1,4 @@
-"""``notifier firehose``: an IRC and Matrix bot that posts the message bus to channels and rooms.
+"""``notifier firehose``: a bot that posts the message bus to IRC channels and Matrix rooms.
 
 It subscribes to ``[bus] endpoints`` itself, describes every message as the
 service does (:mod:`notifier.meta`), keeps the ones each channel's filters
