@@ -19,8 +19,9 @@ def firehose(config: Config, verbose: int) -> None:
 
     Subscribes to [bus] endpoints, and posts '[app] summary link' to the
     channels of each [[firehose.networks]] and the rooms of each
-    [[firehose.matrix]] whose include and exclude filters the message passes. In a storm, a channel's waiting messages are folded
-    into one line per app. Say 'help' to the bot for its commands.
+    [[firehose.matrix]] whose include and exclude filters the message passes.
+    In a storm, a channel's waiting messages are folded into one line per
+    app. Say 'help' to the bot for its commands.
 
     [firehose] enabled = true runs the same bot inside 'notifier serve'
     instead. SIGTERM or SIGINT stops it.
