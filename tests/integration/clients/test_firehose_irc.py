@@ -307,3 +307,26 @@ def test_tls_with_the_servers_certificate_checked(
     finally:
         server.stop()
     assert watcher.texts("#tls") == [f"{colour('koji')}[koji]\x03 over TLS"]
+
+
+def test_nickserv_identify_before_joining(ngircd: IrcServer, bus: Bus) -> None:
+    # ngircd has no services: a second real client takes the nick NickServ and answers as
+    # services do. The bot must identify first, and join once told it is identified.
+    services = Watcher(ngircd.port, "NickServ", [])
+    watcher = Watcher(ngircd.port, "watcher", ["#ns"])
+    bot = Bot(bus, {"networks": [network(ngircd.port, [{"name": "#ns"}],
+                                         nickserv_password="s3cret")]})
+    try:
+        wait_for(lambda: services.lines("privmsg", sender="firehose"), "IDENTIFY", 15)
+        assert [x.text for x in services.lines("privmsg", sender="firehose")] == [
+            "IDENTIFY firehose s3cret"]
+        assert not bot.network.channels["#ns"].joined  # it waits to be identified
+        told = time.monotonic()
+        services.conn.notice("firehose", "You are now identified for firehose.")
+        bot.wait_joined(5)
+        (join,) = [x for x in watcher.lines("join", "#ns", sender="firehose")]
+        assert join.at - told < 5  # on the answer, not after the 10 s it waits at most
+    finally:
+        bot.close()
+        watcher.close()
+        services.close()
