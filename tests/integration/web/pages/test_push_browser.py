@@ -248,8 +248,6 @@ def test_subscribe_on_the_page_then_the_worker_shows_what_the_backend_sent(
     assert notification["requireInteraction"] is True
     assert abs(notification["timestamp"] - note.timestamp * 1000) < 1000
 
-    # The same message pushed again replaces its notification (same tag).
-    deliver(session, base, rid, json.dumps(arrived.payload))
     # A push whose payload is not ours still shows something, leading to the inbox.
     deliver(session, base, rid, "not JSON")
     notes = shown(page, 2)
@@ -257,6 +255,12 @@ def test_subscribe_on_the_page_then_the_worker_shows_what_the_backend_sent(
     fallback = next(n for n in notes if n["tag"] == "notifier")
     assert fallback["title"] == "New notification"
     assert fallback["data"]["link"] == f"{base}/inbox"
+    # The same message pushed again replaces its notification (same tag): one at a time,
+    # each push waited for, so that the worker never has two to handle at once.
+    deliver(session, base, rid, json.dumps({**arrived.payload, "body": "again"}))
+    notes = wait_for(lambda: (lambda n: n if any(x["body"] == "again" for x in n) else None)(
+        page.evaluate(NOTIFICATIONS)), "the notification replaced")
+    assert sorted(n["tag"] for n in notes) == sorted([note.msg_id, "notifier"]), notes
     context.close()
 
 
