@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import account, admin, destinations, editor, inbox, rules, settings, tokens
-from .base import PageError, error_page, script, stylesheet
+from .base import PageError, error_page, script_response, stylesheet
 from .plain import (
     home,
     not_found,
@@ -45,6 +45,8 @@ __all__ = ["create_router", "home", "install", "not_found", "page", "sign_in_lin
 STYLESHEET = "/static/web/style.css"
 #: the script that keeps the unread count and the inbox live (templates/web/static/live.js)
 LIVE_SCRIPT = "/static/web/live.js"
+#: the pages' scripts, served from templates/web/static/ at /static/web/<name>
+SCRIPTS = frozenset({"live.js", "editor.js", "push.js", "timezone.js"})
 
 
 def create_router() -> APIRouter:
@@ -58,10 +60,11 @@ def create_router() -> APIRouter:
         return Response(stylesheet(), media_type="text/css; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=3600"})
 
-    @router.get(LIVE_SCRIPT)
-    def live_script() -> Response:
-        return Response(script("live.js"), media_type="text/javascript; charset=utf-8",
-                        headers={"Cache-Control": "public, max-age=3600"})
+    @router.get("/static/web/{name}")
+    def page_script(name: str) -> Response:
+        if name not in SCRIPTS:
+            return not_found()
+        return script_response(name, "public, max-age=3600")
 
     return router
 

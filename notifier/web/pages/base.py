@@ -92,6 +92,12 @@ def script(name: str) -> bytes:
     return files("notifier.templates").joinpath("web", "static", name).read_bytes()
 
 
+def script_response(name: str, cache_control: str) -> Response:
+    """:func:`script` ``name`` as JavaScript, cached as ``cache_control`` says."""
+    return Response(script(name), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"})
+
+
 def when(timestamp: float | None) -> str:
     """A time as people read it (UTC)."""
     if timestamp is None:

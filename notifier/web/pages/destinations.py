@@ -29,8 +29,6 @@ one, is server-rendered.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -44,7 +42,16 @@ from ..api import push as push_api
 from ..api.auth import Caller
 from ..api.context import ApiContext, context
 from ..api.problems import Problem
-from .base import PageError, Posted, field_errors, posted, redirect, render, signed_in
+from .base import (
+    PageError,
+    Posted,
+    field_errors,
+    posted,
+    redirect,
+    render,
+    script_response,
+    signed_in,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,28 +69,11 @@ DELIVERY_FIELDS = {
 }
 
 
-@cache
-def script(name: str) -> bytes:
-    """A script of ``templates/web/static/``."""
-    return files("notifier.templates").joinpath("web", "static", name).read_bytes()
-
-
-def _script(name: str, cache_control: str) -> Response:
-    return Response(script(name), media_type="text/javascript; charset=utf-8",
-                    headers={"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"})
-
-
 @router.get("/sw.js")
 def service_worker() -> Response:
     """The service worker; at the site's root, its scope is the whole site. Browsers
     check it for a new version on each visit (no-cache)."""
-    return _script("sw.js", "no-cache")
-
-
-@router.get("/static/web/push.js")
-def page_script() -> Response:
-    """The destinations page's script."""
-    return _script("push.js", "public, max-age=3600")
+    return script_response("sw.js", "no-cache")
 
 
 def _feeds(ctx: ApiContext, caller: Caller) -> dict[str, str]:

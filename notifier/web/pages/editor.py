@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -159,12 +158,6 @@ def form_values(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def editor_script() -> bytes:
-    """``templates/web/static/editor.js``."""
-    return files("notifier.templates").joinpath("web", "static", "editor.js").read_bytes()
-
-
-@cache
 def destination_names() -> tuple[str, ...]:
     """The installed backends' names (found once: scanning entry points takes a while)."""
     return tuple(backend_names())
@@ -264,8 +257,3 @@ def preview(request: Request, form: Posted = Depends(posted),
                    preview=found, since=since)
 
 
-@router.get(SCRIPT)
-def script() -> Response:
-    """The editor's live parts."""
-    return Response(editor_script(), media_type="text/javascript; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=3600"})

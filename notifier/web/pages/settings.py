@@ -15,7 +15,6 @@ fills it with the browser's zone when it is empty.
 from __future__ import annotations
 
 import zoneinfo
-from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -59,13 +58,6 @@ def _page(request: Request, ctx: ApiContext, caller: Caller, *, status: int = 20
     return render(request, ctx, "settings.html", caller, status=status, errors=errors or {},
                   quiet=values, has_quiet=bool(stored), status_text=_status(stored, ctx.clock()),
                   zones=sorted(zoneinfo.available_timezones()))
-
-
-@router.get(TIMEZONE_SCRIPT)
-def timezone_script() -> Response:
-    body = files("notifier.templates").joinpath("web", "static", "timezone.js").read_bytes()
-    return Response(body, media_type="text/javascript; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/settings")

@@ -56,6 +56,13 @@ def test_pages_send_strangers_to_sign_in(pages_site: PagesSite) -> None:
         assert "/signin/oidc" not in page.text  # no [web] oidc_issuer here
         assert location(client.post("/inbox/read", data={"id": "1"}), pages_site) == "/signin"
         assert client.get("/static/web/style.css").headers["content-type"].startswith("text/css")
+        for name in ("live.js", "editor.js", "push.js", "timezone.js"):
+            served = client.get(f"/static/web/{name}")
+            assert served.status_code == 200, name
+            assert served.headers["content-type"].startswith("text/javascript"), name
+        # Only the pages' own scripts: no other file of the package, whatever the name.
+        for name in ("sw.js", "../style.css", "base.html", "..%2Fbase.html"):
+            assert client.get(f"/static/web/{name}").status_code == 404, name
         assert page.headers["x-frame-options"] == "DENY"
         assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
 
