@@ -31,10 +31,15 @@ A rule, as 'import', 'export' and 'show' write it:
 
 \b
 Track kinds (which messages the rule looks at):
-  artifacts-owned        a message package is owned by one of "users"
+  artifacts-owned        a message artifact is owned by one of "users"
                          (default: the rule's user)
-  artifacts-group-owned  a message package is owned by one of "groups"
-  artifacts-followed     a message package is one of "packages"
+  artifacts-group-owned  a message artifact is owned by one of "groups"
+  artifacts-followed     a message artifact is one of "packages"
+
+Artifacts are packages, containers, modules and flatpaks: a package by its
+name ("kernel"), the others as "containers/NAME", "modules/NAME",
+"flatpaks/NAME"; "rpms/NAME" and dist-git's "container/NAME" are read too.
+Owners come from 'notifier owners import'.
   related-events         the rule's user is among the message's users
   users-followed         the message's agent is one of "users"
   topics                 one of the "patterns" (globs) matches the topic
