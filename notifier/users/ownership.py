@@ -52,13 +52,14 @@ def check_ownership_file(data: Any, source: str) -> dict[str, Owners]:
     where_from: dict[str, str] = {}
     for top, entries in data.items():
         kind = artifacts.SPELLINGS[top]
+        noun = artifacts.NOUNS[kind]
         if not isinstance(entries, dict):
-            raise InputError(f"{source}: '{top}' must be an object mapping {kind} names to "
+            raise InputError(f"{source}: '{top}' must be an object mapping {noun} names to "
                              f"owners, not {type(entries).__name__}")
         for name, entry in entries.items():
-            where = f"{source}: {artifacts.NOUNS[kind]} {name!r}"
+            where = f"{source}: {noun} {name!r}"
             if not name or name != name.strip() or "/" in name:
-                raise InputError(f"{where}: not a valid {artifacts.NOUNS[kind]} name")
+                raise InputError(f"{where}: not a valid {noun} name")
             key = artifacts.key(kind, name)
             if key in out:
                 raise InputError(f"{where}: listed twice, under '{where_from[key]}' and "
