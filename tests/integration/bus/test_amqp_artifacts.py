@@ -180,3 +180,47 @@ def test_fedora_messagings_own_classes_reach_notifier_with_every_kind(
     assert [sorted(r.user for r in Matcher(RULES, OWNERS).match(d)) for d in described] == [
         ["alice"], ["bob"], ["dave"], ["erin"]]
 
+
+
+def test_notifier_serve_delivers_on_an_owned_container(tmp_path: Path, broker: Broker) -> None:
+    """fedora-messaging publish -> notifier serve: the owner of a container gets it in their
+    feed; a package and a flatpak of other owners, one of them of the same name, do not."""
+    from tests.integration.bus.test_amqp_fedora_messaging import Served, fm_publish
+
+    served = Served(tmp_path, broker)
+    try:
+        owners = tmp_path / "owners.json"
+        owners.write_text(json.dumps({"container": {"fedora-toolbox": ["alice"],
+                                                    "toolbx-base": ["@desktop"]},
+                                      "rpms": {"fedora-toolbox": ["bob"]},
+                                      "flatpaks": {"org.gnome.Maps": ["bob"]}}))
+        served.cli("owners", "import", str(owners))
+        served.cli("rules", "remove", "alice", "ours")
+        rules = tmp_path / "mine.json"
+        rules.write_text(json.dumps([
+            {"user": "alice", "name": "mine", "track": {"kind": "artifacts-owned"},
+             "destinations": ["rss"]},
+            {"user": "alice", "name": "desktop", "track": {"kind": "artifacts-group-owned",
+                                                           "groups": ["desktop"]},
+             "destinations": ["rss"]}]))
+        served.cli("rules", "import", str(rules))
+        served.serve.start()
+        topic = f"org.fedoraproject.prod.{broker.prefix}.git.receive"
+        sent = []
+        for flag, name in (("container", "fedora-toolbox"), ("rpm", "fedora-toolbox"),
+                           ("flatpak", "org.gnome.Maps"), ("container", "toolbx-base")):
+            msg_id = f"{broker.prefix}-{flag}-{name}"
+            fm_publish(tmp_path, {
+                "topic": topic, "id": msg_id, "body": {"summary": f"push to {flag} {name}"},
+                "headers": {"fedora_messaging_schema": "base.message",
+                            f"fedora_messaging_{flag}_{name}": True}})
+            sent.append(msg_id)
+        for msg_id in sent:
+            wait_for(lambda m=msg_id: served.stored(m), f"serve to store {msg_id}",
+                     timeout=30, context=served.serve.log)
+        wait_for(lambda: len(served.feed_titles()) == 2, "the two feed entries", timeout=30,
+                 context=served.serve.log)
+        assert served.feed_titles() == [f"[{broker.prefix}] push to container fedora-toolbox",
+                                        f"[{broker.prefix}] push to container toolbx-base"]
+    finally:
+        served.close()
