@@ -192,28 +192,24 @@ def artifact_history(count: int, now: float, seed: int = 3) -> list[dict[str, An
     return out
 
 
-@pytest.fixture
-def history_store(tmp_path: Path):
-    config = config_from_dict({"database_url": f"sqlite:///{tmp_path / 'p.db'}", "meta": {
+def fill(store: Store) -> tuple[Describer, float]:
+    """The owners above and 400 messages about every kind, described and indexed."""
+    config = config_from_dict({"database_url": store.url, "meta": {
         "use_fedmsg_meta": False, "use_fedora_messaging": False,
         "mappings": [{"topic": "org.example.*", "agent_path": "agent", "summary_path": "text",
                       **{f"{kind}_paths": [kind] for kind in KINDS}}]}}, "<test>")
     describer = Describer(config)
-    with Store(config.database_url) as store:
-        store.apply_ownership({key: {"users": [user]} if kind == "user" else
-                               {"groups": [user]} for key, kind, user in OWNERSHIP})
-        store.apply_ownership({"containers/toolbox": {"groups": ["desktop-sig"]},
-                               "flatpaks/firefox": {"users": ["carol"],
-                                                    "groups": ["desktop-sig"]}})
-        now = time.time()
-        assert store.store_messages(artifact_history(400, now), describer.describe) == 400
-        yield store, describer, now
+    owned: dict[str, dict[str, list[str]]] = {}
+    for key, kind, name in OWNERSHIP:
+        owned.setdefault(key, {"users": [], "groups": []})[f"{kind}s"].append(name)
+    store.apply_ownership(owned)
+    now = time.time()
+    assert store.store_messages(artifact_history(400, now), describer.describe) == 400
+    return describer, now
 
 
-@pytest.mark.parametrize("dense", [termquery.DENSE, 3], ids=["gathered", "walked"])
-def test_the_preview_of_each_kind_equals_the_full_scan(history_store, monkeypatch, dense):
-    monkeypatch.setattr(termquery, "DENSE", dense)
-    store, describer, now = history_store
+def assert_previews_equal_the_scan(store: Store, describer: Describer, now: float) -> None:
+    """Every rule of :data:`RULES`: the preview finds what describing and matching all finds."""
     preview = RulePreview(store, describer)
     since = now - 7 * 86400
     sizes = {}
@@ -228,6 +224,18 @@ def test_the_preview_of_each_kind_equals_the_full_scan(history_store, monkeypatc
         sizes[r.name] = len(want)
     assert all(sizes.values()), sizes  # every kind's rule finds messages in the mix
     # The package rule finds packages only: never a flatpak or container of that name.
-    r = RULES[5]
-    for m in preview.matches(r, since):
+    for m in preview.matches(RULES[5], since):
         assert "firefox" in m.record["packages"]
+
+
+@pytest.fixture
+def history_store(tmp_path: Path):
+    with Store(f"sqlite:///{tmp_path / 'p.db'}") as store:
+        describer, now = fill(store)
+        yield store, describer, now
+
+
+@pytest.mark.parametrize("dense", [termquery.DENSE, 3], ids=["gathered", "walked"])
+def test_the_preview_of_each_kind_equals_the_full_scan(history_store, monkeypatch, dense):
+    monkeypatch.setattr(termquery, "DENSE", dense)
+    assert_previews_equal_the_scan(*history_store)
