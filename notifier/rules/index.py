@@ -14,9 +14,9 @@ Each enabled rule is filed under the keys its track kind looks at:
 Ownership is kept apart, as artifact -> owning users and artifact -> owning
 groups, every artifact (package, container, module, flatpak) by its key
 (:mod:`notifier.users.artifacts`). A message's candidates are then found
-through its artifacts (-> owners -> rules, and -> followers), its usernames, its agent and its
-topic, so the work per message depends on how many rules it concerns, not on
-how many rules exist. Changing a rule touches only its own keys; changing an
+through its artifacts (-> owners -> rules, and -> followers), its usernames,
+its agent and its topic, so the work per message depends on how many rules
+it concerns, not on how many rules exist. Changing a rule touches only its own keys; changing an
 owner touches one set, and no rule at all.
 
 Memory: rules are shared objects (their strings interned, equal filters and

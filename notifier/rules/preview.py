@@ -15,12 +15,12 @@ instead. A rule's track kind becomes one term look-up:
 
 (artifacts of every kind, packages, containers, modules and flatpaks, by
 their keys: see :mod:`notifier.users.artifacts`), and its filters become
-conditions on each message's facts (severity,
-application, agent, topic). The messages it finds, a page at a time, are then
-described again and matched by :class:`~.matcher.Matcher` with the rule alone,
-so what the preview returns is what the matcher says, and :func:`scan` (the
-same question asked of every stored message) gives the same answer: the
-tests hold them to it. A disabled rule is previewed as if it were enabled.
+conditions on each message's facts (severity, application, agent, topic).
+The messages it finds, a page at a time, are then described again and
+matched by :class:`~.matcher.Matcher` with the rule alone, so what the
+preview returns is what the matcher says, and :func:`scan` (the same
+question asked of every stored message) gives the same answer: the tests
+hold them to it. A disabled rule is previewed as if it were enabled.
 
 Messages stored before the index existed (``notifier history reindex`` has
 not run since the upgrade) are described and matched one by one, as
