@@ -10,7 +10,7 @@ from ..config import Config
 from ..inputs import read_json_file
 from ..storage import Store
 from ..users import artifacts
-from ..users.ownership import check_ownership_file
+from ..users.ownership import check_ownership_file, passed_over
 from .common import NotifierGroup, config_option
 
 
@@ -54,7 +54,11 @@ def import_(file: str, replace: bool, dry_run: bool, verbose: bool, config: Conf
     any error nothing changes.
     """
     shown = "<stdin>" if file == "-" else file
-    packages = check_ownership_file(read_json_file(file), shown)
+    data = read_json_file(file)
+    packages = check_ownership_file(data, shown)
+    for key in passed_over(data):
+        click.echo(f"{shown}: '{key}' passed over (dist-git's {key} namespace is no kind of "
+                   "artifact that rules track)", err=True)
     with Store.from_config(config) as store:
         delta = store.apply_ownership(packages, replace=replace, dry_run=dry_run)
     if verbose:

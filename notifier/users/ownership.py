@@ -14,7 +14,9 @@ so a file of packages alone is what it always was. Each name maps to its
 owners: an object with ``users`` and ``groups`` (either may be missing), or
 a list of names in which ``@name`` is a group, the form of dist-git's owner
 alias files. An artifact listed with no owners at all loses its stored
-owners.
+owners. Dist-git namespaces of no kind notifier tracks (``tests``, its test
+repositories) are passed over, so dist-git's own file imports as it is;
+:func:`passed_over` names them.
 
 Owners are kept by artifact key (``python-requests``,
 ``containers/fedora-toolbox``), so a package's owners are stored as they
@@ -32,6 +34,8 @@ from .records import did_you_mean
 KINDS = {"users": "user", "groups": "group"}
 #: the top-level keys read, each an artifact kind's spelling
 TOP_KEYS = ("packages", "containers", "modules", "flatpaks", "rpms", "container")
+#: dist-git namespaces that are no artifact kind: read past, never refused
+PASSED_OVER = ("tests",)
 #: what an artifact's owners are: owner kind -> sorted names
 Owners = dict[str, list[str]]
 
@@ -42,15 +46,17 @@ def check_ownership_file(data: Any, source: str) -> dict[str, Owners]:
         raise InputError(f"{source}: expected a JSON object with a 'packages' key, not "
                          f"{type(data).__name__} (or 'containers', 'modules', 'flatpaks')")
     for key in data:
-        if key not in TOP_KEYS:
+        if key not in TOP_KEYS and key not in PASSED_OVER:
             raise InputError(f"{source}: unknown key '{key}'{did_you_mean(key, TOP_KEYS)} "
                              f"at the top level; one of: {', '.join(TOP_KEYS)}")
-    if not data:
+    if not any(key in TOP_KEYS for key in data):
         raise InputError(f"{source}: missing the 'packages' object (or 'containers', "
                          "'modules', 'flatpaks')")
     out: dict[str, Owners] = {}
     where_from: dict[str, str] = {}
     for top, entries in data.items():
+        if top in PASSED_OVER:
+            continue
         kind = artifacts.SPELLINGS[top]
         noun = artifacts.NOUNS[kind]
         if not isinstance(entries, dict):
@@ -67,6 +73,11 @@ def check_ownership_file(data: Any, source: str) -> dict[str, Owners]:
             out[key] = _owners(entry, where)
             where_from[key] = top
     return out
+
+
+def passed_over(data: Any) -> list[str]:
+    """The top-level keys of an ownership document that :func:`check_ownership_file` skips."""
+    return [key for key in data if key in PASSED_OVER] if isinstance(data, dict) else []
 
 
 def check_packages(packages: Any, source: str = "<packages>") -> dict[str, Owners]:

@@ -22,6 +22,7 @@ DIST_GIT_OWNERS = {
     "container": {"fedora-toolbox": ["bob", "@container-sig"]},
     "modules": {"nodejs": ["carol"]},
     "flatpaks": {"firefox": ["@flatpak-sig", "dave"]},
+    "tests": {"kernel": ["alice"]},  # dist-git's test repositories: no artifact kind
 }
 
 
@@ -66,6 +67,7 @@ def test_owners_of_all_four_namespaces(conf: Path, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout == (f"{path}: 2 packages, 1 containers, 1 modules, 1 flatpaks, "
                           "8 owners added, 0 removed\n")
+    assert f"{path}: 'tests' passed over (dist-git's tests namespace" in out.stderr
     assert notifier(conf, "owners", "list").stdout == (
         "containers/fedora-toolbox group container-sig\n"
         "containers/fedora-toolbox user bob\n"

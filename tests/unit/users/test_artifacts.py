@@ -7,7 +7,12 @@ import pytest
 
 from notifier.errors import InputError
 from notifier.users import artifacts
-from notifier.users.ownership import check_ownership_file, check_packages, ownership_pairs
+from notifier.users.ownership import (
+    check_ownership_file,
+    check_packages,
+    ownership_pairs,
+    passed_over,
+)
 
 
 @pytest.mark.parametrize(("written", "key"), [
@@ -98,6 +103,15 @@ def test_dist_gits_namespaces_and_owner_lists() -> None:
         "modules/nodejs": {"users": ["carol"], "groups": ["nodejs-sig"]},
         "flatpaks/firefox": {"users": ["dave"], "groups": []},
     }
+
+
+def test_dist_gits_tests_namespace_is_passed_over_not_refused() -> None:
+    data = {"rpms": {"kernel": ["alice"]}, "tests": {"kernel": ["bob"]}}
+    assert check_ownership_file(data, "o.json") == {
+        "kernel": {"users": ["alice"], "groups": []}}
+    assert passed_over(data) == ["tests"]
+    with pytest.raises(InputError, match=r"o\.json: missing the 'packages' object"):
+        check_ownership_file({"tests": {"kernel": ["bob"]}}, "o.json")
 
 
 def test_a_file_of_one_other_kind_alone_is_read() -> None:
