@@ -78,6 +78,8 @@ class Network:
         self._rr = 0
         self._closing = False
         self._heard, self._pinged = 0.0, False
+        #: why the connection is to be dropped at the next tick ("" to keep it)
+        self._drop = ""
         self.reactor = irc.client.Reactor()
         self.reactor.add_global_handler("all_raw_messages", self._on_anything)
         self.conn: irc.client.ServerConnection | None = None
@@ -161,6 +163,11 @@ class Network:
         self.conn.buffer_class = irc_buffer.LenientDecodingLineBuffer
         sasl = bool(spec.sasl_username and spec.sasl_password)
         self.nick = spec.nick
+        self._drop = ""
+        # A connection lost in the middle of SASL leaves the library's handlers registered;
+        # connect() registers them again, and twice they would answer every step twice.
+        for event in ("cap", "authenticate", "saslsuccess", "saslfail"):
+            self.reactor.remove_global_handler(event, self.conn._sasl_state_machine)
         try:
             self.conn.connect(spec.host, spec.port, self.nick,
                               password=spec.sasl_password if sasl else None,
@@ -185,6 +192,10 @@ class Network:
 
     def _tick(self, now: float) -> None:
         assert self.conn is not None
+        if self._drop:
+            why, self._drop = self._drop, ""
+            self.conn.disconnect(why)
+            return
         if now - self._heard > 2 * KEEPALIVE:
             self.conn.disconnect("the server stopped answering")
             return
@@ -283,8 +294,11 @@ class Network:
             self._on_identified(conn, event)
 
     def _on_login_failed(self, conn: Any, event: Any) -> None:
-        log.error("%s: SASL login failed: %s", self.name, " ".join(event.arguments))
-        conn.disconnect("SASL login failed")
+        # The library still writes CAP END after this event: the connection is dropped by
+        # the next tick, not here, so that write finds it open.
+        log.error("%s: SASL login failed as %s: %s (check sasl_username and sasl_password)",
+                  self.name, self.spec.sasl_username, " ".join(event.arguments))
+        self._drop = "SASL login failed"
 
     def _on_nick_taken(self, conn: Any, event: Any) -> None:
         if self.registered:
