@@ -31,8 +31,10 @@ from jaraco.stream import buffer as irc_buffer
 from ...backoff import backoff_delay
 from ...config import FirehoseNetwork
 from .channels import Channel
+from .confirm import Unconfirmed
 from .lines import Colours, truncate
 from .metrics import FirehoseMetrics
+from .queue import entry_count
 from .sockets import open_socket
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class Network:
         self._heard, self._pinged = 0.0, False
         #: why the connection is to be dropped at the next tick ("" to keep it)
         self._drop = ""
+        self.unconfirmed = Unconfirmed()
         self.reactor = irc.client.Reactor()
         self.reactor.add_global_handler("all_raw_messages", self._on_anything)
         self.conn: irc.client.ServerConnection | None = None
@@ -89,7 +92,7 @@ class Network:
                 "kick": self._on_kick, "part": self._on_part, "namreply": self._on_names,
                 "mode": self._on_mode, "channelmodeis": self._on_channel_modes,
                 "nick": self._on_nick, "quit": self._on_quit, "ison": self._on_ison,
-                "pubmsg": self._on_pubmsg, "privmsg": self._on_privmsg,
+                "pubmsg": self._on_pubmsg, "privmsg": self._on_privmsg, "pong": self._on_pong,
                 "privnotice": self._on_privnotice, "loggedin": self._on_identified,
                 "login_failed": self._on_login_failed, "disconnect": self._on_disconnect,
                 "cannotsendtochan": self._on_refused_line, "bannedfromchan": self._on_refused,
@@ -230,6 +233,9 @@ class Network:
                     channel.queue.fold()
         while self.tokens >= 1.0 and self._send_one(now):
             self.tokens -= 1.0
+        token = self.unconfirmed.ping_due(now)
+        if token is not None and self.conn is not None and self.conn.is_connected():
+            self.conn.ping(token)
 
     def _send_one(self, now: float) -> bool:
         """Write one line, a reply first, else the next channel's in turn; False if none."""
@@ -255,6 +261,7 @@ class Network:
             if not self.conn.is_connected():  # the write failed and dropped the connection
                 channel.queue.requeue(entry)
                 return False
+            self.unconfirmed.written(channel, entry)
         self.metrics.posted(self.name, channel.name, alone, folded)
         return True
 
@@ -401,12 +408,17 @@ class Network:
     def _on_privmsg(self, conn: Any, event: Any) -> None:
         self.on_command(self, event.source.nick, None, event.arguments[0])
 
+    def _on_pong(self, conn: Any, event: Any) -> None:
+        if event.arguments:
+            self.unconfirmed.confirmed(event.arguments[-1])
+
     def _on_disconnect(self, conn: Any, event: Any) -> None:
         self.registered = False
         if self._closing:
             with self.lock:
                 self.connected = False
             return
+        self._requeue_unconfirmed()
         self._join_at = None
         for channel in self.channels.values():
             channel.joined, channel.rejoin_at, channel.rejoins = False, 0.0, 0
@@ -414,6 +426,20 @@ class Network:
         why = " ".join(event.arguments) or "disconnected"
         self.metrics.count(self.name, "", "disconnects")
         self._schedule_reconnect(f"connection lost ({why})")
+
+    def _requeue_unconfirmed(self) -> None:
+        """Put the lines the server never confirmed back at the front of their queues."""
+        taken = self.unconfirmed.take()
+        with self.lock:
+            for channel, entry in reversed(taken):
+                if channel.paused:
+                    self.metrics.count(self.name, channel.name, "dropped", entry_count(entry))
+                    continue
+                channel.queue.requeue(entry)
+                self.metrics.count(self.name, channel.name, "resent")
+        if taken:
+            log.warning("%s: %d line(s) written but not confirmed before the connection was "
+                        "lost; they will be posted again", self.name, len(taken))
 
     def is_op(self, channel: Channel, nick: str) -> bool:
         """Whether ``nick`` is an operator of ``channel`` as far as the bot has seen."""
