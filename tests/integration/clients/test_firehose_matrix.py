@@ -245,3 +245,48 @@ def test_m_limit_exceeded_holds_the_lines_and_loses_none(tmp_path: Any, bus: Bus
     bodies = [m.content["body"] for m in got if m.room_id == room_id]
     assert total(got, room_id) == 8, bodies
     assert server(bot).metrics.get("synapse", "", "limited") >= 1
+
+
+def test_a_homeserver_restart_loses_no_line(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    # last in the module: it stops and starts the shared homeserver
+    mod = accounts["mod"]
+    room_id, _ = make_room(mod)
+    person = MatrixPerson(mod)
+    person.poll(0)
+    me = accounts["firehose"].user_id
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [
+        {"room": room_id, "max_delay": 120.0}], line_rate=5.0, burst=5)]})
+
+    def bodies(got: list[Message]) -> list[str]:
+        return [m.content["body"] for m in got if m.sender == me and m.room_id == room_id]
+
+    try:
+        joined(bot)
+        bus.publish("koji", "buildsys.tag", {"log": "before"})
+        got = read(person, lambda g: "[koji] before" in bodies(g), "the first line")
+        # lines on their way as the homeserver stops, and lines while it is down
+        for i in range(5):
+            bus.publish("koji", "buildsys.tag", {"log": f"stopping {i}"})
+        synapse.stop()
+        wait_for(lambda: not server(bot).connected, "the bot to notice", 20)
+        for i in range(3):
+            bus.publish("koji", "buildsys.tag", {"log": f"down {i}"})
+        wait_for(lambda: server(bot).channels[room_id.lower()].queue.oldest() is not None,
+                 "lines waiting", 5)
+        synapse.start()
+        wait_for(lambda: server(bot).connected, "the bot to sync again", 60)
+        bus.publish("koji", "buildsys.tag", {"log": "after"})
+        expected = {f"[koji] {w}" for w in
+                    [*(f"stopping {i}" for i in range(5)), *(f"down {i}" for i in range(3)),
+                     "after"]}
+        got += read(person, lambda g: expected <= set(bodies(g)), "every line", 40)
+        got += person.poll(0.5)
+    finally:
+        bot.close()
+    posted = bodies(got)
+    assert expected | {"[koji] before"} == set(posted), posted
+    # a line may come twice across the restart, never out of its place among the rest
+    firsts = list(dict.fromkeys(posted))
+    assert firsts == ["[koji] before", *(f"[koji] stopping {i}" for i in range(5)),
+                      *(f"[koji] down {i}" for i in range(3)), "[koji] after"]
