@@ -121,8 +121,9 @@ class Network:
                                        channel.queue.overflow)
                     channel.queue.overflow = 0
 
-    def reply(self, nick: str, text: str) -> None:
-        """Send ``text`` to ``nick`` by private message, within the line rate."""
+    def reply(self, nick: str, text: str, private: bool = True) -> None:
+        """Send ``text`` to ``nick`` by private message (always, on IRC), within the line
+        rate."""
         with self.lock:
             if len(self.replies) < MAX_REPLIES:
                 self.replies.append((nick, text))
