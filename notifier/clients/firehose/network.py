@@ -13,6 +13,9 @@ the meantime is folded as usual). Reconnects, and rejoins after a kick or a
 refused join, wait with exponential backoff and jitter. A nick in use gets
 ``_`` appended; the bot asks with ``ISON`` every :data:`REGAIN_EVERY`
 seconds, and when its nick quits or changes, and takes it back when free.
+What the server tells of the channels is followed in :mod:`.channel_events`;
+lines written and not yet confirmed by a PONG are kept in :mod:`.confirm`,
+and posted again after a reconnect.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from jaraco.stream import buffer as irc_buffer
 
 from ...backoff import backoff_delay
 from ...config import FirehoseNetwork
+from .channel_events import ChannelEvents
 from .channels import Channel
 from .confirm import Unconfirmed
 from .lines import Colours, truncate
@@ -40,7 +44,6 @@ from .sockets import open_socket
 log = logging.getLogger(__name__)
 
 RECONNECT_BASE, RECONNECT_MAX = 2.0, 300.0
-REJOIN_BASE, REJOIN_MAX = 5.0, 300.0
 REGAIN_EVERY = 30.0
 #: registration, SASL included, must finish within this many seconds
 REGISTER_TIMEOUT = 30.0
@@ -53,7 +56,7 @@ MAX_REPLIES = 60
 POLL = 0.05
 
 
-class Network:
+class Network(ChannelEvents):
     """See the module docstring; ``on_command(network, nick, target, text)`` handles commands."""
 
     def __init__(self, spec: FirehoseNetwork, colours: Colours, metrics: FirehoseMetrics,
@@ -276,9 +279,6 @@ class Network:
     def _on_anything(self, conn: Any, event: Any) -> None:
         self._heard, self._pinged = time.monotonic(), False
 
-    def _channel(self, name: str) -> Channel | None:
-        return self.channels.get(name.lower())
-
     def _on_welcome(self, conn: Any, event: Any) -> None:
         self.nick = event.target
         self.registered = True
@@ -337,66 +337,6 @@ class Network:
             conn.nick(self.spec.nick)
         for channel in self.channels.values():
             channel.ops.discard(nick.lower())
-
-    def _on_join(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is not None and event.source.nick == self.nick:
-            channel.joined, channel.rejoins = True, 0
-            channel.ops.clear()
-            conn.send_items("MODE", channel.name)
-            log.info("%s: joined %s", self.name, channel.name)
-
-    def _on_part(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is not None:
-            if event.source.nick == self.nick:
-                channel.joined = False
-                self._schedule_rejoin(channel, "parted")
-            channel.ops.discard(event.source.nick.lower())
-
-    def _on_kick(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is None:
-            return
-        if event.arguments and event.arguments[0] == self.nick:
-            channel.joined = False
-            self._schedule_rejoin(channel, f"kicked by {event.source.nick}")
-        elif event.arguments:
-            channel.ops.discard(event.arguments[0].lower())
-
-    def _on_refused(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.arguments[0]) if event.arguments else None
-        if channel is not None:
-            self._schedule_rejoin(channel, f"cannot join: {' '.join(event.arguments[1:])}")
-
-    def _on_refused_line(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.arguments[0]) if event.arguments else None
-        if channel is not None:
-            self.metrics.count(self.name, channel.name, "refused")
-            log.warning("%s: %s refused a line: %s", self.name, channel.name,
-                        " ".join(event.arguments[1:]))
-
-    def _schedule_rejoin(self, channel: Channel, why: str) -> None:
-        delay = backoff_delay(channel.rejoins, REJOIN_BASE, REJOIN_MAX)
-        channel.rejoins += 1
-        channel.rejoin_at = time.monotonic() + delay
-        log.warning("%s: %s: %s; joining again in %.1f s", self.name, channel.name, why, delay)
-
-    def _on_names(self, conn: Any, event: Any) -> None:
-        # arguments: visibility, channel, "nick @op +voice ..."
-        channel = self._channel(event.arguments[1]) if len(event.arguments) > 2 else None
-        if channel is not None:
-            channel.names(event.arguments[2])
-
-    def _on_mode(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is not None and event.arguments:
-            channel.modes(event.arguments[0], event.arguments[1:])
-
-    def _on_channel_modes(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.arguments[0]) if event.arguments else None
-        if channel is not None and len(event.arguments) > 1:
-            channel.modes(event.arguments[1], event.arguments[2:])
 
     def _on_pubmsg(self, conn: Any, event: Any) -> None:
         text = event.arguments[0].strip()
