@@ -304,8 +304,10 @@ class Network(ChannelEvents):
     def _on_login_failed(self, conn: Any, event: Any) -> None:
         # The library still writes CAP END after this event: the connection is dropped by
         # the next tick, not here, so that write finds it open.
+        # the irc library puts its reason where the event's target goes, not its arguments
+        reason = event.arguments or (event.target if isinstance(event.target, list) else [])
         log.error("%s: SASL login failed as %s: %s (check sasl_username and sasl_password)",
-                  self.name, self.spec.sasl_username, " ".join(event.arguments))
+                  self.name, self.spec.sasl_username, " ".join(map(str, reason)) or "no reason")
         self._drop = "SASL login failed"
 
     def _on_nick_taken(self, conn: Any, event: Any) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import poll, wait_for
+from tests.integration.backends.peers_irc import IrcServer
 
 from .firehose_peers import Bot, Bus, InspIRCd, Services, Watcher, network
 from .test_firehose_irc import colour
@@ -94,5 +95,26 @@ def test_a_wrong_sasl_password_is_an_error_and_never_a_silent_success(
         watcher.close()
     failed = [r for r in caplog.records if "SASL login failed" in r.getMessage()]
     assert failed and failed[0].levelno == logging.ERROR
-    assert "test: SASL login failed as firehose" in failed[0].getMessage()
+    # the server's reason (904), and what to check
+    assert failed[0].getMessage() == (
+        "test: SASL login failed as firehose: SASL authentication failed "
+        "(check sasl_username and sasl_password)")
     assert not bot.failure
+
+
+def test_sasl_asked_of_a_server_without_it_is_an_error(
+        tmp_path: Path, bus: Bus, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "notifier.clients.firehose")
+    ngircd = IrcServer("ngircd", tmp_path / "ngircd").start()  # no SASL
+    try:
+        bot = Bot(bus, {"networks": [network(ngircd.port, [{"name": "#x"}],
+                                             sasl_username="firehose",
+                                             sasl_password="s3cret")]})
+        try:
+            wait_for(lambda: "SASL login failed" in caplog.text, "the SASL error", 15)
+            assert not poll(lambda: bot.network.channels["#x"].joined, 2)
+        finally:
+            bot.close()
+    finally:
+        ngircd.stop()
+    assert "test: SASL login failed as firehose: server does not support sasl" in caplog.text
