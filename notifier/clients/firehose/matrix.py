@@ -339,10 +339,13 @@ class MatrixServer:
             with self.lock:
                 self.replies.appendleft(reply)
             raise
-        if target.startswith("@") and time.monotonic() >= self.hold_until:
-            self.direct.forget(target)  # refused, not rate limited: find the room again
-        with self.lock:
-            self.replies.appendleft(reply)
+        if time.monotonic() < self.hold_until:  # rate limited: the answer waits its turn
+            with self.lock:
+                self.replies.appendleft(reply)
+        elif target.startswith("@"):
+            # refused (logged): the answer is dropped, not tried again and again, and the
+            # next one looks for the direct room anew
+            self.direct.forget(target)
         return False
 
     async def _post(self, client: AsyncClient, room_id: str, body: dict[str, Any]) -> bool:
