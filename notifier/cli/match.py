@@ -16,7 +16,7 @@ from ..inputs import json_lines, open_input
 from ..rules.model import SEVERITIES
 from .common import NotifierCommand, config_option, setup_logging
 
-_LISTS = ("usernames", "packages", "groups")
+_LISTS = ("usernames", "packages", "containers", "modules", "flatpaks", "groups")
 _TEXTS = ("msg_id", "app", "agent", "summary", "link", "icon")
 
 
