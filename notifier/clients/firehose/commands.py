@@ -7,6 +7,11 @@
 * ``pause`` and ``resume`` (in a channel, or ``pause #channel`` by private
   message): stop and start posting to the channel; for its operators only.
   What arrives while a channel is paused is dropped and counted.
+
+On Matrix (a :class:`~.matrix.MatrixServer`) a private message is one said in
+a direct room with the bot; there ``pause`` and ``resume`` are refused: they
+are for a room's moderators, said in that room. Anything else gets a short
+answer naming the commands, never silence.
 """
 
 from __future__ import annotations
@@ -37,6 +42,16 @@ HELP = (
     "operators only.",
 )
 
+MATRIX_HELP = (
+    "I post the message bus to rooms. Commands: in a room, start with my name and a colon; "
+    "in a direct chat with me, just the command.",
+    "help: this text.",
+    "last [N] [filter]: the N newest messages (at most 20), in a direct chat with you; the "
+    "filter is an app, a topic glob or words of the summary.",
+    "pause / resume: stop or start posting to a room; said in that room, by its moderators "
+    "only.",
+)
+
 
 def matches(record: Mapping[str, Any], words: str) -> bool:
     """Whether ``record`` matches a ``last`` filter: app, topic glob, or words of the summary."""
@@ -62,15 +77,20 @@ class Commands:
         if not words:
             return
         command, args = words[0].lower(), words[1:]
+        matrix = not isinstance(network, Network)
         if command == "help":
-            for line in HELP:
+            for line in MATRIX_HELP if matrix else HELP:
                 network.reply(nick, line)
         elif command == "last":
             self.last(network, nick, args)
+        elif command in ("pause", "resume") and matrix and target is None:
+            network.reply(nick, f"{command} is for a room's moderators, said in that room "
+                                f"(my name, a colon, {command}); not here.")
         elif command in ("pause", "resume"):
             self.pause(network, nick, target, args, command == "pause")
         else:
-            network.reply(nick, f"I do not know {command!r}; try help.")
+            network.reply(nick, f"I do not know {command[:40]!r}; I know help, last [N] "
+                                "[filter], pause and resume. Try help.")
 
     def last(self, network: Peer, nick: str, args: list[str]) -> None:
         count = DEFAULT_LAST

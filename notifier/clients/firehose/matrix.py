@@ -12,14 +12,18 @@ backoff, so nothing queued is lost. Commands are the IRC ones
 (:mod:`.commands`), addressed as ``firehose: help`` in a room and answered
 there, but for ``last``, whose lines go to the asker's direct room
 (:mod:`.matrix_rooms`); ``pause`` and ``resume`` need a power level of at
-least :data:`MODERATOR`. Invitations are accepted to the configured rooms
-only.
+least :data:`MODERATOR`. In a direct room the bot takes commands without
+being named and answers there (``pause`` and ``resume`` refused); it never
+posts the firehose there, and what is said there never reaches the rooms.
+Commands said before the bot joined a room are not taken. Invitations are
+accepted to the configured rooms and to direct chats only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -32,7 +36,6 @@ from nio import (
     AsyncClientConfig,
     JoinResponse,
     RoomCreateEvent,
-    RoomMessageText,
     RoomSendError,
     SyncResponse,
 )
@@ -41,8 +44,9 @@ from ...backoff import backoff_delay
 from ...config import FirehoseMatrix, FirehoseRoom
 from .filters import ChannelFilter
 from .lines import Colours
+from .matrix_commands import commands_in
 from .matrix_lines import content
-from .matrix_rooms import DirectRooms, invitation
+from .matrix_rooms import DirectRooms, Invitation
 from .metrics import FirehoseMetrics
 from .queue import ChannelQueue
 
@@ -98,6 +102,10 @@ class MatrixServer:
         self.hold_until = 0.0
         self._rr = 0
         self._reply_room: str | None = None
+        #: the direct room a command came from: its private answers go there too
+        self._private_room: str | None = None
+        #: direct rooms told that the bot cannot read encrypted messages
+        self._told_encrypted: set[str] = set()
         #: each room's creators, from its m.room.create event
         self._creators: dict[str, set[str]] = {}
         self.client: AsyncClient | None = None
@@ -125,7 +133,7 @@ class MatrixServer:
         """Answer a command in the room it was said in (``private``: in the direct room
         with ``nick``, the asker's user id), within the line rate."""
         with self.lock:
-            target = nick if private else self._reply_room
+            target = (self._private_room or nick) if private else self._reply_room
             if target and len(self.replies) < MAX_REPLIES:
                 self.replies.append((target, text))
 
@@ -183,10 +191,15 @@ class MatrixServer:
             await client.close()
 
     async def _session(self, client: AsyncClient, stopping: threading.Event) -> None:
-        first = await client.sync(timeout=0, sync_filter=_SYNC_FILTER, full_state=True)
+        # a homeserver may answer an initial sync from its cache of the same request (two
+        # minutes on Synapse): an old state, and commands said since then taken anew after
+        # a quick restart; the timeout (which an initial sync does not wait for) tells apart
+        first = await client.sync(timeout=secrets.randbelow(999) + 1, sync_filter=_SYNC_FILTER,
+                                  full_state=True)
         if not isinstance(first, SyncResponse):
             raise ConnectionError(f"sync failed: {getattr(first, 'message', first)}")
         self._learn(first)
+        await self.direct.load(client)
         await self._invited(client, first)
         self.connected = True
         log.info("%s: synced as %s", self.name, self.spec.user_id)
@@ -231,17 +244,22 @@ class MatrixServer:
                         getattr(answer, "message", answer), delay)
 
     async def _invited(self, client: AsyncClient, response: SyncResponse) -> None:
-        """Join the configured rooms the bot is invited to; decline other invitations."""
+        """Join the configured rooms and the direct chats the bot is invited to; decline
+        other invitations."""
         for room_id, info in response.rooms.invite.items():
-            aliases, sender = invitation(info)
+            invited = Invitation(info, self.spec.user_id)
             room = next((r for key, r in self.channels.items()
-                         if r.room_id == room_id or key in aliases), None)
+                         if r.room_id == room_id or key in invited.aliases), None)
             if room is not None:
-                log.info("%s: invited to %s by %s", self.name, room.name, sender)
+                log.info("%s: invited to %s by %s", self.name, room.name, invited.sender)
                 room.room_id, room.join_at = room_id, 0.0  # joined on the next turn
                 continue
-            log.info("%s: declining the invitation of %s to %s: not a configured room",
-                     self.name, sender, room_id)
+            if invited.direct and invited.sender.startswith("@"):
+                if not await self.direct.accept(client, room_id, invited.sender):
+                    await client.room_leave(room_id)
+                continue
+            log.info("%s: declining the invitation of %s to %s: not a configured room nor "
+                     "a direct chat", self.name, invited.sender, room_id)
             await client.room_leave(room_id)
 
     def _learn(self, response: SyncResponse) -> None:
@@ -254,36 +272,39 @@ class MatrixServer:
                         c for c in extra if isinstance(c, str))}
 
     def _commands(self, response: SyncResponse) -> None:
+        """Take the commands of ``response``: in the configured rooms, addressed to the bot;
+        in its direct rooms, all (a configured room is never taken as a direct room)."""
         by_id = {r.room_id: key for key, r in self.channels.items() if r.room_id}
+        me = self.spec.user_id
         for room_id, info in response.rooms.join.items():
             key = by_id.get(room_id)
-            if key is None:
+            person = self.direct.person_of(room_id) if key is None else None
+            if key is None and person is None:
                 continue
-            for event in info.timeline.events:
-                if not isinstance(event, RoomMessageText) or event.sender == self.spec.user_id:
-                    continue
-                text = self._addressed(room_id, event.body)
-                if text is None:
-                    continue
-                self._reply_room = room_id
-                try:
-                    self.on_command(self, event.sender, key, text)
-                finally:
-                    self._reply_room = None
+            known = self.client.rooms.get(room_id) if self.client else None
+            names = [me, me[1:].split(":", 1)[0], (known.user_name(me) or "") if known else ""]
+            for sender, text in commands_in(info.timeline.events, me, names, key is None):
+                self._command(room_id, key, person, sender, text)
 
-    def _addressed(self, room_id: str, body: str) -> str | None:
-        """The command in ``body`` if it starts with the bot's name and a colon or comma."""
-        me = self.spec.user_id
-        names = {me, me[1:].split(":", 1)[0]}
-        known = self.client.rooms.get(room_id) if self.client else None
-        if known is not None:
-            names.add(known.user_name(me) or "")
-        lowered = body.strip().lower()
-        for name in sorted((n for n in names if n), key=len, reverse=True):
-            head = name.lower()
-            if lowered.startswith(head) and lowered[len(head):len(head) + 1] in (":", ","):
-                return body.strip()[len(head) + 1:].strip()
-        return None
+    def _command(self, room_id: str, key: str | None, person: str | None, sender: str,
+                 text: str | None) -> None:
+        """One command, said in the room ``key`` or (None) in the direct room with
+        ``person``; None: an encrypted message, answered once a room."""
+        self._reply_room = room_id
+        self._private_room = room_id if key is None else None
+        try:
+            if person is not None:
+                self.direct.used(person)
+            if text is not None:
+                self.on_command(self, sender, key, text)
+            elif room_id not in self._told_encrypted:
+                if len(self._told_encrypted) > self.direct.limit:
+                    self._told_encrypted.clear()
+                self._told_encrypted.add(room_id)
+                self.reply(sender, "I cannot read encrypted messages: talk to me in a direct "
+                                   "chat without encryption, or in one of my rooms.")
+        finally:
+            self._reply_room = self._private_room = None
 
     async def _send_due(self, client: AsyncClient, now: float) -> None:
         rate, burst = self.spec.line_rate, self.spec.burst
@@ -333,6 +354,12 @@ class MatrixServer:
                 if target.startswith("@") else target
             if room_id is None:
                 return True  # no direct room to be had: the answer is dropped (logged)
+            if target.startswith("@") and any(r.room_id == room_id
+                                              for r in self.channels.values()):
+                log.warning("%s: not answering %s privately in %s, a firehose room",
+                            self.name, target, room_id)
+                self.direct.forget(target)
+                return True
             if await self._post(client, room_id, content(text)):
                 return True
         except BaseException:

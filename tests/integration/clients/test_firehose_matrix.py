@@ -7,8 +7,6 @@ level 100), and runs its own bot on a real relay.
 
 from __future__ import annotations
 
-import itertools
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,19 +14,29 @@ from urllib.parse import quote
 
 import pytest
 
+from notifier.clients.firehose.commands import MATRIX_HELP
 from notifier.clients.firehose.lines import Colours
-from notifier.clients.firehose.matrix import MatrixServer
 from notifier.clients.firehose.matrix_lines import HEX
 from tests.conftest import wait_for
 from tests.integration.synapse import Account, MatrixPerson, Message, Synapse
 
 from .firehose_peers import Bot, Bus
+from .matrix_peers import (
+    FOLD,
+    direct_chat,
+    joined,
+    make_room,
+    matrix,
+    membership,
+    promote,
+    read,
+    room_names,
+    say,
+    server,
+    total,
+)
 
 pytestmark = pytest.mark.integration
-
-FOLD = re.compile(r"^(?P<app>[\w-]+): (?P<n>\d+) more \(")
-_names = itertools.count()
-
 
 @pytest.fixture(scope="module")
 def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
@@ -49,62 +57,6 @@ def bus() -> Iterator[Bus]:
         yield running
     finally:
         running.close()
-
-
-def make_room(owner: Account, *others: Account) -> tuple[str, str]:
-    """A public room of ``owner`` that ``others`` joined: (room id, alias)."""
-    name = f"firehose{next(_names)}"
-    answer = owner.call("POST", "/createRoom", {"preset": "public_chat",
-                                                "room_alias_name": name})
-    answer.raise_for_status()
-    room_id = answer.json()["room_id"]
-    for other in others:
-        other.call("POST", f"/join/{quote(room_id, safe='')}", json={}).raise_for_status()
-    return room_id, f"#{name}:{Synapse.server_name}"
-
-
-def say(account: Account, room_id: str, text: str) -> None:
-    txn = f"t{time.monotonic_ns()}"
-    account.call("PUT", f"/rooms/{quote(room_id, safe='')}/send/m.room.message/{txn}",
-                 {"msgtype": "m.text", "body": text}).raise_for_status()
-
-
-def promote(owner: Account, room_id: str, user: Account, level: int) -> None:
-    path = f"/rooms/{quote(room_id, safe='')}/state/m.room.power_levels"
-    levels = owner.call("GET", path).json()
-    levels.setdefault("users", {})[user.user_id] = level
-    owner.call("PUT", path, levels).raise_for_status()
-
-
-def matrix(synapse: Synapse, bot: Account, rooms: list[dict[str, Any]],
-           **extra: Any) -> dict[str, Any]:
-    """A ``[[firehose.matrix]]`` whose rooms leave out the bus probes."""
-    for room in rooms:
-        room.setdefault("exclude", {}).setdefault("applications", []).append("probe")
-    return {"name": "synapse", "homeserver": synapse.url, "user_id": bot.user_id,
-            "access_token": bot.token, "line_rate": 5.0, "burst": 5, "rooms": rooms, **extra}
-
-
-def server(bot: Bot) -> MatrixServer:
-    found = bot.firehose.networks[0]
-    assert isinstance(found, MatrixServer)
-    return found
-
-
-def joined(bot: Bot) -> None:
-    wait_for(lambda: server(bot).connected and all(
-        r.joined for r in server(bot).channels.values()), "the bot to join its rooms", 20)
-
-
-def read(person: MatrixPerson, until: Any, what: str, timeout: float = 20.0
-         ) -> list[Message]:
-    got: list[Message] = []
-    deadline = time.monotonic() + timeout
-    while not until(got):
-        left = deadline - time.monotonic()
-        assert left > 0, f"{what}: saw {[m.content.get('body') for m in got]}"
-        got += person.poll(min(1.0, left))
-    return got
 
 
 def test_a_filtered_message_is_a_notice_with_a_coloured_html_body(
@@ -173,18 +125,6 @@ def test_a_storm_of_300_messages_in_3_s_is_folded_and_fully_counted(
         metrics.get("synapse", room_id, "folded") == 300
 
 
-def total(got: list[Message], room_id: str) -> int:
-    """Messages posted to ``room_id``, alone or counted in fold lines."""
-    count = 0
-    for message in got:
-        if message.room_id != room_id:
-            continue
-        body = message.content.get("body", "")
-        fold = FOLD.match(body)
-        count += int(fold["n"]) if fold else body.startswith("[")
-    return count
-
-
 def test_help_for_all_and_pause_for_moderators_and_creators_only(
         synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
     mod, guest = accounts["mod"], accounts["guest"]
@@ -202,7 +142,7 @@ def test_help_for_all_and_pause_for_moderators_and_creators_only(
         joined(bot)
         say(guest, room_id, "firehose: help")
         got = read(person, said("pause / resume"), "the help text")
-        assert said("I post the message bus here")(got)
+        assert said(MATRIX_HELP[0])(got)
         say(guest, room_id, "firehose: pause")
         read(person, said(f"Only operators of {alias}"), "the guest refused")
         assert not server(bot).channels[alias.lower()].paused
@@ -288,17 +228,12 @@ def test_invitations_are_accepted_to_configured_rooms_only(
     rooms = {}
     for name in ("firehose-private", "elsewhere"):
         answer = mod.call("POST", "/createRoom", {
-            "preset": "private_chat", "room_alias_name": f"{name}{next(_names)}"})
+            "preset": "private_chat", "room_alias_name": f"{name}{next(room_names)}"})
         answer.raise_for_status()
         rooms[name] = answer.json()["room_id"]
     alias = mod.call("GET", f"/rooms/{quote(rooms['firehose-private'], safe='')}/state/"
                             "m.room.canonical_alias").json()["alias"]
     bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
-
-    def membership(room_id: str) -> str | None:
-        answer = mod.call("GET", f"/rooms/{quote(room_id, safe='')}/state/m.room.member/"
-                                 f"{quote(me, safe='')}")
-        return answer.json().get("membership") if answer.status_code == 200 else None
 
     try:
         wait_for(lambda: server(bot).channels[alias.lower()].joins >= 1,
@@ -308,11 +243,133 @@ def test_invitations_are_accepted_to_configured_rooms_only(
             mod.call("POST", f"/rooms/{quote(room_id, safe='')}/invite",
                      {"user_id": me}).raise_for_status()
         joined(bot)
-        wait_for(lambda: membership(rooms["elsewhere"]) == "leave",
+        wait_for(lambda: membership(mod, rooms["elsewhere"], me) == "leave",
                  "the other invitation declined", 20)
     finally:
         bot.close()
-    assert membership(rooms["firehose-private"]) == "join"
+    assert membership(mod, rooms["firehose-private"], me) == "join"
+
+
+def test_a_direct_chat_takes_help_and_last_and_refuses_pause(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    mod, me = accounts["mod"], accounts["firehose"].user_id
+    room_id, alias = make_room(mod)
+    person = MatrixPerson(mod)  # the room's creator: a moderator there, not in a direct chat
+    person.poll(0)
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
+
+    def from_bot(got: list[Message], where: str) -> list[str]:
+        return [m.content["body"] for m in got if m.sender == me and m.room_id == where]
+
+    try:
+        joined(bot)
+        for i in range(3):
+            bus.publish("koji", "buildsys.tag", {"log": f"build {i}"})
+        got = read(person, lambda g: len(from_bot(g, room_id)) == 3, "three lines in the room")
+        dm = direct_chat(mod, me)
+        wait_for(lambda: membership(mod, dm, me) == "join", "the direct chat accepted", 20)
+        say(mod, dm, "help")
+        got += read(person, lambda g: len(from_bot(g, dm)) >= len(MATRIX_HELP), "the help")
+        say(mod, dm, "last 2")
+        got += read(person, lambda g: len(from_bot(g, dm)) >= 2,
+                    "the answer to last 2")
+        say(mod, dm, "pause")
+        got += read(person, lambda g: any("pause is for" in b for b in from_bot(g, dm)),
+                    "pause refused")
+        say(mod, dm, "frobnicate")
+        got += read(person, lambda g: any("I do not know" in b for b in from_bot(g, dm)),
+                    "an unknown command answered")
+        assert not server(bot).channels[alias.lower()].paused
+        bus.publish("koji", "buildsys.tag", {"log": "still posting"})
+        got += read(person, lambda g: "[koji] still posting" in from_bot(g, room_id),
+                    "the room still posting")
+        got += person.poll(1.0)
+    finally:
+        bot.close()
+    private = from_bot(got, dm)
+    assert private[:len(MATRIX_HELP)] == list(MATRIX_HELP)
+    assert private[len(MATRIX_HELP):len(MATRIX_HELP) + 2] == ["[koji] build 1", "[koji] build 2"]
+    assert private[-2].startswith("pause is for a room's moderators, said in that room")
+    assert private[-1].startswith("I do not know 'frobnicate'; I know help, last")
+    assert len(private) == len(MATRIX_HELP) + 4  # no firehose line in the direct chat
+    # nothing said in the direct chat, nor answered there, reached the room
+    assert from_bot(got, room_id) == [*(f"[koji] build {i}" for i in range(3)),
+                                      "[koji] still posting"]
+    assert accounts["firehose"].account_data("m.direct")[mod.user_id] == [dm]
+
+
+def test_the_direct_room_made_for_last_takes_commands_after_a_restart(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    mod, guest, me = accounts["mod"], accounts["guest"], accounts["firehose"].user_id
+    room_id, alias = make_room(mod, guest)
+    asking = MatrixPerson(guest)
+    asking.poll(0)
+
+    def private(got: list[Message], where: str | None = None) -> list[Message]:
+        return [m for m in got if m.sender == me and m.room_id != room_id
+                and m.room_id == (where or m.room_id) and "first" in m.content["body"]]
+
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
+    try:
+        joined(bot)
+        bus.publish("koji", "buildsys.tag", {"log": "first"})
+        wait_for(lambda: any(r.get("summary") == "first" for r in bot.firehose.history),
+                 "the bot to keep the line", 10)
+        say(guest, room_id, "firehose: last 1")
+        got = read(asking, private, "the answer to last 1")
+    finally:
+        bot.close()
+    (answer,) = private(got)
+    dm = answer.room_id
+    assert answer.content["body"] == "[koji] first"
+    again = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
+    try:
+        joined(again)
+        bus.publish("koji", "buildsys.tag", {"log": "first again"})
+        wait_for(lambda: any(r.get("summary") == "first again" for r in again.firehose.history),
+                 "the bot to keep the line", 10)
+        say(guest, dm, "last 1 first")  # not addressed: a direct room needs no name
+        got = read(asking, lambda g: private(g, dm), f"last 1 in the direct room {dm}")
+        say(guest, dm, "firehose: resume")  # addressed works too; refused all the same
+        got += read(asking, lambda g: any(m.room_id == dm for m in g), "resume refused")
+    finally:
+        again.close()
+    assert [m.content["body"] for m in got if m.room_id == dm] == [
+        "[koji] first again",
+        "resume is for a room's moderators, said in that room (my name, a colon, resume); "
+        "not here."]
+
+
+def test_direct_invitations_are_accepted_and_kept_one_a_person_within_a_cap(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    mod, guest, me = accounts["mod"], accounts["guest"], accounts["firehose"].user_id
+    other = synapse.register(f"other{next(room_names)}")
+    room_id, alias = make_room(mod)
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
+    server(bot).direct.limit = 2
+    try:
+        joined(bot)
+        chats: list[tuple[Account, str]] = []
+        for owner in (guest, guest, mod, other):
+            chats.append((owner, direct_chat(owner, me)))
+            wait_for(lambda: membership(*chats[-1], me) == "join", "the direct chat joined", 20)
+        # the older chat of the same person, then the least recently heard from, are left
+        wait_for(lambda: all(membership(o, d, me) == "leave" for o, d in chats[:2]),
+                 "the older direct chats left", 20)
+        not_direct = direct_chat(guest, me, is_direct=False)
+        wait_for(lambda: membership(guest, not_direct, me) == "leave",
+                 "an invitation to a room that is no direct chat declined", 20)
+        talking = MatrixPerson(other)
+        talking.poll(0)
+        say(other, chats[3][1], "help")
+        got = read(talking, lambda g: len(g) >= len(MATRIX_HELP), "help in the kept chat")
+    finally:
+        bot.close()
+    assert [m.content["body"] for m in got] == list(MATRIX_HELP)
+    assert [membership(o, d, me) for o, d in chats] == ["leave", "leave", "join", "join"]
+    direct = accounts["firehose"].account_data("m.direct")
+    assert guest.user_id not in direct
+    assert (direct[mod.user_id], direct[other.user_id]) == ([chats[2][1]], [chats[3][1]])
 
 
 def test_a_homeserver_restart_loses_no_line(
