@@ -16,14 +16,17 @@ A flood of direct invitations costs no more than itself: the bot keeps one
 direct room per person (a newer one replaces the older, which it leaves) and
 at most :data:`MAX_DIRECT` people, leaving the room of the one it heard from
 least recently to make room for another. Each invitation so costs one join,
-at most one leave and one write of ``m.direct``.
+at most one leave and one write of ``m.direct``; beyond
+:data:`ACCEPTS_PER_MINUTE` in a minute, direct invitations are declined (a
+person can invite again), so that a flood does not hold up the firehose.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from urllib.parse import quote
 
 from nio import (
@@ -43,21 +46,27 @@ log = logging.getLogger(__name__)
 
 #: people the bot keeps a direct room with, at most
 MAX_DIRECT = 1000
+#: direct invitations accepted in a minute, at most; more are declined
+ACCEPTS_PER_MINUTE = 30
 
 
 class DirectRooms:
     """The bot's direct rooms, by person; used from the client's event loop only."""
 
-    def __init__(self, name: str, user_id: str, limit: int = MAX_DIRECT):
+    def __init__(self, name: str, user_id: str, limit: int = MAX_DIRECT,
+                 per_minute: int = ACCEPTS_PER_MINUTE):
         self.name = name
         self.user_id = user_id
         self.limit = limit
+        self.per_minute = per_minute
         #: the room kept with each person, the least recently heard from first
         self._rooms: OrderedDict[str, str] = OrderedDict()
         #: every room known as direct (kept or listed in m.direct), and its person
         self._people: dict[str, str] = {}
         #: m.direct as last read or written
         self._listed: dict[str, list[str]] = {}
+        #: when the last direct invitations were accepted (time.monotonic)
+        self._accepted: deque[float] = deque()
 
     def person_of(self, room_id: str) -> str | None:
         """The person ``room_id`` is the direct room with, or None: not a direct room."""
@@ -109,7 +118,16 @@ class DirectRooms:
         return created.room_id
 
     async def accept(self, client: AsyncClient, room_id: str, person: str) -> bool:
-        """Join ``room_id``, a direct chat ``person`` invited the bot to, and keep it."""
+        """Join ``room_id``, a direct chat ``person`` invited the bot to, and keep it;
+        False when it cannot, or too many came in the last minute (to be declined)."""
+        now = time.monotonic()
+        while self._accepted and now - self._accepted[0] >= 60.0:
+            self._accepted.popleft()
+        if len(self._accepted) >= self.per_minute:
+            log.warning("%s: declining the direct chat %s of %s: more than %d direct "
+                        "invitations in a minute", self.name, room_id, person, self.per_minute)
+            return False
+        self._accepted.append(now)
         joined = await client.join(room_id)
         if not isinstance(joined, JoinResponse):
             log.warning("%s: cannot join the direct room %s of %s: %s", self.name, room_id,

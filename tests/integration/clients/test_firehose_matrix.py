@@ -340,13 +340,13 @@ def test_the_direct_room_made_for_last_takes_commands_after_a_restart(
         "not here."]
 
 
-def test_direct_invitations_are_accepted_and_kept_one_a_person_within_a_cap(
+def test_direct_invitations_are_accepted_one_a_person_within_a_cap_and_a_rate(
         synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
     mod, guest, me = accounts["mod"], accounts["guest"], accounts["firehose"].user_id
     other = synapse.register(f"other{next(room_names)}")
     room_id, alias = make_room(mod)
     bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
-    server(bot).direct.limit = 2
+    server(bot).direct.limit, server(bot).direct.per_minute = 2, 4
     try:
         joined(bot)
         chats: list[tuple[Account, str]] = []
@@ -356,9 +356,11 @@ def test_direct_invitations_are_accepted_and_kept_one_a_person_within_a_cap(
         # the older chat of the same person, then the least recently heard from, are left
         wait_for(lambda: all(membership(o, d, me) == "leave" for o, d in chats[:2]),
                  "the older direct chats left", 20)
-        not_direct = direct_chat(guest, me, is_direct=False)
+        not_direct, fifth = direct_chat(guest, me, is_direct=False), direct_chat(mod, me)
         wait_for(lambda: membership(guest, not_direct, me) == "leave",
                  "an invitation to a room that is no direct chat declined", 20)
+        wait_for(lambda: membership(mod, fifth, me) == "leave",
+                 "a fifth direct invitation in a minute declined", 20)
         talking = MatrixPerson(other)
         talking.poll(0)
         say(other, chats[3][1], "help")
