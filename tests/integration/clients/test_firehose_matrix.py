@@ -374,6 +374,35 @@ def test_direct_invitations_are_accepted_one_a_person_within_a_cap_and_a_rate(
     assert (direct[mod.user_id], direct[other.user_id]) == ([chats[2][1]], [chats[3][1]])
 
 
+def test_an_encrypted_direct_chat_is_told_once_that_the_bot_cannot_read_it(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    guest, me = accounts["guest"], accounts["firehose"].user_id
+    _, alias = make_room(accounts["mod"])
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
+    try:
+        joined(bot)
+        answer = guest.call("POST", "/createRoom", {
+            "preset": "trusted_private_chat", "is_direct": True, "invite": [me],
+            "initial_state": [{"type": "m.room.encryption", "state_key": "",
+                               "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]})
+        answer.raise_for_status()
+        dm = answer.json()["room_id"]
+        wait_for(lambda: membership(guest, dm, me) == "join", "the direct chat accepted", 20)
+        person = MatrixPerson(guest)
+        person.poll(0)
+        for i in range(2):
+            guest.call("PUT", f"/rooms/{quote(dm, safe='')}/send/m.room.encrypted/e{i}{dm}", {
+                "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnACg", "device_id": "D",
+                "sender_key": "k", "session_id": "s"}).raise_for_status()
+        got = read(person, lambda g: any(m.room_id == dm for m in g), "the bot's answer")
+        got += person.poll(1.0)
+    finally:
+        bot.close()
+    assert [m.content["body"] for m in got if m.room_id == dm] == [
+        "I cannot read encrypted messages: talk to me in a direct chat without encryption, "
+        "or in one of my rooms."]
+
+
 def test_a_homeserver_restart_loses_no_line(
         synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
     # last in the module: it stops and starts the shared homeserver
