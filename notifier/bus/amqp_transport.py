@@ -62,6 +62,8 @@ class AmqpSubscriber(SubscriberTransport):
         self._attempt = 0
         self._retry_at = 0.0
         self._pending: deque[tuple[str, bytes, Any, int]] = deque()
+        #: delivery tags handed to the caller and not yet settled, on this connection
+        self._handed: set[int] = set()
         self._last: tuple[int, int] | None = None
         self._down_since: float | None = None
         self._down_error = ""
@@ -90,6 +92,7 @@ class AmqpSubscriber(SubscriberTransport):
         self._connection, self._channel = connection, channel
         self._generation += 1
         self._pending.clear()
+        self._handed.clear()
 
     def _declare(self, channel: Any) -> None:
         settings = self.settings
@@ -122,6 +125,7 @@ class AmqpSubscriber(SubscriberTransport):
                   "the broker; connecting again", exc)
         connection, self._connection, self._channel = self._connection, None, None
         self._pending.clear()
+        self._handed.clear()
         self._down_since, self._down_error = time.monotonic(), repr(exc)
         if connection is not None and connection.is_open:
             try:
@@ -180,6 +184,8 @@ class AmqpSubscriber(SubscriberTransport):
                 return None
         routing_key, body, properties, tag = self._pending.popleft()
         self._last = (self._generation, tag) if self.durable else None
+        if self.durable:
+            self._handed.add(tag)
         return envelope_frames(routing_key, body, properties.message_id, properties.headers,
                                properties.timestamp)
 
@@ -205,7 +211,14 @@ class AmqpSubscriber(SubscriberTransport):
         # Tokens of a lost connection are settled by the broker: it delivers them again.
         if not tags or self._channel is None:
             return
+        handed = self._handed
+        handed.difference_update(tags)
         try:
+            if ack and not any(tag < tags[-1] for tag in handed):
+                # Every message handed out up to the last is settled by now: one frame
+                # acks them all (those still in _pending came later, with higher tags).
+                self._channel.basic_ack(tags[-1], multiple=True)
+                return
             for tag in tags:
                 if ack:
                     self._channel.basic_ack(tag)

@@ -291,3 +291,22 @@ def test_a_lone_message_goes_out_before_any_flush(tmp_path, broker: Broker) -> N
             sub.commit([t for _, _, t in got])
     finally:
         sub.close()
+
+
+def test_one_ack_for_a_batch_leaves_what_was_not_handed_out(tmp_path, broker: Broker) -> None:
+    config = broker.config(tmp_path)
+    _subscriber(config).close()
+    with Publisher(config) as publisher:
+        for i in range(6):
+            publisher.publish(topic="t", msg={"n": i}, modname=broker.prefix)
+    sub = _subscriber(config)
+    got = _receive(sub, 3)  # the broker has sent all six; three are handed out
+    sub.commit([t for _, _, t in got])  # acked together, up to the third only
+    sub.close()
+    sub = _subscriber(config)
+    rest = _receive(sub, 3)
+    assert [json.loads(p)["msg"]["n"] for _, p, _ in rest] == [3, 4, 5]
+    sub.commit([t for _, _, t in rest])
+    assert sub.recv(0.5) is None
+    sub.close()
+    assert broker.depth(broker.queue) == 0
