@@ -32,9 +32,11 @@ publish) until every message is recorded, then every notification delivered:
   PostgreSQL's own background processes (WAL writer, checkpointer, ...).
 
 Then a **model**: a worker on a machine of its own takes ``1000 / ms`` messages
-per second, where ``ms`` is the CPU-ms per message of its busiest process
-(the main process and the sender each hold one interpreter lock, so each is
-worth one core at most); RabbitMQ takes ``1000 / ms`` too (a classic queue is
+per second, where ``ms`` is the CPU-ms per message of its main process plus
+that of the PostgreSQL backends (the ingest waits for each batch's
+transaction, so the two take turns; the main process holds one interpreter
+lock, so it is worth one core at most), or of its sender process if that is
+more; RabbitMQ takes ``1000 / ms`` too (a classic queue is
 one Erlang process: one core, however many the broker has); PostgreSQL
 takes ``--db-cores * 1000 / ms``. W workers then carry the least of ``W x
 worker``, the broker, and PostgreSQL; the part that gives the least is what
@@ -187,13 +189,26 @@ def worker_parts(pid: int, http_port: int) -> dict[str, list[int]]:
     return parts
 
 
+def machine_busy() -> float:
+    """CPU seconds every core of this machine has been busy, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 class CpuMeter:
-    """CPU seconds of each part's processes, between :meth:`start` and :meth:`stop`."""
+    """CPU seconds of each part's processes, between :meth:`start` and :meth:`stop`.
+
+    ``others`` is what the rest of the machine used meanwhile (this benchmark,
+    anything else running here), in cores.
+    """
 
     def __init__(self, parts: dict[str, list[int]]):
         self.parts = parts
         self.before: dict[int, float] = {}
         self.used: dict[str, float] = {}
+        self.others = 0.0
+        self._machine = self._started = 0.0
 
     @staticmethod
     def _cpu(pid: int) -> float | None:
@@ -205,6 +220,7 @@ class CpuMeter:
     def start(self) -> None:
         self.before = {pid: c for pids in self.parts.values() for pid in pids
                        if (c := self._cpu(pid)) is not None}
+        self._machine, self._started = machine_busy(), time.monotonic()
 
     def stop(self) -> dict[str, float]:
         for part, pids in self.parts.items():
@@ -214,6 +230,9 @@ class CpuMeter:
                 if now is not None and pid in self.before:
                     total += now - self.before[pid]
             self.used[part] = total
+        elapsed = time.monotonic() - self._started
+        busy = machine_busy() - self._machine
+        self.others = max(0.0, busy - sum(self.used.values())) / elapsed if elapsed else 0.0
         return self.used
 
 
@@ -293,8 +312,8 @@ def watch(services: list[Service], messages: int, owed: int, started: float,
 
 
 def figures(name: str, messages: int, owed: int, times: dict[str, float],
-            cpu: dict[str, float]) -> dict[str, Any]:
-    return {"name": name, "messages": messages, "notifications": owed,
+            cpu: dict[str, float], others: float) -> dict[str, Any]:
+    return {"name": name, "messages": messages, "notifications": owed, "other_cores": others,
             "outbox_rate": messages / times["recorded"],
             "delivery_rate": messages / times["delivered"],
             "seconds": times, "cpu_ms": {part: cpu.get(part, 0.0) * 1000 / messages
@@ -345,7 +364,8 @@ def run_embedded(args: argparse.Namespace, workdir: Path, population: Population
         publisher.close()
     finally:
         service.stop()
-    result = figures("embedded ZeroMQ + SQLite, 1 process", len(bodies), owed, times, cpu)
+    result = figures("embedded ZeroMQ + SQLite, 1 process", len(bodies), owed, times, cpu,
+                     meter.others)
     result["cpu_ms"]["publisher (this benchmark)"] = cpu["publisher (this benchmark)"] * 1000 \
         / len(bodies)
     return result
@@ -408,7 +428,8 @@ def run_amqp(args: argparse.Namespace, workdir: Path, population: Population,
                 s.proc.send_signal(signal.SIGCONT)
                 s.stop()
     noun = "worker" if workers == 1 else "workers"
-    return figures(f"RabbitMQ + PostgreSQL, {workers} {noun}", len(bodies), owed, times, cpu)
+    return figures(f"RabbitMQ + PostgreSQL, {workers} {noun}", len(bodies), owed, times, cpu,
+                   meter.others)
 
 
 def delete_queue(amqp_url: str, amqp: dict[str, Any]) -> None:
@@ -431,14 +452,20 @@ def model(run: dict[str, Any], db_cores: int, cores: int) -> dict[str, Any]:
     """Capacities (messages/s) of each part, from one run's CPU-ms per message."""
     ms = run["cpu_ms"]
     # Each message goes through one worker: its CPU-ms per message are the workers' summed.
-    busiest = max(ms.get("worker main", 0.0), ms.get("worker sender", 0.0))
+    # A worker's ingest waits for its own transaction: the database's work on a batch is
+    # on the worker's path as much as its own. Its sender runs beside it.
+    serial = ms.get("worker main", 0.0) + ms.get("postgresql backends", 0.0)
+    busiest = max(serial, ms.get("worker sender", 0.0))
     worker = 1000 / busiest if busiest else float("inf")
     broker = 1000 / ms["rabbitmq"] if ms.get("rabbitmq") else float("inf")
     pg_ms = ms.get("postgresql backends", 0.0) + ms.get("postgresql background", 0.0)
     postgres = db_cores * 1000 / pg_ms if pg_ms else float("inf")
     total = sum(v for k, v in ms.items() if k in PARTS)
+    # Here, every part shares the cores left by whatever else ran meanwhile.
+    left = max(0.1, cores - run.get("other_cores", 0.0))
     return {"worker": worker, "broker": broker, "postgresql": postgres,
-            "here": cores * 1000 / total if total else float("inf"), "total_ms": total}
+            "here": left * 1000 / total if total else float("inf"), "total_ms": total,
+            "cores_left": left}
 
 
 def predict(caps: dict[str, float], workers: int, here: bool = False) -> tuple[float, str]:
@@ -465,6 +492,8 @@ def print_run(run: dict[str, Any]) -> None:
           f"(all delivered in {run['seconds']['delivered']:.1f} s)")
     print("  CPU-ms per message: " + ", ".join(f"{k} {v:.3f}" for k, v in run["cpu_ms"].items())
           + f"; total {sum(run['cpu_ms'].values()):.3f}")
+    print(f"  meanwhile the rest of the machine (other programs) used {run['other_cores']:.2f} "
+          "cores")
 
 
 def main() -> int:
@@ -537,7 +566,7 @@ def main() -> int:
     caps = model(basis, args.db_cores, cores)
     print(f"\nmodel (from the {basis['workers']}-worker run's CPU-ms per message)")
     print(f"  one worker on a machine of its own: {caps['worker']:>9,.0f} messages/s "
-          "(its busiest process, one core)")
+          "(its ingest and the database's work on its batches, in turn)")
     print(f"  RabbitMQ, one queue:                {caps['broker']:>9,.0f} messages/s "
           "(one core: a classic queue is one Erlang process)")
     print(f"  PostgreSQL writes:                  {caps['postgresql']:>9,.0f} messages/s "
@@ -546,7 +575,9 @@ def main() -> int:
     for w, r in sorted(amqp.items()):
         predicted, part = predict(model(r, args.db_cores, cores), w, here=True)
         checks[w] = {"predicted": predicted, "measured": r["outbox_rate"], "limit": part}
-        print(f"  check on this machine ({cores} cores shared by every part), {w} worker(s): "
+        left = model(r, args.db_cores, cores)["cores_left"]
+        print(f"  check on this machine ({left:.2f} of {cores} cores left to the parts), "
+              f"{w} worker(s): "
               f"predicted {predicted:,.0f}, measured {r['outbox_rate']:,.0f} messages/s "
               f"({r['outbox_rate'] / predicted:.0%}); limit: {part}")
     out = {}

@@ -43,13 +43,13 @@ _PG_CHUNK = 5000
 # batch's size, in place of a parameter per value.
 _PG_MESSAGES = (
     'INSERT INTO messages (msg_id, topic, "timestamp", envelope) '
-    "SELECT m, t, s, e::json FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[]) "
+    "SELECT m, t, s, e::json FROM unnest(%b::text[], %b::text[], %b::float8[], %b::text[]) "
     "AS r(m, t, s, e) ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id")
 _PG_OUTBOX = (
     'INSERT INTO outbox ("user", msg_id, destination, state, attempts, next_attempt, '
     "claimed_until, created_at, sent_at, last_error, notification) "
-    "SELECT u, m, d, s, 0, %s, c, %s, x, e, n::json FROM unnest(%s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[]) "
+    "SELECT u, m, d, s, 0, %s, c, %s, x, e, n::json FROM unnest(%b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::float8[], %b::float8[], %b::text[], %b::text[]) "
     "AS r(u, m, d, s, c, x, e, n) "
     'ON CONFLICT ("user", msg_id, destination) DO NOTHING '
     'RETURNING id, "user", msg_id, destination')
