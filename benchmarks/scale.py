@@ -386,7 +386,7 @@ def run_amqp(args: argparse.Namespace, workdir: Path, population: Population,
     bus = {"relay_inbound": args.amqp_url, "endpoints": [args.amqp_url],
            "embedded_relay": False, "publish_timeout": 30.0, "amqp": amqp}
     services: list[Service] = []
-    with database(url, workdir) as (db_url, _shown), ExitStack() as stack:
+    with database(url, workdir) as (db_url, shown), ExitStack() as stack:
         stack.callback(delete_queue, args.amqp_url, amqp)
         confs = []
         for w in range(workers):
@@ -428,8 +428,10 @@ def run_amqp(args: argparse.Namespace, workdir: Path, population: Population,
                 s.proc.send_signal(signal.SIGCONT)
                 s.stop()
     noun = "worker" if workers == 1 else "workers"
-    return figures(f"RabbitMQ + PostgreSQL, {workers} {noun}", len(bodies), owed, times, cpu,
-                   meter.others)
+    result = figures(f"RabbitMQ + PostgreSQL, {workers} {noun}", len(bodies), owed, times, cpu,
+                     meter.others)
+    result.update(queue=tag, schema=shown.rpartition("schema ")[2])
+    return result
 
 
 def delete_queue(amqp_url: str, amqp: dict[str, Any]) -> None:
