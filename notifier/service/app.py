@@ -38,7 +38,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Backend
 from ..bus.transport import SubscriberTransport
@@ -55,11 +55,13 @@ from ..storage.mutes import Mutes
 from ..storage.outbox import Outbox
 from ..storage.servicelock import ServiceLock
 from ..users.cache import UserCache
-from ..web import WebServer
 from .changes import ChangeWatcher
 from .metrics import Metrics
 from .supervisor import Supervisor
 from .webproc import WebProcess
+
+if TYPE_CHECKING:
+    from ..web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,8 @@ class Service:
             self.web = WebProcess(config, health=self.health, metrics=self.metrics.render,
                                   changed=self.changes.poll)
         else:
+            from ..web import WebServer
+
             self.web = WebServer(config, store=self.store, outbox=self.outbox,
                                  users=self.users, health=self.health,
                                  metrics=self.metrics.render,

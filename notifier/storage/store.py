@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from alembic.util import CommandError
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import (
@@ -222,7 +221,7 @@ class Store:
         try:
             with self._transaction("migrate the schema") as conn:
                 migrate.upgrade(conn)
-        except CommandError as exc:
+        except migrate.MigrationFailed as exc:
             raise StorageError(f"{self.display_url}: cannot migrate the schema: {exc}") from exc
 
     def revision(self) -> str | None:
