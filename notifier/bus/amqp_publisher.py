@@ -65,7 +65,7 @@ class _Link:
         deadline = time.monotonic() + timeout
         while self.channel is None or not self.channel.is_open or not self._selected:
             if self.error is not None:
-                raise self.error
+                raise _cause(self.error)
             if time.monotonic() >= deadline:
                 self.close()
                 raise TimeoutError("no answer from the broker")
@@ -134,6 +134,15 @@ def _nothing() -> None:
     return None
 
 
+def _cause(error: BaseException) -> BaseException:
+    """What made pika's connection workflow fail (a refused TLS certificate, say)."""
+    attempts = getattr(error, "exceptions", None)
+    if attempts:
+        error = attempts[-1]
+    inner = getattr(error, "exception", None)
+    return inner if isinstance(inner, BaseException) else error
+
+
 class AmqpPublisher(PublisherTransport):
     """Publishes on ``[bus.amqp] publish_exchange``; see the module docstring."""
 
@@ -173,7 +182,7 @@ class AmqpPublisher(PublisherTransport):
             try:
                 self._link = _Link(self._params, max(0.1, deadline - time.monotonic()))
                 break
-            except (*CONNECTION_ERRORS, TimeoutError) as exc:
+            except (*CONNECTION_ERRORS, pika.exceptions.AMQPError, TimeoutError) as exc:
                 self._link = None
                 delay = backoff_delay(attempt, self.settings.reconnect_base,
                                       self.settings.reconnect_cap)
