@@ -472,11 +472,11 @@ def model(run: dict[str, Any], db_cores: int, cores: int) -> dict[str, Any]:
 
 def predict(caps: dict[str, float], workers: int, here: bool = False) -> tuple[float, str]:
     """Messages/s for ``workers`` workers, and the part that limits it."""
-    limits = {"delivery (the workers)": workers * caps["worker"], "the broker": caps["broker"],
+    workers_part = "the workers (ingest and delivery)"
+    limits = {workers_part: workers * caps["worker"], "the broker": caps["broker"],
               "PostgreSQL writes": caps["postgresql"]}
     if here:
-        limits = {"delivery (the workers)": workers * caps["worker"],
-                  "this machine's cores": caps["here"]}
+        limits = {workers_part: workers * caps["worker"], "this machine's cores": caps["here"]}
     part = min(limits, key=lambda k: limits[k])
     return limits[part], part
 
@@ -582,6 +582,15 @@ def main() -> int:
               f"{w} worker(s): "
               f"predicted {predicted:,.0f}, measured {r['outbox_rate']:,.0f} messages/s "
               f"({r['outbox_rate'] / predicted:.0%}); limit: {part}")
+    idle = {}
+    for w in sorted(amqp):
+        # The same figures, with every core of this machine left to the parts.
+        caps_idle = {**model(amqp[w], args.db_cores, cores), "here": cores * 1000 / model(
+            amqp[w], args.db_cores, cores)["total_ms"]}
+        idle[w] = predict(caps_idle, w, here=True)[0]
+    if 1 in idle and 2 in idle:
+        print(f"  on this machine with nothing else running, the model gives: 1 worker "
+              f"{idle[1]:,.0f}, 2 workers {idle[2]:,.0f} messages/s ({idle[2] / idle[1]:.2f}x)")
     out = {}
     for w in (8, 32):
         rate, part = predict(caps, w)
@@ -599,7 +608,8 @@ def main() -> int:
           f"{targets['ratio'][1]:<16} {verdict(targets['ratio'][2])}")
     print(f"  {'into the outbox, 2 workers':<44} {best:>6,.0f} msg/s  "
           f"{targets['outbox'][1]:<16} {verdict(targets['outbox'][2])}")
-    print(json.dumps({"runs": runs, "model": {"capacities": caps, "at": out, "checks": checks},
+    print(json.dumps({"runs": runs, "model": {"capacities": caps, "at": out, "checks": checks,
+                                              "idle_machine": idle},
                       "ratio_2_vs_1": ratio, "quick": args.quick, "cpus": cores,
                       "load_start": load_start, "load_end": load_end,
                       "targets": {k: {"value": v[0], "goal": v[1], "pass": v[2]}

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: failures named one by one in an error; the rest are counted
 NAMED = 5
+#: seconds without a look at the socket after which a send looks before it writes
+IDLE = 1.0
 
 
 class _Link:
@@ -158,6 +160,7 @@ class AmqpPublisher(PublisherTransport):
         # delivery tag -> the message, in the order sent, until confirmed
         self._held: OrderedDict[int, tuple[str, str, bytes, Any]] = OrderedDict()
         self._failures: list[str] = []
+        self._pumped = time.monotonic()
         self._connect()
 
     def describe_with(self, describe: Describe) -> None:
@@ -274,6 +277,10 @@ class AmqpPublisher(PublisherTransport):
         if self._marks:
             message.headers.update(self._marks)
         properties = pika.BasicProperties(**message.properties)
+        # After a quiet spell, first read what the broker said meanwhile: a connection it
+        # closed (missed heartbeats) is made again before this message is written.
+        if self._link is not None and time.monotonic() - self._pumped > IDLE:
+            self._pump()
         # Earlier messages refused (confirmations read by the calls before) are reported
         # before this one goes out.
         self._settle()
@@ -291,11 +298,15 @@ class AmqpPublisher(PublisherTransport):
             return
         # Out on the socket now (a caller may publish nothing more for a long while), and
         # the confirmations that came meanwhile read.
+        self._pump()
+
+    def _pump(self) -> None:
         assert self._link is not None
         try:
             self._link.pump(0)
         except CONNECTION_ERRORS as exc:
             self._link.error = self._link.error or exc
+        self._pumped = time.monotonic()
 
     def flush(self) -> None:
         """Wait for every message sent to be confirmed; PublishError names those that were not."""
