@@ -747,6 +747,11 @@ def _convert(value: Any, tp: Any, fld: dataclasses.Field[Any] | None, source: st
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong()
+        if fld is not None and "check" in fld.metadata:
+            try:
+                fld.metadata["check"](value)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: '{name}': {exc}") from exc
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
