@@ -106,7 +106,10 @@ class Service:
         self.secret = self.outbox.secret()
         self._verify_unsubscribe = verify_unsubscribe_token
         self.describer = Describer(config)
-        self.matcher = Matcher.from_store(self.store)
+        # A stored rule that no longer validates (written by an older version, or its
+        # destination's backend gone) is left out alone; every other rule still matches.
+        self.matcher = Matcher.from_store(self.store, on_invalid=lambda problem: log.error(
+            "a stored rule is left out: %s", problem))
         self.renderer = Renderer(config, secret=self.secret)
         # Delivery sees each user with verified addresses only (a pending one is never sent to).
         destinations = Destinations(self.store)
