@@ -179,6 +179,7 @@ class Service:
 
         firehose = Firehose(config)
         self._closers.append(firehose.close)
+        self.metrics.include(firehose.metrics.render)  # on serve's /metrics too
         self.supervisor.add(firehose)
 
     @property
