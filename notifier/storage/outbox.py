@@ -22,7 +22,7 @@ from ..backoff import backoff_delay
 from ..bus.envelope import message_id
 from ..notification import Notification
 from . import terms
-from .engine import insert_ignoring
+from .engine import insert_ignoring, json_dumps
 from .history import message_time
 from .inbox import write_rows as write_inbox
 from .schema import digest_state, messages, outbox, settings
@@ -35,6 +35,24 @@ LEASE = 120.0
 CLAIM_MARGIN = 60.0
 ALL_STATES = ("pending", "failed", "sent", "dead", "held", "digested")
 _CHUNK = 1000
+#: rows per statement of the PostgreSQL insert path (one array per column)
+_PG_CHUNK = 5000
+
+# PostgreSQL takes a batch as one array per column, unnested into rows: one short
+# statement, the same text every time (prepared once by the driver), whatever the
+# batch's size, in place of a parameter per value.
+_PG_MESSAGES = (
+    'INSERT INTO messages (msg_id, topic, "timestamp", envelope) '
+    "SELECT m, t, s, e::json FROM unnest(%b::text[], %b::text[], %b::float8[], %b::text[]) "
+    "AS r(m, t, s, e) ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id")
+_PG_OUTBOX = (
+    'INSERT INTO outbox ("user", msg_id, destination, state, attempts, next_attempt, '
+    "claimed_until, created_at, sent_at, last_error, notification) "
+    "SELECT u, m, d, s, 0, %s, c, %s, x, e, n::json FROM unnest(%b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::float8[], %b::float8[], %b::text[], %b::text[]) "
+    "AS r(u, m, d, s, c, x, e, n) "
+    'ON CONFLICT ("user", msg_id, destination) DO NOTHING '
+    'RETURNING id, "user", msg_id, destination')
 
 
 @dataclass(frozen=True)
@@ -151,13 +169,15 @@ class Outbox:
         new_messages = new_notifications = 0
         claimed: list[OutboxRow] = []
         written: dict[tuple[str, str], float] = {}
+        pg = self._dialect == "postgresql"
         with self.store._transaction("record messages and notifications") as conn:
             fresh: set[str] = set()
             if history:
                 stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(
                     messages.c.id, messages.c.msg_id)
-                for chunk in _chunks(list(history.values())):
-                    new = conn.execute(stmt, chunk).all()
+                for chunk in _chunks(list(history.values()), _PG_CHUNK if pg else _CHUNK):
+                    new = _insert_messages_pg(conn, chunk) if pg else conn.execute(
+                        stmt, chunk).all()
                     fresh.update(r.msg_id for r in new)
                     if records:
                         written.update(terms.write_index(conn, self._dialect, terms.index_rows(
@@ -170,8 +190,8 @@ class Outbox:
                 stmt = insert_ignoring(
                     self._dialect, outbox, ["user", "msg_id", "destination"]).returning(
                         outbox.c.id, outbox.c.user, outbox.c.msg_id, outbox.c.destination)
-                for chunk in _chunks(rows):
-                    for r in conn.execute(stmt, chunk):
+                for chunk in _chunks(rows, _PG_CHUNK if pg else _CHUNK):
+                    for r in (_insert_outbox_pg(conn, chunk) if pg else conn.execute(stmt, chunk)):
                         new_notifications += 1
                         # Only the first of duplicates in one batch is inserted, and only once.
                         n = taken.pop((r.user, r.msg_id, r.destination), None)
@@ -430,6 +450,27 @@ class _Conflict(Exception):
 def _literal(value: str) -> Any:
     """``value`` written into the SQL, so a planner sees it: a partial index is on it."""
     return bindparam(None, value, literal_execute=True)
+
+
+def _insert_messages_pg(conn: Any, chunk: list[dict[str, Any]]) -> list[Any]:
+    """Insert history rows on PostgreSQL; the new ones' ``(id, msg_id)``."""
+    return conn.exec_driver_sql(_PG_MESSAGES, (
+        [h["msg_id"] for h in chunk], [h["topic"] for h in chunk],
+        [float(h["timestamp"]) for h in chunk],
+        [json_dumps(h["envelope"]) for h in chunk])).all()
+
+
+def _insert_outbox_pg(conn: Any, chunk: list[dict[str, Any]]) -> list[Any]:
+    """Insert outbox rows made in one batch (one ``now``) on PostgreSQL; the new ones'
+    ``(id, user, msg_id, destination)``."""
+    first = chunk[0]
+    return conn.exec_driver_sql(_PG_OUTBOX, (
+        first["next_attempt"], first["created_at"],
+        [r["user"] for r in chunk], [r["msg_id"] for r in chunk],
+        [r["destination"] for r in chunk], [r["state"] for r in chunk],
+        [r["claimed_until"] for r in chunk], [r["sent_at"] for r in chunk],
+        [r["last_error"] for r in chunk],
+        [json_dumps(r["notification"]) for r in chunk])).all()
 
 
 def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
