@@ -7,10 +7,10 @@ by its ``m.direct`` account data (so a restarted bot finds them again), read
 when it syncs, and keeps it up to date: a room it makes for an answer (a
 private room with ``is_direct``, the person invited), and a room a person
 invites it to as a direct chat (the invitation's member event has
-``is_direct``), which it accepts. Every other invitation is accepted when it is to one of
-the configured rooms (by id, or by the canonical alias in the invitation), and
-declined otherwise, so nobody can pull the bot into rooms it was not meant to
-be in.
+``is_direct``), which it accepts. Every other invitation is accepted when it
+is to one of the configured rooms (by id, or by the canonical alias in the
+invitation), and declined otherwise, so nobody can pull the bot into rooms it
+was not meant to be in.
 
 A flood of direct invitations costs no more than itself: the bot keeps one
 direct room per person (a newer one replaces the older, which it leaves) and
