@@ -12,9 +12,10 @@ moves within a few seconds.
 
 While it runs the part, the wrapper checks its connection every
 :data:`CHECK` seconds; if it dropped (the server was restarted, the session
-was terminated), the lock is gone with it: the part is stopped at once and
-:class:`~notifier.errors.StorageError` raised, so the supervisor counts a
-restart and the wrapper competes for the lock again.
+was terminated), the lock is gone with it: the part is stopped at once, and
+the wrapper competes for the lock again, as it does while the database
+cannot be reached (said by :meth:`Leader.stalled`, so ``/healthz`` tells).
+A failure of the part itself propagates, for the supervisor to restart it.
 
 The lock's key is made of the database, its schema and the part's name, so
 installations sharing a PostgreSQL server do not exclude each other. On
@@ -31,7 +32,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import ServiceError, StorageError
+from ..errors import ServiceError
 from ..storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Leader:
         self.leading = False
         self._stopping = threading.Event()
         self._inner: threading.Event | None = None
+        #: why the lock cannot be competed for now (the database away), else None
+        self.problem: str | None = None
 
     @property
     def shared(self) -> bool:
@@ -81,13 +84,18 @@ class Leader:
         if not self.shared:
             self._lead(stopping, None)
             return
-        conn = self._acquire(stopping)
-        if conn is None:
-            return
-        try:
-            self._lead(stopping, conn)
-        finally:
-            self._let_go(conn)
+        while not stopping.is_set():
+            conn = self._acquire(stopping)
+            if conn is None:
+                return
+            try:
+                lost = self._lead(stopping, conn)
+            finally:
+                self._let_go(conn)
+            if lost is None:
+                return
+            log.error("%s: the connection holding its lock dropped (%s); stopped here, "
+                      "competing for the lock again", self.name, lost)
 
     def _acquire(self, stopping: threading.Event) -> Any:
         """A connection holding the lock, or None once ``stopping`` is set."""
@@ -101,8 +109,16 @@ class Leader:
             except SQLAlchemyError as exc:
                 if conn is not None:
                     self._let_go(conn)
-                raise StorageError(f"{self.store.display_url}: cannot take the lock of "
-                                   f"{self.name}: {exc}") from exc
+                problem = (f"cannot take its lock (trying again every {self.retry:g} s): "
+                           f"{str(exc).splitlines()[0]}")
+                if self.problem is None:
+                    log.error("%s: %s", self.name, problem)
+                self.problem = problem
+                stopping.wait(self.retry)
+                continue
+            if self.problem is not None:
+                log.info("%s: the database answers again", self.name)
+                self.problem = None
             if held:
                 if waited:
                     log.info("%s: this worker took it over (the one running it stopped)",
@@ -115,8 +131,12 @@ class Leader:
             stopping.wait(self.retry)
         return None
 
-    def _lead(self, stopping: threading.Event, conn: Any) -> None:
-        """Run the part in a thread of its own while the lock holds."""
+    def _lead(self, stopping: threading.Event, conn: Any) -> str | None:
+        """Run the part in a thread of its own while the lock holds.
+
+        Returns why the lock was lost, or None when ``stopping``; raises what the
+        part raised.
+        """
         inner = threading.Event()
         self._inner = inner
         failure: list[BaseException] = []
@@ -138,8 +158,6 @@ class Leader:
                 if conn is not None and thread.is_alive() and not stopping.is_set():
                     lost = self._lost(conn)
                     if lost is not None:
-                        log.error("%s: the connection holding its lock dropped (%s); "
-                                  "stopping it here", self.name, lost)
                         break
         finally:
             inner.set()
@@ -154,9 +172,10 @@ class Leader:
         if failure:
             raise failure[0]
         if lost is not None:
-            raise StorageError(f"{self.name}: lost its lock ({lost})")
+            return lost
         if not stopping.is_set():
             raise ServiceError(f"{self.name} returned although nobody asked it to stop")
+        return None
 
     def _lost(self, conn: Any) -> str | None:
         try:
@@ -186,9 +205,12 @@ class Leader:
             interrupt()
 
     def stalled(self) -> str | None:
-        """The part's own answer while it runs here; a standby part is never stalled."""
+        """The part's own answer while it runs here; standing by, whether the lock can be
+        competed for."""
+        if not self.leading:
+            return self.problem
         stalled = getattr(self.part, "stalled", None)
-        if not self.leading or stalled is None:
+        if stalled is None:
             return None
         result: str | None = stalled()
         return result

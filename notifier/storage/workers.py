@@ -45,7 +45,7 @@ BEAT = 2.0
 DEAD_AFTER = 6.0
 #: a worker stops sending what it claimed this long before its claims could be void
 SEND_MARGIN = 2.0
-#: a dead worker's row is deleted after this long (only ``notifier workers`` reads it)
+#: a dead worker's row is deleted after this long (kept meanwhile for people to read)
 FORGET_AFTER = 86400.0
 
 
