@@ -46,7 +46,7 @@ def serve(config: Config, verbose: int, role: str) -> None:
 
     On PostgreSQL, any number of workers (notifier serve processes, on one
     machine or several) may share the database and, with an AMQP bus, the
-    work: each registers and beats every 2 s; the notifications a worker
+    work: each registers and beats every second; the notifications a worker
     claimed are taken over by the others within 10 s of its death. The IRC
     connection, digests, housekeeping and the firehose run in one worker at
     a time (a PostgreSQL advisory lock), and move when it dies. --role

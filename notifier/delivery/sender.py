@@ -412,11 +412,12 @@ class _Child:
         from ..backends.registry import backend_class
         from ..storage import Store
         from ..storage.outbox import Outbox
-        from ..storage.workers import FixedClaimant
+        from ..storage.workers import WorkerOf
 
         self.store = Store.from_config(self.config, create=False)
-        # The child dies with notifier serve, whose heartbeat covers its claims too.
-        outbox = Outbox(self.store, claimant=FixedClaimant(self.claimant))
+        # Claims in notifier serve's name, held while its heartbeat is fresh.
+        outbox = Outbox(self.store, claimant=WorkerOf(self.store, self.claimant)
+                        if self.claimant is not None else None)
         self.outbox = outbox
         self.sent_log = SentLog(outbox)
         self.queues = {d: DueQueue(d, on_take=lambda n, d=d: self.count("taken", d, n=n))

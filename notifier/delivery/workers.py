@@ -203,8 +203,13 @@ class BackendWorker:
             # take what it claimed once the heartbeat is stale.
             cutoff = time.time() + CLAIM_MARGIN
             chunk = [row for row in rows[start:start + step]
-                     if (row.claimed_until is None or row.claimed_until >= cutoff)
-                     and self.outbox.holds(row)]
+                     if row.claimed_until is None or row.claimed_until >= cutoff]
+            held = [self.outbox.holds(row) for row in chunk]
+            if not all(held):
+                # Not sent: given back, due at once for whichever worker beats (this one's
+                # claim, if another took the row meanwhile, is not its own any more).
+                self._give_back([row for row, ok in zip(chunk, held, strict=True) if not ok])
+                chunk = [row for row, ok in zip(chunk, held, strict=True) if ok]
             if not chunk:
                 continue
             try:

@@ -34,7 +34,7 @@ On PostgreSQL any number of services (*workers*), on one machine or several,
 share the database, and with an AMQP bus they share the work: the ingest of
 each consumes from the same durable queue (competing consumers), and the
 delivery workers claim due rows with ``FOR UPDATE SKIP LOCKED``. Each worker
-registers in the table ``workers`` and beats every 2 s (the part
+registers in the table ``workers`` and beats every second (the part
 ``heartbeat``, :mod:`notifier.storage.workers`); its outbox claims name it,
 and those of a worker whose heartbeat stopped for 6 s are taken by the
 others. At start a worker releases only the claims of dead workers.

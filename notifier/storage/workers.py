@@ -40,7 +40,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 #: seconds between two heartbeats of a worker
-BEAT = 2.0
+BEAT = 1.0
 #: a worker whose heartbeat is older than this is dead: its claims are void
 DEAD_AFTER = 6.0
 #: a worker stops sending what it claimed this long before its claims could be void
@@ -188,8 +188,74 @@ class Registry:
                                started=r.started, heartbeat=r.heartbeat) for r in rows]
 
 
+class WorkerOf:
+    """The claimant of a process that works for a worker (its sender process).
+
+    It claims in the worker's name, and holds those claims while the worker's
+    heartbeat is fresh, as the worker itself does (:meth:`Registry.holds`).
+    Both are read from the table at most every ``refresh`` seconds, so a
+    worker that registered again under a new id is followed.
+    """
+
+    def __init__(self, store: Store, worker_id: str, *, clock: Callable[[], float] = time.time,
+                 refresh: float = 0.5, dead_after: float = DEAD_AFTER,
+                 margin: float = SEND_MARGIN):
+        self.store = store
+        self.clock = clock
+        self.refresh = refresh
+        self.dead_after = dead_after
+        self.margin = margin
+        self._id = worker_id
+        self._heartbeat: float | None = None
+        self._read_at: float | None = None
+        self._lock = threading.Lock()
+        self._where: tuple[str, int] | None = None  # the worker's host and pid
+
+    @property
+    def id(self) -> str:
+        self._read()
+        return self._id
+
+    def holds(self, claimed_by: str | None) -> bool:
+        if claimed_by is None:
+            return True
+        self._read()
+        with self._lock:
+            return (claimed_by == self._id and self._heartbeat is not None
+                    and self.clock() - self._heartbeat < self.dead_after - self.margin)
+
+    def _read(self) -> None:
+        now = self.clock()
+        with self._lock:
+            if self._read_at is not None and now - self._read_at < self.refresh:
+                return
+            self._read_at = now
+        try:
+            with self.store._transaction("read the worker's heartbeat", write=False) as conn:
+                if self._where is None:
+                    row = conn.execute(select(workers.c.host, workers.c.pid)
+                                       .where(workers.c.id == self._id)).first()
+                    if row is None:
+                        return
+                    self._where = (row.host, row.pid)
+                host, pid = self._where
+                newest = conn.execute(
+                    select(workers.c.id, workers.c.heartbeat)
+                    .where(workers.c.host == host, workers.c.pid == pid)
+                    .order_by(workers.c.started.desc()).limit(1)).first()
+        except StorageError as exc:
+            # Unread, the heartbeat ages here, and with it the claims it covers.
+            log.debug("cannot read the worker's heartbeat: %s", exc)
+            return
+        with self._lock:
+            if newest is None:
+                self._heartbeat = None  # unregistered: its claims are void
+            else:
+                self._id, self._heartbeat = newest.id, newest.heartbeat
+
+
 class FixedClaimant:
-    """A claimant that is always itself (a sender process, which dies with its worker)."""
+    """A claimant that is always itself: claims in ``worker_id``'s name, and holds them."""
 
     def __init__(self, worker_id: str | None):
         self.id = worker_id

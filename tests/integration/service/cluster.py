@@ -101,8 +101,11 @@ class Cluster:
         return serve
 
     def logs(self) -> str:
-        return "\n".join(f"--- {name}\n{serve.log()[-6000:]}"
-                         for name, serve in self.workers.items())
+        """Each worker's log, and the outbox's rows by state and claim (a failure's context)."""
+        rows = admin(f'SELECT destination, state, claimed_by IS NOT NULL, count(*) FROM '
+                     f'"{self.schema}".outbox GROUP BY 1, 2, 3')
+        return "\n".join([f"--- {name}\n{serve.log()[-6000:]}"
+                          for name, serve in self.workers.items()] + [f"--- outbox: {rows}"])
 
     def publish(self, names: Iterable[str]) -> list[str]:
         """Publish a message per name, each confirmed by the broker; their topics."""

@@ -8,7 +8,14 @@ import pytest
 
 from notifier.storage import Store
 from notifier.storage.outbox import LEASE, Outbox
-from notifier.storage.workers import BEAT, DEAD_AFTER, SEND_MARGIN, FixedClaimant, Registry
+from notifier.storage.workers import (
+    BEAT,
+    DEAD_AFTER,
+    SEND_MARGIN,
+    FixedClaimant,
+    Registry,
+    WorkerOf,
+)
 from tests.integration.outbox_rows import Clock, envelope, note
 
 pytestmark = pytest.mark.integration
@@ -104,7 +111,7 @@ def test_released_at_start_only_the_claims_of_dead_workers(store: Store) -> None
                  [(note("alice", f"m{i}"), "pending") for i in range(4)])
     out_a.claim("email", limit=2)
     out_b.claim("email", limit=1)
-    for _ in range(4):  # a died; b lives
+    for _ in range(7):  # a died; b lives
         clock.now += BEAT
         b.beat()
     c = Registry(store, "all", clock=clock)
@@ -176,3 +183,26 @@ def test_a_digest_decided_on_a_stale_window_is_not_queued_twice(store: Store) ->
     # Decided on the window as it stands now, it goes.
     assert out_b.commit_digest(note("alice", "digest-b"), items_b, 8,
                                seen_window=out_b.last_window("alice", "email"))
+
+
+def test_a_process_working_for_a_worker_follows_its_heartbeat_and_its_new_id(
+        store: Store) -> None:
+    clock, a, out_a, _, out_b = two_workers(store)
+    sender = Outbox(store, clock, claimant=WorkerOf(store, a.id, clock=clock))
+    sender.record([envelope("m1"), envelope("m2")],
+                  [(note("alice", "m1"), "pending"), (note("alice", "m2"), "pending")])
+    (row,) = sender.claim("email", limit=1)
+    assert row.claimed_by == a.id and sender.holds(row) and out_a.holds(row)
+    assert out_b.claim("email", limit=1)[0].msg_id == "m2"  # not m1: a's
+    # a's heartbeat stops: the sender process stops sending what it claimed, as a does.
+    clock.now += DEAD_AFTER - SEND_MARGIN + 0.1
+    assert not sender.holds(row)
+    # a registers again under a new id: the sender process claims in that name.
+    clock.now += SEND_MARGIN
+    a.beat()
+    (again,) = sender.claim("email", limit=1)
+    assert again.msg_id == "m1" and again.claimed_by == a.id and sender.holds(again)
+    # a unregisters (stopping): its claims are void, the sender process's too.
+    a.unregister()
+    clock.now += 1
+    assert not sender.holds(again)
