@@ -178,6 +178,9 @@ class MetaMapping:
     agent_path: str | None = None
     usernames_paths: tuple[str, ...] = ()
     packages_paths: tuple[str, ...] = ()
+    containers_paths: tuple[str, ...] = ()
+    modules_paths: tuple[str, ...] = ()
+    flatpaks_paths: tuple[str, ...] = ()
     groups_paths: tuple[str, ...] = ()
     severity: str | None = None
 

@@ -19,7 +19,7 @@ from .common import NotifierCommand, config_option, setup_logging
               help="Log why a source could not describe a message (debug messages).")
 @config_option
 def describe(file: str, verbose: bool, config: Config) -> None:
-    """Describe messages: application, summary, link, users, packages, severity.
+    """Describe messages: application, summary, link, users, artifacts, severity.
 
     Reads FILE (or stdin, when FILE is omitted or '-'), one JSON message per
     line, in any of these forms:
@@ -32,8 +32,9 @@ def describe(file: str, verbose: bool, config: Config) -> None:
       a bare message           {"topic": ..., "msg": {...}}
 
     Prints one JSON object per message, with the keys msg_id, topic, app,
-    summary, link, icon, usernames, agent, packages, groups and severity
-    (debug, info, warning or error). A message without an id gets a stable
+    summary, link, icon, usernames, agent, the artifacts it concerns by kind
+    (packages, containers, modules, flatpaks), groups and severity (debug,
+    info, warning or error). A message without an id gets a stable
     one, "sha256:" and the hash of the message.
 
     Descriptions come from, best first: the [[meta.mappings]] of the config;

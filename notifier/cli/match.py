@@ -16,7 +16,7 @@ from ..inputs import json_lines, open_input
 from ..rules.model import SEVERITIES
 from .common import NotifierCommand, config_option, setup_logging
 
-_LISTS = ("usernames", "packages", "groups")
+_LISTS = ("usernames", "packages", "containers", "modules", "flatpaks", "groups")
 _TEXTS = ("msg_id", "app", "agent", "summary", "link", "icon")
 
 
@@ -105,7 +105,10 @@ def match(file: str, described: bool, explain: bool, verbose: bool, config: Conf
     from ..storage import Store
 
     with Store.from_config(config) as store:
-        matcher = Matcher.from_store(store, progress=_progress)
+        # As serve does: a stored rule that no longer validates is left out, and said.
+        matcher = Matcher.from_store(store, progress=_progress, on_invalid=lambda problem:
+                                     click.echo(f"warning: a stored rule is left out: "
+                                                f"{problem}", err=True))
     describer = None
     if not described:
         from ..meta import Describer

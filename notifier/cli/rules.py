@@ -31,13 +31,18 @@ A rule, as 'import', 'export' and 'show' write it:
 
 \b
 Track kinds (which messages the rule looks at):
-  artifacts-owned        a message package is owned by one of "users"
+  artifacts-owned        a message artifact is owned by one of "users"
                          (default: the rule's user)
-  artifacts-group-owned  a message package is owned by one of "groups"
-  artifacts-followed     a message package is one of "packages"
+  artifacts-group-owned  a message artifact is owned by one of "groups"
+  artifacts-followed     a message artifact is one of "packages"
   related-events         the rule's user is among the message's users
   users-followed         the message's agent is one of "users"
   topics                 one of the "patterns" (globs) matches the topic
+
+Artifacts are packages, containers, modules and flatpaks: a package by its
+name ("kernel"), the others as "containers/NAME", "modules/NAME",
+"flatpaks/NAME"; "rpms/NAME" and dist-git's "container/NAME" are read too.
+Owners come from 'notifier owners import'.
 
 \b
 Filters, all of which must hold (missing ones take these defaults):
@@ -112,7 +117,8 @@ def _no_rule(store: Store, user: str, name: str) -> click.ClickException:
               help="What the rule looks at (see 'notifier rules --help').")
 @click.option("--target", "targets", metavar="VALUE", multiple=True,
               help="What the kind tracks, repeatable: an owner (artifacts-owned, default "
-                   "USER), a group, a package, a followed user, or a topic glob (topics).")
+                   "USER), a group, a package (or containers/NAME, modules/NAME, "
+                   "flatpaks/NAME), a followed user, or a topic glob (topics).")
 @click.option("--app", "apps", metavar="NAME", multiple=True,
               help="Only messages from this application (repeatable).")
 @click.option("--exclude-app", "excluded", metavar="NAME", multiple=True,
@@ -139,6 +145,8 @@ def add(user: str, name: str, kind: str, targets: tuple[str, ...], apps: tuple[s
           --destination email --destination irc
       notifier rules add bob "Kernel" --track artifacts-followed --target kernel \\
           --severity warning --severity error --destination rss
+      notifier rules add bob "Toolbox" --track artifacts-followed \\
+          --target containers/fedora-toolbox --destination email
       notifier rules add carol "Bodhi comments" --track topics \\
           --target 'org.fedoraproject.*.bodhi.update.comment' --destination desktop
     """

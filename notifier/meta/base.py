@@ -6,7 +6,7 @@ from typing import Any, NamedTuple, Protocol
 
 #: The keys of a description, in the order ``notifier describe`` prints them.
 FIELDS = ("msg_id", "topic", "app", "summary", "link", "icon", "usernames", "agent",
-          "packages", "groups", "severity")
+          "packages", "containers", "modules", "flatpaks", "groups", "severity")
 
 #: The fields a source may supply (``msg_id`` and ``topic`` come from the message).
 DESCRIBED = FIELDS[2:]

@@ -101,7 +101,9 @@ class Describer:
 
         Returns a dict with exactly the keys of :data:`~notifier.meta.base.FIELDS`:
         ``msg_id``, ``topic``, ``app``, ``summary``, ``link``, ``icon``,
-        ``usernames`` (sorted), ``agent``, ``packages`` (sorted), ``groups``
+        ``usernames`` (sorted), ``agent``, the artifacts it concerns by kind
+        (:mod:`notifier.users.artifacts`): ``packages``, ``containers``,
+        ``modules`` and ``flatpaks`` (each sorted, bare names), ``groups``
         (sorted) and ``severity`` (debug, info, warning or error). Raises
         :class:`~notifier.errors.InputError` when ``message`` is not a message.
         """
@@ -131,6 +133,9 @@ class Describer:
             "usernames": _texts(fields["usernames"]),
             "agent": _text(fields["agent"]),
             "packages": _texts(fields["packages"]),
+            "containers": _texts(fields["containers"]),
+            "modules": _texts(fields["modules"]),
+            "flatpaks": _texts(fields["flatpaks"]),
             "groups": _texts(fields["groups"]),
             "severity": fields["severity"],
         }

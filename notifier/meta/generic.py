@@ -6,9 +6,12 @@
   string in it), else the event name followed by the body as compact JSON,
   cut at :data:`SUMMARY_LENGTH` characters;
 * ``severity``: the ``fedora_messaging_severity`` header, else ``info``;
-* ``usernames``, ``packages``, ``groups``: from the filter headers a
-  fedora-messaging publisher adds (``fedora_messaging_user_<name>``,
-  ``fedora_messaging_rpm_<name>``, ``fedora_messaging_group_<name>``).
+* ``usernames``, ``groups``, and the artifacts ``packages``, ``containers``,
+  ``modules``, ``flatpaks``: from the filter headers a fedora-messaging
+  publisher adds (``fedora_messaging_user_<name>``,
+  ``fedora_messaging_group_<name>``, ``fedora_messaging_rpm_<name>``,
+  ``fedora_messaging_container_<name>``, ``fedora_messaging_module_<name>``,
+  ``fedora_messaging_flatpak_<name>``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from .topics import TopicNames
 SUMMARY_LENGTH = 200
 _TEXT_KEYS = ("summary", "title", "subject", "message", "text", "log")
 _HEADER_LISTS = (("fedora_messaging_user_", "usernames"), ("fedora_messaging_rpm_", "packages"),
+                 ("fedora_messaging_container_", "containers"),
+                 ("fedora_messaging_module_", "modules"),
+                 ("fedora_messaging_flatpak_", "flatpaks"),
                  ("fedora_messaging_group_", "groups"))
 
 

@@ -12,6 +12,7 @@ is in the message body, as a dotted path::
     agent_path = "build.owner"
     usernames_paths = ["build.owner", "build.watchers"]
     packages_paths = ["build.rpms.name"]
+    containers_paths = ["build.containers.name"]
     severity = "info"
 
 A path walks dicts by key and lists by index (``builds.0.nvr``). A segment
@@ -22,6 +23,8 @@ a path that ends on a list yields all its items.
 ``summary`` is a template: each ``{path}`` is replaced by the value(s) at
 that path, several joined with ", "; ``{{`` and ``}}`` are literal braces.
 When a placeholder finds nothing the template gives way to ``summary_path``.
+``packages_paths``, ``containers_paths``, ``modules_paths`` and
+``flatpaks_paths`` give the artifacts of each kind, by bare name.
 ``app``, ``icon`` and ``severity`` are taken as written.
 
 Several mappings may match one topic: they are applied in config order,
@@ -163,6 +166,9 @@ class _Compiled:
                               for i, p in enumerate(paths)]
                       for field, paths in (("usernames", mapping.usernames_paths),
                                            ("packages", mapping.packages_paths),
+                                           ("containers", mapping.containers_paths),
+                                           ("modules", mapping.modules_paths),
+                                           ("flatpaks", mapping.flatpaks_paths),
                                            ("groups", mapping.groups_paths))
                       if paths}
 

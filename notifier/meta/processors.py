@@ -19,6 +19,12 @@ call: ``app`` = the processor's name, lowercased; ``summary`` = subtitle;
 processor's ``agent`` or, when it has none, the only username (fedmsg.meta
 picks one of several at random; we pick none). fedmsg.meta knows nothing of
 groups or severity.
+
+fedmsg.meta knows packages only: a push to dist-git's other namespaces
+(``commit.namespace`` ``container``, ``modules``, ``flatpaks``) has no
+package, and its repository (``commit.repo``) is reported here as the
+container, module or flatpak it is, as fedora-messaging's schema for those
+pushes does.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ _FAS_LOGGER = "moksha.hub"
 # Our field -> the processor method.
 _METHODS = (("summary", "subtitle"), ("link", "link"), ("icon", "icon"),
             ("usernames", "usernames"), ("packages", "packages"))
+#: dist-git namespace -> the description's list of that kind (rpms are fedmsg.meta's packages)
+_NAMESPACES = {"container": "containers", "containers": "containers", "modules": "modules",
+               "flatpaks": "flatpaks"}
 
 
 class _QuietFasCache(logging.Filter):
@@ -154,8 +163,25 @@ class ProcessorSource:
                               envelope["msg_id"], exc)
         finally:
             self._fas_log.removeFilter(quiet)
+        kind, repo = _dist_git_push(envelope)
+        if kind is not None:
+            fields[kind] = [repo]
         if attempts:
             log.warning("fedmsg.meta processor %s tried to reach the network describing %s "
                         "on %s (blocked): %s", name, envelope["msg_id"], envelope["topic"],
                         "; ".join(attempts))
         return Found(fields, understood="summary" not in failed)
+
+
+def _dist_git_push(envelope: dict[str, Any]) -> tuple[str | None, str]:
+    """``(list, repository)`` of a push to dist-git's container, modules or flatpaks
+    namespace; ``(None, "")`` for any other message."""
+    body = envelope.get("msg")
+    commit = body.get("commit") if isinstance(body, dict) else None
+    if not isinstance(commit, dict):
+        return None, ""
+    namespace, repo = commit.get("namespace"), commit.get("repo")
+    kind = _NAMESPACES.get(namespace) if isinstance(namespace, str) else None
+    if kind is None or not isinstance(repo, str) or not repo:
+        return None, ""
+    return kind, repo

@@ -41,6 +41,7 @@ _CACHE_SIZE = 4096
 # Our field -> the Message property that holds it.
 _PROPERTIES = (("app", "app_name"), ("link", "url"), ("icon", "app_icon"),
                ("agent", "agent_name"), ("usernames", "usernames"), ("packages", "packages"),
+               ("containers", "containers"), ("modules", "modules"), ("flatpaks", "flatpaks"),
                ("groups", "groups"))
 
 

@@ -50,6 +50,7 @@ from ..backends.base import Backend
 from ..config import Config
 from ..errors import ConfigError, InputError
 from ..notification import Notification
+from ..users import artifacts
 from . import digest as digest_mod
 from . import text
 from .headers import PACKAGE_HEADER, EmailHeaders
@@ -251,8 +252,11 @@ class Renderer:
             "destination": destination, "address": address, "base_url": self.base_url,
             "timestamp": timestamp or None, "feed_url": self._feed_url(user),
         }
+        # Every artifact by key, packages first: a container's mail threads and is
+        # grouped in digests as a package's is.
         packages = message["packages"]
         packages = [packages] if isinstance(packages, str) else [str(p) for p in packages]
+        packages += [k for k in artifacts.record_keys({**message, "packages": ()})]
         if destination == "email":
             url = self.headers.unsubscribe_url(name, rules[0]) if rules else None
             context["unsubscribe_url"] = url

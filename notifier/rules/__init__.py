@@ -3,9 +3,12 @@
 A rule belongs to one user and has three parts:
 
 * a **track** kind, saying which messages concern it: ``artifacts-owned``
-  (a message package is owned by one of ``users``, default the rule's user),
+  (an artifact of the message, a package, container, module or flatpak, is
+  owned by one of ``users``, default the rule's user),
   ``artifacts-group-owned`` (owned by one of ``groups``),
-  ``artifacts-followed`` (one of ``packages``), ``related-events`` (the rule's
+  ``artifacts-followed`` (one of ``packages``: a package's name, or
+  ``containers/NAME``, ``modules/NAME``, ``flatpaks/NAME``; see
+  :mod:`notifier.users.artifacts`), ``related-events`` (the rule's
   user is among the message's usernames), ``users-followed`` (the message's
   agent is one of ``users``) or ``topics`` (one of the ``patterns`` matches
   the topic);

@@ -5,17 +5,18 @@ Each enabled rule is filed under the keys its track kind looks at:
 =========================  ==============================================
 ``artifacts-owned``        each tracked owner (default: the rule's user)
 ``artifacts-group-owned``  each tracked group
-``artifacts-followed``     each followed package
+``artifacts-followed``     each followed artifact
 ``related-events``         the rule's user
 ``users-followed``         each followed user (a message's agent)
 ``topics``                 each glob, in a :class:`~.topics.TopicIndex`
 =========================  ==============================================
 
-Package ownership is kept apart, as package -> owning users and package ->
-owning groups. A message's candidates are then found through its packages
-(-> owners -> rules, and -> followers), its usernames, its agent and its
-topic, so the work per message depends on how many rules it concerns, not on
-how many rules exist. Changing a rule touches only its own keys; changing an
+Ownership is kept apart, as artifact -> owning users and artifact -> owning
+groups, every artifact (package, container, module, flatpak) by its key
+(:mod:`notifier.users.artifacts`). A message's candidates are then found
+through its artifacts (-> owners -> rules, and -> followers), its usernames,
+its agent and its topic, so the work per message depends on how many rules
+it concerns, not on how many rules exist. Changing a rule touches only its own keys; changing an
 owner touches one set, and no rule at all.
 
 Memory: rules are shared objects (their strings interned, equal filters and
@@ -30,6 +31,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..errors import InputError, RuleError
+from ..users.artifacts import FIELDS as ARTIFACT_FIELDS
+from ..users.artifacts import KINDS as ARTIFACT_KINDS
 from .model import Rule
 from .topics import TopicIndex
 
@@ -71,6 +74,10 @@ def _unfile(table: dict[str, Rules], keys: Iterable[str], rule: Rule) -> None:
                 table[key] = tuple(rules)
 
 
+#: the artifact kinds a record lists under a name of their own (packages come first)
+_OTHER_KINDS = ARTIFACT_KINDS[1:]
+
+
 #: one user's rules: a tuple while few (a dict costs three times the memory), a dict by name
 #: when many
 UserRules = tuple[Rule, ...] | dict[str, Rule]
@@ -101,9 +108,9 @@ class RuleIndex:
         self._by_user: dict[str, Rules] = {}
         self._by_agent: dict[str, Rules] = {}
         self._topics: TopicIndex[Rule] = TopicIndex()
-        #: package -> users who own it
+        #: artifact key -> users who own it
         self.user_owners: dict[str, set[str]] = {}
-        #: package -> groups that own it
+        #: artifact key -> groups that own it
         self.group_owners: dict[str, set[str]] = {}
 
     # -- rules ---------------------------------------------------------------
@@ -307,27 +314,11 @@ class RuleIndex:
         update = found.update
         packages = record.get("packages")
         if packages:
-            user_owners = self.user_owners
-            group_owners = self.group_owners
-            by_owner = self._by_owner
-            by_group = self._by_group
-            by_package = self._by_package
-            for package in packages:
-                owners = user_owners.get(package)
-                if owners:
-                    for owner in owners:
-                        rules = by_owner.get(owner)
-                        if rules:
-                            update(rules)
-                owners = group_owners.get(package)
-                if owners:
-                    for owner in owners:
-                        rules = by_group.get(owner)
-                        if rules:
-                            update(rules)
-                rules = by_package.get(package)
-                if rules:
-                    update(rules)
+            self._artifact_candidates(packages, update)
+        for kind in _OTHER_KINDS:
+            names = record.get(ARTIFACT_FIELDS[kind])
+            if names:
+                self._artifact_candidates([f"{kind}/{name}" for name in names], update)
         usernames = record.get("usernames")
         if usernames:
             by_user = self._by_user
@@ -342,6 +333,30 @@ class RuleIndex:
                 update(rules)
         self._topics.lookup(record.get("topic") or "", found)
         return found
+
+    def _artifact_candidates(self, keys: Iterable[str], update: Any) -> None:
+        """Add the rules tracking these artifacts (by key): through owners, and followed."""
+        user_owners = self.user_owners
+        group_owners = self.group_owners
+        by_owner = self._by_owner
+        by_group = self._by_group
+        by_package = self._by_package
+        for key in keys:
+            owners = user_owners.get(key)
+            if owners:
+                for owner in owners:
+                    rules = by_owner.get(owner)
+                    if rules:
+                        update(rules)
+            owners = group_owners.get(key)
+            if owners:
+                for owner in owners:
+                    rules = by_group.get(owner)
+                    if rules:
+                        update(rules)
+            rules = by_package.get(key)
+            if rules:
+                update(rules)
 
     def stats(self) -> dict[str, int]:
         """Sizes of the parts of the index, for logs and the benchmark."""

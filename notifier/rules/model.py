@@ -61,7 +61,9 @@ class Rule:
     """One user's rule.
 
     ``targets`` is the sorted list of the track kind's field (``users``,
-    ``groups``, ``packages`` or ``patterns``); it is empty for
+    ``groups``, ``packages`` or ``patterns``); ``packages`` holds artifact
+    keys (:mod:`notifier.users.artifacts`: ``kernel``,
+    ``containers/fedora-toolbox``, ...). It is empty for
     ``related-events``, and for ``artifacts-owned`` when the rule tracks its
     own user's packages. Rules compare by identity: the index keeps each one
     in sets. Compare :meth:`to_dict` results to compare contents.
@@ -88,7 +90,7 @@ class Rule:
 
     @property
     def owners(self) -> tuple[str, ...]:
-        """For ``artifacts-owned``: whose packages the rule tracks."""
+        """For ``artifacts-owned``: whose artifacts the rule tracks."""
         return self.targets or (self.user,)
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,20 +5,22 @@ thousand; the preview asks the history's index (:mod:`notifier.storage.terms`)
 instead. A rule's track kind becomes one term look-up:
 
 =========================  ==============================================
-``artifacts-owned``        packages owned by the tracked users
-``artifacts-group-owned``  packages owned by the tracked groups
-``artifacts-followed``     the followed packages
+``artifacts-owned``        artifacts owned by the tracked users
+``artifacts-group-owned``  artifacts owned by the tracked groups
+``artifacts-followed``     the followed artifacts
 ``related-events``         the rule's user among the message's users
 ``users-followed``         the message's agent among the followed users
 ``topics``                 the stored topics that one of the globs matches
 =========================  ==============================================
 
-and its filters become conditions on each message's facts (severity,
-application, agent, topic). The messages it finds, a page at a time, are then
-described again and matched by :class:`~.matcher.Matcher` with the rule alone,
-so what the preview returns is what the matcher says, and :func:`scan` (the
-same question asked of every stored message) gives the same answer: the
-tests hold them to it. A disabled rule is previewed as if it were enabled.
+(artifacts of every kind, packages, containers, modules and flatpaks, by
+their keys: see :mod:`notifier.users.artifacts`), and its filters become
+conditions on each message's facts (severity, application, agent, topic).
+The messages it finds, a page at a time, are then described again and
+matched by :class:`~.matcher.Matcher` with the rule alone, so what the
+preview returns is what the matcher says, and :func:`scan` (the same
+question asked of every stored message) gives the same answer: the tests
+hold them to it. A disabled rule is previewed as if it were enabled.
 
 Messages stored before the index existed (``notifier history reindex`` has
 not run since the upgrade) are described and matched one by one, as
@@ -38,6 +40,7 @@ from ..errors import InputError
 from ..storage import Store
 from ..storage import termquery as questions
 from ..storage import terms as index
+from ..users.artifacts import record_keys
 from .matcher import Matcher
 from .model import Rule
 
@@ -180,7 +183,7 @@ class RulePreview:
             described = {i: self._describe(row.envelope) for i, row in rows.items()}
             if _owned_by(rule) is not None:
                 with self.store._transaction("read package owners", write=False) as conn:
-                    packages = {p for r in described.values() if r for p in r["packages"]}
+                    packages = {p for r in described.values() if r for p in record_keys(r)}
                     matcher = Matcher([rule], self._ownership(conn, rule, packages))
             else:
                 matcher = Matcher([rule])

@@ -5,7 +5,10 @@ reference matcher applies them to every rule, and the indexed matcher uses
 :func:`track_reason` only to explain a match it already found.
 
 A message here is a described record (see ``notifier describe``): a dict with
-``topic``, ``app``, ``usernames``, ``agent``, ``packages`` and ``severity``.
+``topic``, ``app``, ``usernames``, ``agent``, ``severity`` and its artifacts,
+``packages``, ``containers``, ``modules`` and ``flatpaks``. The artifact
+kinds look at every artifact by its key (:mod:`notifier.users.artifacts`):
+``kernel`` for a package, ``containers/fedora-toolbox`` for a container.
 Topic globs use :func:`fnmatch.fnmatchcase`: case-sensitive, ``*`` and ``?``
 also match dots, ``[...]`` is a character class.
 """
@@ -17,9 +20,10 @@ from collections.abc import Collection, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
+from ..users.artifacts import label, record_keys
 from .model import Rule
 
-#: package -> names of its owners (users, or groups)
+#: artifact key -> names of its owners (users, or groups)
 Owners = Mapping[str, Collection[str]]
 
 
@@ -27,25 +31,24 @@ def track_reason(rule: Rule, record: Mapping[str, Any], user_owners: Owners,
                  group_owners: Owners) -> str | None:
     """Why the rule's track matches the message, or ``None`` when it does not."""
     kind = rule.kind
-    packages = record.get("packages") or ()
     if kind == "artifacts-owned":
-        for package in packages:
-            owners = user_owners.get(package, ())
+        for artifact in record_keys(record):
+            owners = user_owners.get(artifact, ())
             for user in rule.owners:
                 if user in owners:
-                    return f"package '{package}' is owned by {user}"
+                    return f"{label(artifact)} is owned by {user}"
         return None
     if kind == "artifacts-group-owned":
-        for package in packages:
-            owners = group_owners.get(package, ())
+        for artifact in record_keys(record):
+            owners = group_owners.get(artifact, ())
             for group in rule.targets:
                 if group in owners:
-                    return f"package '{package}' is owned by group '{group}'"
+                    return f"{label(artifact)} is owned by group '{group}'"
         return None
     if kind == "artifacts-followed":
-        for package in packages:
-            if package in rule.targets:
-                return f"package '{package}' is followed"
+        for artifact in record_keys(record):
+            if artifact in rule.targets:
+                return f"{label(artifact)} is followed"
         return None
     if kind == "related-events":
         if rule.user in (record.get("usernames") or ()):

@@ -33,8 +33,10 @@ import orjson
 from ..errors import NotifierError
 from .model import DEFAULT_FILTERS, SEVERITIES, TRACK_KINDS, Filters, Rule
 
-#: bump when the layout or the meaning of a field changes; an older snapshot is then rebuilt
-FORMAT = 1
+#: bump when the layout or the meaning of a field changes; an older snapshot is then rebuilt.
+#: 2: followed and owned artifacts are artifact keys (``containers/NAME``, ...), targets
+#: written ``rpms/NAME`` or ``container/NAME`` read as the keys they name
+FORMAT = 2
 MAGIC = b"NRSNAP"
 _HEAD = struct.Struct("<6sHII")  # magic, format, header bytes, rule numbers
 _FIELDS = 7

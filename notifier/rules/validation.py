@@ -15,6 +15,14 @@ the epoch: the rule matches nothing until then) to null, and each missing
 filter takes its default. Lists of names are de-duplicated and sorted; application names are
 compared in lower case. An unknown key, kind, severity or destination is
 reported with the nearest valid word.
+
+The ``packages`` that ``artifacts-followed`` follows are artifacts of any
+kind (:mod:`notifier.users.artifacts`): a package by its bare name
+(``kernel``, or ``rpms/kernel``), the others as ``containers/NAME``,
+``modules/NAME`` and ``flatpaks/NAME`` (dist-git's ``container/NAME`` too).
+They are kept by key, so ``rpms/kernel`` is read as ``kernel`` and
+``container/x`` as ``containers/x``; an unknown kind is reported with the
+nearest one.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 
 from ..errors import RuleError
 from ..inputs import read_json_file
+from ..users import artifacts
 from .model import (
     DEFAULT_FILTERS,
     DEFAULT_SEVERITIES,
@@ -316,7 +325,23 @@ def _check_track(c: _Checker, track: Any) -> tuple[str | None, list[str] | None]
             return kind, []
         c.fail(f"track.{field}", f"missing (kind '{kind}' needs a list of {field})")
         return kind, None
-    return kind, c.names(targets, f"track.{field}", allow_empty=False)
+    names = c.names(targets, f"track.{field}", allow_empty=False)
+    if names is not None and field == "packages":
+        return kind, _artifact_keys(c, names, f"track.{field}")
+    return kind, names
+
+
+def _artifact_keys(c: _Checker, names: list[str], field: str) -> list[str] | None:
+    """The keys of the followed artifacts (a package's name, ``containers/NAME``, ...)."""
+    if not any("/" in name for name in names):  # packages only, as rules were before
+        return names
+    keys = []
+    for i, name in enumerate(names):
+        try:
+            keys.append(artifacts.parse(name))
+        except ValueError as exc:
+            c.fail(f"{field}[{i}]", str(exc))
+    return keys if len(keys) == len(names) else None
 
 
 def _check_filters(c: _Checker, raw: Any) -> Filters | None:

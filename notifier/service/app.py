@@ -65,7 +65,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Backend
 from ..bus.transport import SubscriberTransport
@@ -83,13 +83,15 @@ from ..storage.outbox import Outbox
 from ..storage.servicelock import ServiceLock
 from ..storage.workers import Registry
 from ..users.cache import UserCache
-from ..web import WebServer
 from .changes import ChangeWatcher
 from .healthport import HealthServer
 from .leader import Leader
 from .metrics import Metrics
 from .supervisor import Supervisor
 from .webproc import WebProcess
+
+if TYPE_CHECKING:
+    from ..web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +151,10 @@ class Service:
         self.secret = self.outbox.secret()
         self._verify_unsubscribe = verify_unsubscribe_token
         self.describer = Describer(config)
-        self.matcher = Matcher.from_store(self.store)
+        # A stored rule that no longer validates (written by an older version, or its
+        # destination's backend gone) is left out alone; every other rule still matches.
+        self.matcher = Matcher.from_store(self.store, on_invalid=lambda problem: log.error(
+            "a stored rule is left out: %s", problem))
         self.renderer = Renderer(config, secret=self.secret)
         # Delivery sees each user with verified addresses only (a pending one is never sent to).
         destinations = Destinations(self.store)
@@ -189,6 +194,8 @@ class Service:
             self.web = WebProcess(config, health=self.health, metrics=self.metrics.render,
                                   changed=self.changes.poll)
         else:
+            from ..web import WebServer
+
             self.web = WebServer(config, store=self.store, outbox=self.outbox,
                                  users=self.users, health=self.health,
                                  metrics=self.metrics.render,
@@ -258,6 +265,7 @@ class Service:
 
         firehose = Firehose(config)
         self._closers.append(firehose.close)
+        self.metrics.include(firehose.metrics.render)  # on serve's /metrics too
         self.supervisor.add(self._once(firehose))
 
     @property

@@ -10,6 +10,9 @@ a digest) in the end:
   user``, at once), or put into a digest. A digest is a notification of its
   own: ``queued`` when it is made, then ``sent`` or ``dead`` like any other;
 * ``failed``: each failed attempt (it is tried again, or ends ``dead``).
+
+Parts with metrics of their own in the text format (the firehose bot, which
+cannot import the service) are added with :meth:`Metrics.include`.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ class Metrics:
         self._outcomes = {"queued": self.notifications, "sent": self.sent,
                           "failed": self.failed, "dead": self.dead}
         self.started = time.time()
+        self._included: list[Callable[[], str]] = []
+
+    def include(self, render: Callable[[], str]) -> None:
+        """Add ``render()``, Prometheus text with names of its own, to every :meth:`render`."""
+        self._included.append(render)
 
     def outcome(self, destination: str, outcome: str, n: int = 1) -> None:
         """Count ``n`` notifications of ``destination`` that were ``outcome``.
@@ -75,4 +83,5 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text format."""
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + "".join(
+            render() for render in self._included).encode()

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from alembic.util import CommandError
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import (
@@ -222,7 +221,7 @@ class Store:
         try:
             with self._transaction("migrate the schema") as conn:
                 migrate.upgrade(conn)
-        except CommandError as exc:
+        except migrate.MigrationFailed as exc:
             raise StorageError(f"{self.display_url}: cannot migrate the schema: {exc}") from exc
 
     def revision(self) -> str | None:
@@ -367,18 +366,20 @@ class Store:
                         dry_run: bool = False) -> OwnershipDelta:
         """Make the stored owners of the given packages what ``packages`` says.
 
-        ``packages`` maps a package to ``{"users": [...], "groups": [...]}``.
+        ``packages`` maps a package, or any artifact by its key
+        (:mod:`notifier.users.artifacts`), to ``{"users": [...], "groups": [...]}``.
         Only the difference is written: owners stored but no longer listed are
         removed, new ones added. Packages not in ``packages`` keep their owners,
         unless ``replace`` is true, in which case they lose them all. Returns
         the delta, sorted. With ``dry_run`` nothing is written.
         """
-        wanted = ownership_pairs(check_packages(packages))
+        checked = check_packages(packages)  # by artifact key: "rpms/x" is "x"
+        wanted = ownership_pairs(checked)
         with self._transaction("update package owners") as conn:
             stored = {tuple(row) for row in conn.execute(
                 select(owners.c.package, owners.c.kind, owners.c.name))}
             if not replace:
-                stored = {pair for pair in stored if pair[0] in packages}
+                stored = {pair for pair in stored if pair[0] in checked}
             added = sorted(wanted - stored)
             removed = sorted(stored - wanted)
             if dry_run:

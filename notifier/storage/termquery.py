@@ -50,7 +50,8 @@ class TermQuery:
     excluded_applications: frozenset[str] = frozenset()
     not_agent: str | None = None
     topics: frozenset[str] | None = None
-    #: ``(owner kind, names)``: the values are the packages these users or groups own
+    #: ``(owner kind, names)``: the values are the artifacts (package terms, by key) these
+    #: users or groups own
     owned_by: tuple[str, tuple[str, ...]] | None = None
 
     @property

@@ -8,8 +8,11 @@ stored, and what the rules look at is written beside it:
 - ``message_facts``, one row per message: the topic, the application (lower
   case), the severity and the agent, which the rule filters test;
 - ``message_terms``, ``(kind, value, timestamp, message_id)`` rows: the
-  message's users, agent, packages, groups and topic, which the track kinds
-  look up, newest first;
+  message's users, agent, artifacts, groups and topic, which the track kinds
+  look up, newest first. Artifacts of every kind are ``package`` terms, by
+  their key (:mod:`notifier.users.artifacts`): ``kernel`` for a package, as
+  before there were other kinds, ``containers/fedora-toolbox`` for a
+  container, and so on, the keys package owners are stored by;
 - ``history_terms``: every ``(kind, value)`` the history holds, with the
   time of its newest message; the rule editor's look-ups read it, and a topic
   glob is matched against its topics to become a list of topics.
@@ -30,10 +33,11 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
+from ..users.artifacts import record_keys
 from .schema import history_terms, message_facts, message_terms, messages, owners, settings
 
-#: term kinds: a message's usernames, its agent, packages, groups, topic, application
-#: (lower case) and severity
+#: term kinds: a message's usernames, its agent, artifacts (packages, containers, modules,
+#: flatpaks, by key), groups, topic, application (lower case) and severity
 TERM_KINDS = ("user", "agent", "package", "group", "topic", "app", "severity")
 #: every severity a message can have, as the filters know them
 ALL_SEVERITIES = frozenset({"debug", "info", "warning", "error"})
@@ -110,10 +114,11 @@ def index_rows(described: Iterable[tuple[int, float, Mapping[str, Any]]]) -> Ind
             seen.add(("app", app))
         if agent is not None:
             seen.add(("agent", agent))
-        for kind, field in (("user", "usernames"), ("package", "packages"),
-                            ("group", "groups")):
+        for kind, field in (("user", "usernames"), ("group", "groups")):
             for value in record.get(field) or ():
                 seen.add((kind, value))
+        for value in record_keys(record):
+            seen.add(("package", value))
         for key in seen:
             if not _fits(key[1]):
                 continue
@@ -237,9 +242,9 @@ def count_unindexed(conn: Connection) -> int:
 
 def ownership_of(conn: Connection, kind: str, names: Iterable[str],
                  packages: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
-    """``(package, kind, name)`` for each package owned by one of ``names``.
+    """``(artifact key, kind, name)`` for each artifact owned by one of ``names``.
 
-    With ``packages``, only for those packages.
+    With ``packages`` (artifact keys), only for those.
     """
     wanted = sorted(set(names))
     o = owners.c

@@ -11,6 +11,19 @@
 
 from __future__ import annotations
 
-from .server import WebServer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .server import WebServer
 
 __all__ = ["WebServer"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded when asked for: FastAPI takes most of a second to import, and a serve
+    # whose HTTP side runs in a process of its own never needs it in the main one.
+    if name == "WebServer":
+        from .server import WebServer
+
+        return WebServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

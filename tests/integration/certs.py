@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 import datetime
+import ssl
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from cryptography import x509
@@ -173,3 +175,28 @@ def make_pki(directory: Path) -> Pki:
                rogue_ca_cert=rogue_ca_cert, rogue_cert=rogue_cert, rogue_key=rogue_key,
                intermediate_cert=intermediate_cert, chained_cert=chained_cert,
                chained_key=chained_key, bundle=bundle, ca=ca)
+
+
+def server_tls(directory: Path, ca_name: str = "Notifier Test CA") -> tuple[ssl.SSLContext, Path]:
+    """A server context for 127.0.0.1, and the file of the CA that issued its certificate.
+
+    Writes ``server.crt``, ``server.key`` and ``ca.crt`` into ``directory``.
+    """
+    ca = issue(ca_name, ca=True)
+    key = new_key()
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _DAY)
+            .not_valid_after(now + _DAY)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    (directory / "server.crt").write_bytes(cert_pem(cert))
+    (directory / "server.key").write_bytes(key_pem(key))
+    (directory / "ca.crt").write_bytes(cert_pem(ca.cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "server.crt", directory / "server.key")
+    return context, directory / "ca.crt"

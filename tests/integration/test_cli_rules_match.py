@@ -231,6 +231,22 @@ def test_match_described_with_explanations(loaded: Path):
     assert out.json_lines() == [{"msg_id": "b", "recipients": []}]
 
 
+def test_match_leaves_out_a_stored_rule_that_no_longer_validates(loaded: Path):
+    from notifier.config import load_config
+    from notifier.storage import Store
+
+    with Store.from_config(load_config(str(loaded))) as store:  # past validation
+        store.upsert_rules([{"user": "carol", "name": "Paged", "destinations": ["pager"],
+                             "track": {"kind": "artifacts-followed", "packages": ["kernel"]}}])
+    out = notifier(loaded, "match", "--described", input=lines(described(
+        msg_id="b", packages=["kernel"], agent="alice")))
+    assert out.returncode == 0, out.stderr
+    assert out.json_lines() == [{"msg_id": "b", "recipients": [
+        {"user": "bob", "rules": ["Kernel"], "destinations": ["rss"]}]}]
+    assert "warning: a stored rule is left out: database, user 'carol': rule ('Paged'): " \
+           "destinations[0]: unknown destination 'pager'" in out.stderr
+
+
 def test_match_raw_messages_through_the_describer(loaded: Path):
     envelope = {"topic": "org.example.prod.ci.build.failed", "msg_id": "2024-x",
                 "timestamp": 1700000000, "i": 1, "username": "ci",

@@ -41,7 +41,8 @@ def test_a_file_with_bad_lines(tmp_path: Path):
     assert described[2]["summary"] == "Rebooting proxy01 for the kernel update"
     assert described[3]["msg_id"].startswith("sha256:")
     assert all(list(d) == ["msg_id", "topic", "app", "summary", "link", "icon", "usernames",
-                           "agent", "packages", "groups", "severity"] for d in described)
+                           "agent", "packages", "containers", "modules", "flatpaks", "groups",
+                           "severity"] for d in described)
     errors = result.stderr.splitlines()
     assert (f"notifier describe: {dump} line 3: invalid JSON: Expecting value "
             f"(column {len(cut_short) + 1})") in errors

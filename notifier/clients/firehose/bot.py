@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 #: the fields of a described message the bot keeps in its history
 _KEPT = ("msg_id", "topic", "app", "summary", "link", "agent", "usernames", "packages",
-         "severity")
+         "containers", "modules", "flatpaks", "severity")
 
 
 class Firehose:

@@ -81,10 +81,10 @@ class Commands:
         found = [r for r in reversed(list(self.history)) if matches(r, words)][:count]
         if not found:
             network.reply(nick, "Nothing in my history matches." if words else
-                          "Nothing in my history yet.")
+                          "Nothing in my history yet.", private=True)
             return
         for record in reversed(found):
-            network.reply(nick, message_line(record, self.colours, True))
+            network.reply(nick, message_line(record, self.colours, True), private=True)
 
     def pause(self, network: Peer, nick: str, target: str | None, args: list[str],
               paused: bool) -> None:

@@ -2,8 +2,10 @@
 
 Topics are fnmatch globs matched as the rules match them, applications are
 compared lowercased (FMN's ``applications``), severities are the rules'
-names, users match the message's ``usernames`` or its agent, packages its
-``packages``, and ``summary`` is a regular expression searched in the summary.
+names, users match the message's ``usernames`` or its agent, packages any
+artifact it concerns, named as the rules name them (``kernel`` or
+``rpms/kernel``, ``containers/NAME``, ``modules/NAME``, ``flatpaks/NAME``),
+and ``summary`` is a regular expression searched in the summary.
 
 ``include`` passes a message when every field it gives matches; ``exclude``
 drops it when any field it gives matches. A message is posted when it passes
@@ -21,6 +23,21 @@ from ...config import FirehoseFilter
 # The rules' own topic globs (the clients contract allows this import, see pyproject.toml).
 from ...rules.topics import compile_glob
 
+#: the described record's artifact lists other than packages, each its own key prefix
+_OTHER_KINDS = ("containers", "modules", "flatpaks")
+
+
+def _artifact(name: str) -> str:
+    return name[len("rpms/"):] if name.startswith("rpms/") else name
+
+
+def artifact_keys(record: Mapping[str, Any]) -> set[str]:
+    """Every artifact ``record`` concerns, by key: ``kernel``, ``containers/NAME``, ..."""
+    keys = set(record.get("packages") or ())
+    for kind in _OTHER_KINDS:
+        keys.update(f"{kind}/{name}" for name in record.get(kind) or ())
+    return keys
+
 
 class _Terms:
     """The fields one filter gives, compiled."""
@@ -30,7 +47,7 @@ class _Terms:
         self.applications = frozenset(a.lower() for a in spec.applications)
         self.severities = frozenset(spec.severities)
         self.users = frozenset(spec.users)
-        self.packages = frozenset(spec.packages)
+        self.packages = frozenset(_artifact(p) for p in spec.packages)
         self.summary = re.compile(spec.summary) if spec.summary else None
 
     def results(self, record: Mapping[str, Any], summary: str) -> list[bool]:
@@ -49,7 +66,7 @@ class _Terms:
                 people.add(record["agent"])
             out.append(bool(people & self.users))
         if self.packages:
-            out.append(bool(set(record.get("packages") or ()) & self.packages))
+            out.append(bool(artifact_keys(record) & self.packages))
         if self.summary is not None:
             out.append(self.summary.search(summary) is not None)
         return out

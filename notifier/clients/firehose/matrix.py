@@ -10,8 +10,10 @@ queues are the IRC channels' (:mod:`.queue`): a storm is folded the same way.
 goes back to the front of its queue, and a lost connection is retried with
 backoff, so nothing queued is lost. Commands are the IRC ones
 (:mod:`.commands`), addressed as ``firehose: help`` in a room and answered
-there; ``pause`` and ``resume`` need a power level of at least
-:data:`MODERATOR`.
+there, but for ``last``, whose lines go to the asker's direct room
+(:mod:`.matrix_rooms`); ``pause`` and ``resume`` need a power level of at
+least :data:`MODERATOR`. Invitations are accepted to the configured rooms
+only.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ...config import FirehoseMatrix, FirehoseRoom
 from .filters import ChannelFilter
 from .lines import Colours
 from .matrix_lines import content
+from .matrix_rooms import DirectRooms, invitation
 from .metrics import FirehoseMetrics
 from .queue import ChannelQueue
 
@@ -98,6 +101,7 @@ class MatrixServer:
         #: each room's creators, from its m.room.create event
         self._creators: dict[str, set[str]] = {}
         self.client: AsyncClient | None = None
+        self.direct = DirectRooms(self.name, spec.user_id)
 
     # -- from other threads -----------------------------------------------------------
 
@@ -117,11 +121,13 @@ class MatrixServer:
                     self.metrics.count(self.name, room.name, "dropped", room.queue.overflow)
                     room.queue.overflow = 0
 
-    def reply(self, nick: str, text: str) -> None:
-        """Answer a command in the room it was said in, within the line rate."""
+    def reply(self, nick: str, text: str, private: bool = False) -> None:
+        """Answer a command in the room it was said in (``private``: in the direct room
+        with ``nick``, the asker's user id), within the line rate."""
         with self.lock:
-            if self._reply_room and len(self.replies) < MAX_REPLIES:
-                self.replies.append((self._reply_room, text))
+            target = nick if private else self._reply_room
+            if target and len(self.replies) < MAX_REPLIES:
+                self.replies.append((target, text))
 
     def is_op(self, room: Room, user_id: str) -> bool:
         """Whether ``user_id`` is a moderator of ``room`` (power level >= 50)."""
@@ -181,6 +187,7 @@ class MatrixServer:
         if not isinstance(first, SyncResponse):
             raise ConnectionError(f"sync failed: {getattr(first, 'message', first)}")
         self._learn(first)
+        await self._invited(client, first)
         self.connected = True
         log.info("%s: synced as %s", self.name, self.spec.user_id)
         sync: asyncio.Task[Any] | None = None
@@ -197,6 +204,7 @@ class MatrixServer:
                         raise ConnectionError(
                             f"sync failed: {getattr(response, 'message', response)}")
                     self._learn(response)
+                    await self._invited(client, response)
                     self._commands(response)
                 await self._send_due(client, now)
                 await asyncio.sleep(POLL)
@@ -210,7 +218,7 @@ class MatrixServer:
                 continue
             if now < room.join_at:
                 continue
-            answer = await client.join(room.spec.room)
+            answer = await client.join(room.room_id or room.spec.room)
             if isinstance(answer, JoinResponse):
                 room.room_id, room.joined, room.joins = answer.room_id, True, 0
                 log.info("%s: joined %s (%s)", self.name, room.name, room.room_id)
@@ -221,6 +229,20 @@ class MatrixServer:
             room.join_at = now + delay
             log.warning("%s: cannot join %s: %s; again in %.1f s", self.name, room.name,
                         getattr(answer, "message", answer), delay)
+
+    async def _invited(self, client: AsyncClient, response: SyncResponse) -> None:
+        """Join the configured rooms the bot is invited to; decline other invitations."""
+        for room_id, info in response.rooms.invite.items():
+            aliases, sender = invitation(info)
+            room = next((r for key, r in self.channels.items()
+                         if r.room_id == room_id or key in aliases), None)
+            if room is not None:
+                log.info("%s: invited to %s by %s", self.name, room.name, sender)
+                room.room_id, room.join_at = room_id, 0.0  # joined on the next turn
+                continue
+            log.info("%s: declining the invitation of %s to %s: not a configured room",
+                     self.name, sender, room_id)
+            await client.room_leave(room_id)
 
     def _learn(self, response: SyncResponse) -> None:
         """Note the creators of rooms whose create event came in ``response``."""
@@ -281,11 +303,7 @@ class MatrixServer:
         with self.lock:
             reply = self.replies.popleft() if self.replies else None
         if reply is not None:
-            if not await self._post(client, reply[0], content(reply[1])):
-                with self.lock:
-                    self.replies.appendleft(reply)
-                return False
-            return True
+            return await self._send_reply(client, reply)
         with self.lock:
             ready = [r for r in self.channels.values() if r.joined and len(r.queue)]
             if not ready:
@@ -307,6 +325,28 @@ class MatrixServer:
             return False
         self.metrics.posted(self.name, room.name, alone, folded)
         return True
+
+    async def _send_reply(self, client: AsyncClient, reply: tuple[str, str]) -> bool:
+        target, text = reply
+        try:
+            room_id = await self.direct.room_for(client, target) \
+                if target.startswith("@") else target
+            if room_id is None:
+                return True  # no direct room to be had: the answer is dropped (logged)
+            if await self._post(client, room_id, content(text)):
+                return True
+        except BaseException:
+            with self.lock:
+                self.replies.appendleft(reply)
+            raise
+        if time.monotonic() < self.hold_until:  # rate limited: the answer waits its turn
+            with self.lock:
+                self.replies.appendleft(reply)
+        elif target.startswith("@"):
+            # refused (logged): the answer is dropped, not tried again and again, and the
+            # next one looks for the direct room anew
+            self.direct.forget(target)
+        return False
 
     async def _post(self, client: AsyncClient, room_id: str, body: dict[str, Any]) -> bool:
         answer = await client.room_send(room_id, "m.room.message", body,

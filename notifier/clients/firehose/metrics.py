@@ -7,6 +7,9 @@
 * ``notifier_firehose_messages_dropped_total``: messages dropped (a paused
   channel, a queue over its bound);
 * ``notifier_firehose_lines_refused_total``: lines the server refused (404);
+* ``notifier_firehose_lines_resent_total``: lines written but not confirmed by the
+  server before the connection was lost, queued to be posted again (their messages
+  count again in ``posted``/``folded`` when they are);
 * ``notifier_firehose_disconnects_total{network}`` and ``notifier_firehose_connected{network}``.
 """
 
@@ -26,11 +29,13 @@ _HELP = {
     "fold_lines": "Fold lines posted.",
     "dropped": "Messages dropped: channel paused, or queue over its bound.",
     "refused": "Lines the server refused to relay.",
+    "resent": "Lines not confirmed before a connection loss, queued to be posted again.",
     "disconnects": "Connections to the network lost.",
 }
 _NAMES = {"lines": "lines", "posted": "messages_posted", "folded": "messages_folded",
           "fold_lines": "fold_lines", "dropped": "messages_dropped",
-          "refused": "lines_refused", "disconnects": "disconnects"}
+          "refused": "lines_refused", "resent": "lines_resent",
+          "disconnects": "disconnects"}
 
 
 def _label(value: str) -> str:

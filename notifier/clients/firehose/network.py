@@ -13,6 +13,9 @@ the meantime is folded as usual). Reconnects, and rejoins after a kick or a
 refused join, wait with exponential backoff and jitter. A nick in use gets
 ``_`` appended; the bot asks with ``ISON`` every :data:`REGAIN_EVERY`
 seconds, and when its nick quits or changes, and takes it back when free.
+What the server tells of the channels is followed in :mod:`.channel_events`;
+lines written and not yet confirmed by a PONG are kept in :mod:`.confirm`,
+and posted again after a reconnect.
 """
 
 from __future__ import annotations
@@ -30,15 +33,17 @@ from jaraco.stream import buffer as irc_buffer
 
 from ...backoff import backoff_delay
 from ...config import FirehoseNetwork
+from .channel_events import ChannelEvents
 from .channels import Channel
+from .confirm import Unconfirmed
 from .lines import Colours, truncate
 from .metrics import FirehoseMetrics
+from .queue import entry_count
 from .sockets import open_socket
 
 log = logging.getLogger(__name__)
 
 RECONNECT_BASE, RECONNECT_MAX = 2.0, 300.0
-REJOIN_BASE, REJOIN_MAX = 5.0, 300.0
 REGAIN_EVERY = 30.0
 #: registration, SASL included, must finish within this many seconds
 REGISTER_TIMEOUT = 30.0
@@ -51,7 +56,7 @@ MAX_REPLIES = 60
 POLL = 0.05
 
 
-class Network:
+class Network(ChannelEvents):
     """See the module docstring; ``on_command(network, nick, target, text)`` handles commands."""
 
     def __init__(self, spec: FirehoseNetwork, colours: Colours, metrics: FirehoseMetrics,
@@ -78,6 +83,9 @@ class Network:
         self._rr = 0
         self._closing = False
         self._heard, self._pinged = 0.0, False
+        #: why the connection is to be dropped at the next tick ("" to keep it)
+        self._drop = ""
+        self.unconfirmed = Unconfirmed()
         self.reactor = irc.client.Reactor()
         self.reactor.add_global_handler("all_raw_messages", self._on_anything)
         self.conn: irc.client.ServerConnection | None = None
@@ -87,7 +95,7 @@ class Network:
                 "kick": self._on_kick, "part": self._on_part, "namreply": self._on_names,
                 "mode": self._on_mode, "channelmodeis": self._on_channel_modes,
                 "nick": self._on_nick, "quit": self._on_quit, "ison": self._on_ison,
-                "pubmsg": self._on_pubmsg, "privmsg": self._on_privmsg,
+                "pubmsg": self._on_pubmsg, "privmsg": self._on_privmsg, "pong": self._on_pong,
                 "privnotice": self._on_privnotice, "loggedin": self._on_identified,
                 "login_failed": self._on_login_failed, "disconnect": self._on_disconnect,
                 "cannotsendtochan": self._on_refused_line, "bannedfromchan": self._on_refused,
@@ -116,8 +124,9 @@ class Network:
                                        channel.queue.overflow)
                     channel.queue.overflow = 0
 
-    def reply(self, nick: str, text: str) -> None:
-        """Send ``text`` to ``nick`` by private message, within the line rate."""
+    def reply(self, nick: str, text: str, private: bool = True) -> None:
+        """Send ``text`` to ``nick`` by private message (always, on IRC), within the line
+        rate."""
         with self.lock:
             if len(self.replies) < MAX_REPLIES:
                 self.replies.append((nick, text))
@@ -161,6 +170,11 @@ class Network:
         self.conn.buffer_class = irc_buffer.LenientDecodingLineBuffer
         sasl = bool(spec.sasl_username and spec.sasl_password)
         self.nick = spec.nick
+        self._drop = ""
+        # A connection lost in the middle of SASL leaves the library's handlers registered;
+        # connect() registers them again, and twice they would answer every step twice.
+        for event in ("cap", "authenticate", "saslsuccess", "saslfail"):
+            self.reactor.remove_global_handler(event, self.conn._sasl_state_machine)
         try:
             self.conn.connect(spec.host, spec.port, self.nick,
                               password=spec.sasl_password if sasl else None,
@@ -185,6 +199,10 @@ class Network:
 
     def _tick(self, now: float) -> None:
         assert self.conn is not None
+        if self._drop:
+            why, self._drop = self._drop, ""
+            self.conn.disconnect(why)
+            return
         if now - self._heard > 2 * KEEPALIVE:
             self.conn.disconnect("the server stopped answering")
             return
@@ -219,6 +237,9 @@ class Network:
                     channel.queue.fold()
         while self.tokens >= 1.0 and self._send_one(now):
             self.tokens -= 1.0
+        token = self.unconfirmed.ping_due(now)
+        if token is not None and self.conn is not None and self.conn.is_connected():
+            self.conn.ping(token)
 
     def _send_one(self, now: float) -> bool:
         """Write one line, a reply first, else the next channel's in turn; False if none."""
@@ -244,6 +265,7 @@ class Network:
             if not self.conn.is_connected():  # the write failed and dropped the connection
                 channel.queue.requeue(entry)
                 return False
+            self.unconfirmed.written(channel, entry)
         self.metrics.posted(self.name, channel.name, alone, folded)
         return True
 
@@ -256,9 +278,6 @@ class Network:
 
     def _on_anything(self, conn: Any, event: Any) -> None:
         self._heard, self._pinged = time.monotonic(), False
-
-    def _channel(self, name: str) -> Channel | None:
-        return self.channels.get(name.lower())
 
     def _on_welcome(self, conn: Any, event: Any) -> None:
         self.nick = event.target
@@ -283,8 +302,13 @@ class Network:
             self._on_identified(conn, event)
 
     def _on_login_failed(self, conn: Any, event: Any) -> None:
-        log.error("%s: SASL login failed: %s", self.name, " ".join(event.arguments))
-        conn.disconnect("SASL login failed")
+        # The library still writes CAP END after this event: the connection is dropped by
+        # the next tick, not here, so that write finds it open.
+        # the irc library puts its reason where the event's target goes, not its arguments
+        reason = event.arguments or (event.target if isinstance(event.target, list) else [])
+        log.error("%s: SASL login failed as %s: %s (check sasl_username and sasl_password)",
+                  self.name, self.spec.sasl_username, " ".join(map(str, reason)) or "no reason")
+        self._drop = "SASL login failed"
 
     def _on_nick_taken(self, conn: Any, event: Any) -> None:
         if self.registered:
@@ -316,66 +340,6 @@ class Network:
         for channel in self.channels.values():
             channel.ops.discard(nick.lower())
 
-    def _on_join(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is not None and event.source.nick == self.nick:
-            channel.joined, channel.rejoins = True, 0
-            channel.ops.clear()
-            conn.send_items("MODE", channel.name)
-            log.info("%s: joined %s", self.name, channel.name)
-
-    def _on_part(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is not None:
-            if event.source.nick == self.nick:
-                channel.joined = False
-                self._schedule_rejoin(channel, "parted")
-            channel.ops.discard(event.source.nick.lower())
-
-    def _on_kick(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is None:
-            return
-        if event.arguments and event.arguments[0] == self.nick:
-            channel.joined = False
-            self._schedule_rejoin(channel, f"kicked by {event.source.nick}")
-        elif event.arguments:
-            channel.ops.discard(event.arguments[0].lower())
-
-    def _on_refused(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.arguments[0]) if event.arguments else None
-        if channel is not None:
-            self._schedule_rejoin(channel, f"cannot join: {' '.join(event.arguments[1:])}")
-
-    def _on_refused_line(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.arguments[0]) if event.arguments else None
-        if channel is not None:
-            self.metrics.count(self.name, channel.name, "refused")
-            log.warning("%s: %s refused a line: %s", self.name, channel.name,
-                        " ".join(event.arguments[1:]))
-
-    def _schedule_rejoin(self, channel: Channel, why: str) -> None:
-        delay = backoff_delay(channel.rejoins, REJOIN_BASE, REJOIN_MAX)
-        channel.rejoins += 1
-        channel.rejoin_at = time.monotonic() + delay
-        log.warning("%s: %s: %s; joining again in %.1f s", self.name, channel.name, why, delay)
-
-    def _on_names(self, conn: Any, event: Any) -> None:
-        # arguments: visibility, channel, "nick @op +voice ..."
-        channel = self._channel(event.arguments[1]) if len(event.arguments) > 2 else None
-        if channel is not None:
-            channel.names(event.arguments[2])
-
-    def _on_mode(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.target)
-        if channel is not None and event.arguments:
-            channel.modes(event.arguments[0], event.arguments[1:])
-
-    def _on_channel_modes(self, conn: Any, event: Any) -> None:
-        channel = self._channel(event.arguments[0]) if event.arguments else None
-        if channel is not None and len(event.arguments) > 1:
-            channel.modes(event.arguments[1], event.arguments[2:])
-
     def _on_pubmsg(self, conn: Any, event: Any) -> None:
         text = event.arguments[0].strip()
         for sep in (":", ","):
@@ -387,12 +351,17 @@ class Network:
     def _on_privmsg(self, conn: Any, event: Any) -> None:
         self.on_command(self, event.source.nick, None, event.arguments[0])
 
+    def _on_pong(self, conn: Any, event: Any) -> None:
+        if event.arguments:
+            self.unconfirmed.confirmed(event.arguments[-1])
+
     def _on_disconnect(self, conn: Any, event: Any) -> None:
         self.registered = False
         if self._closing:
             with self.lock:
                 self.connected = False
             return
+        self._requeue_unconfirmed()
         self._join_at = None
         for channel in self.channels.values():
             channel.joined, channel.rejoin_at, channel.rejoins = False, 0.0, 0
@@ -400,6 +369,20 @@ class Network:
         why = " ".join(event.arguments) or "disconnected"
         self.metrics.count(self.name, "", "disconnects")
         self._schedule_reconnect(f"connection lost ({why})")
+
+    def _requeue_unconfirmed(self) -> None:
+        """Put the lines the server never confirmed back at the front of their queues."""
+        taken = self.unconfirmed.take()
+        with self.lock:
+            for channel, entry in reversed(taken):
+                if channel.paused:
+                    self.metrics.count(self.name, channel.name, "dropped", entry_count(entry))
+                    continue
+                channel.queue.requeue(entry)
+                self.metrics.count(self.name, channel.name, "resent")
+        if taken:
+            log.warning("%s: %d line(s) written but not confirmed before the connection was "
+                        "lost; they will be posted again", self.name, len(taken))
 
     def is_op(self, channel: Channel, nick: str) -> bool:
         """Whether ``nick`` is an operator of ``channel`` as far as the bot has seen."""

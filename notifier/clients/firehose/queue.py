@@ -39,6 +39,11 @@ class Single:
 Entry = Single | Fold
 
 
+def entry_count(entry: Entry) -> int:
+    """How many messages ``entry`` holds."""
+    return entry.count if isinstance(entry, Fold) else 1
+
+
 class ChannelQueue:
     """The lines waiting for one channel; not thread-safe (the network's lock guards it)."""
 

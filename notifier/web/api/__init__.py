@@ -8,7 +8,7 @@ One module per resource, each with its own ``router``:
 :mod:`.tokens`       personal access tokens
 :mod:`.rules`        the caller's rules, with 7-day counts
 :mod:`.preview`      ``POST /rule-preview``
-:mod:`.lookups`      applications seen; packages, users and groups by prefix
+:mod:`.lookups`      applications seen; artifacts, users and groups by prefix
 :mod:`.destinations` addresses, their verification, delivery settings
 :mod:`.quiet`        the caller's quiet hours
 :mod:`.inbox`        notifications, read state, why, mute and snooze

@@ -4,7 +4,10 @@
 ``/lookups/packages``, ``/lookups/users`` and ``/lookups/groups`` take
 ``?prefix=`` (case-sensitive, may be empty) and return at most ``limit``
 (default 20) sorted names, from the history's index and from the package
-owners and users notifier knows.
+owners and users notifier knows. ``/lookups/packages`` finds every kind of
+artifact by its key (:mod:`notifier.users.artifacts`): packages by name,
+containers, modules and flatpaks as ``containers/NAME``, ``modules/NAME``,
+``flatpaks/NAME`` (so ``?prefix=containers/`` lists the containers).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def applications(caller: Caller = Depends(reader),
 @router.get("/lookups/packages")
 def packages(prefix: str = Prefix, limit: int = Limit, caller: Caller = Depends(reader),
              ctx: ApiContext = Depends(context)) -> list[str]:
-    """Packages starting with ``prefix``: seen in the history, or with owners."""
+    """Packages (and containers/NAME, modules/NAME, flatpaks/NAME) starting with ``prefix``:
+    seen in the history, or with owners."""
     return HistoryIndex(ctx.store).packages(prefix, limit)
 
 

@@ -61,7 +61,8 @@ TARGETS = {
         "hint": "For “packages these groups own”: group names, separated by commas."},
     "artifacts-followed": {
         "field": "packages", "label": "Packages", "lookup": "packages",
-        "hint": "For “these packages”: package names, separated by commas."},
+        "hint": "For “these packages”: package names, separated by commas; "
+                "containers/NAME, modules/NAME or flatpaks/NAME for the other kinds."},
     "users-followed": {
         "field": "people", "label": "People", "lookup": "users",
         "hint": "For “what these users do”: user names, separated by commas."},

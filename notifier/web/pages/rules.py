@@ -28,11 +28,13 @@ from .base import PageError, Posted, posted, redirect, render, signed_in
 
 router = APIRouter(include_in_schema=False)
 
-#: what each kind of rule tracks, as the pages say it
+#: what each kind of rule tracks, as the pages say it (artifacts: packages, containers,
+#: modules and flatpaks alike)
 KIND_LABELS = {
-    "artifacts-owned": "Packages these users own (leave empty for your own)",
-    "artifacts-group-owned": "Packages these groups own",
-    "artifacts-followed": "These packages",
+    "artifacts-owned": "Packages these users own (and containers, modules, flatpaks; "
+                       "leave empty for your own)",
+    "artifacts-group-owned": "Packages these groups own (and containers, modules, flatpaks)",
+    "artifacts-followed": "These packages (or containers/NAME, modules/NAME, flatpaks/NAME)",
     "related-events": "Events that involve you (takes no list)",
     "users-followed": "What these users do",
     "topics": "Messages whose topic matches these patterns",

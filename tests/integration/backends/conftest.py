@@ -7,10 +7,10 @@ to :data:`PEERS` below, nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,6 +21,7 @@ from notifier.config import config_from_dict
 from .contract import MakeBackend, Peer
 
 HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 #: Every peer the contract suite runs against, as "module:Class".
 PEERS = [
@@ -55,15 +56,56 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     return None
 
 
+class Shared:
+    """What the peers of one test module keep across its tests (a server slow to start),
+    by name, each made once in a directory of its own; :meth:`close` stops them."""
+
+    def __init__(self, factory: pytest.TempPathFactory):
+        self._factory = factory
+        self._things: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+
+    def get(self, name: str, make: Callable[[Path], T]) -> T:
+        """The thing called ``name``, made by ``make(directory)`` the first time."""
+        if name not in self._things:
+            self._things[name] = make(self._factory.mktemp(name))
+        return self._things[name]  # type: ignore[no-any-return]
+
+    def count(self, name: str) -> int:
+        """1, 2, ...: a number new on every call for ``name`` (for names unique per test)."""
+        self._counts[name] = self._counts.get(name, 0) + 1
+        return self._counts[name]
+
+    def close(self) -> None:
+        for thing in self._things.values():
+            stop = getattr(thing, "stop", None)
+            if stop is not None:
+                stop()
+
+
+@pytest.fixture(scope="module")
+def peer_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """What peers share across the module's tests (see :meth:`BasePeer.share`)."""
+    shared = Shared(tmp_path_factory)
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
 @pytest.fixture(params=_peer_classes(), ids=lambda cls: cls.id)
-def peer(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Peer]:
+def peer(request: pytest.FixtureRequest, tmp_path: Path, peer_shared: Shared) -> Iterator[Peer]:
     """A started peer, one per entry in :data:`PEERS`; stopped afterwards."""
     instance = request.param(tmp_path)
+    share = getattr(instance, "share", None)
+    if share is not None:
+        share(peer_shared)
     instance.start()
     try:
         yield instance
     finally:
-        instance.stop()
+        # a peer that shares its server leaves it running for the module's next test
+        (instance.release if share is not None else instance.stop)()
 
 
 @pytest.fixture

@@ -58,6 +58,12 @@ A peer class has these attributes and methods (see :class:`Peer`):
     to ``timeout`` seconds for the first one; ``[]`` when none came.
 ``reject_address() -> str | None``
     An address the peer refuses permanently, or None when it has none.
+``share(shared)`` (optional)
+    Called before :meth:`start` with what the module's tests share
+    (``conftest.Shared``): a peer slow to start keeps one server for them all
+    there, and :meth:`start` starts it again if a test stopped it. Such a peer
+    also has ``release()``, called at the end of each test in place of
+    :meth:`stop`, which leaves the shared server running.
 
 The rules the contract sets
 ===========================

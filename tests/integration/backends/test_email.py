@@ -7,7 +7,6 @@ default.
 
 from __future__ import annotations
 
-import datetime
 import email.policy
 import mailbox
 import re
@@ -18,15 +17,11 @@ import time
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 
 from notifier.backends import email as email_backend
 from notifier.backends.email import EmailBackend
@@ -34,7 +29,7 @@ from notifier.config import config_from_dict
 from notifier.errors import PermanentDeliveryError, TemporaryDeliveryError
 from notifier.notification import Notification
 from tests.conftest import free_port, wait_for
-from tests.integration.certs import cert_pem, issue, key_pem, new_key
+from tests.integration.certs import server_tls
 from tests.integration.conftest import established_connections
 
 from .contract import notification
@@ -218,25 +213,7 @@ def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
 # -- TLS and AUTH --------------------------------------------------------------------
 
 def _server_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
-    """A server context for 127.0.0.1, and the file of the CA that issued its certificate."""
-    ca = issue("Notifier Test Mail CA", ca=True)
-    key = new_key()
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca.cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
-            .sign(ca.key, hashes.SHA256()))
-    (tmp_path / "server.crt").write_bytes(cert_pem(cert))
-    (tmp_path / "server.key").write_bytes(key_pem(key))
-    (tmp_path / "ca.crt").write_bytes(cert_pem(ca.cert))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
-    return context, tmp_path / "ca.crt"
+    return server_tls(tmp_path, "Notifier Test Mail CA")
 
 
 def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,

@@ -30,6 +30,7 @@ from notifier.bus.relay import Relay
 from notifier.clients.firehose import Firehose
 from notifier.config import config_from_dict
 from tests.conftest import IN_CI, free_port, wait_for, wait_for_port
+from tests.integration.backends.peers_irc import require_program
 from tests.integration.rawbus import RawPublisher
 
 #: where dev/setup unpacks Debian's inspircd (it conflicts with ngircd as a package)
@@ -63,7 +64,7 @@ class Watcher:
         self._welcome = threading.Event()
         self.reactor.add_global_handler("welcome", lambda c, e: self._welcome.set())
         for kind in ("pubnotice", "pubmsg", "privmsg", "privnotice", "join", "quit", "kick",
-                     "part", "nick", "mode"):
+                     "part", "nick", "mode", "whoisaccount", "nosuchnick"):
             self.reactor.add_global_handler(kind, self._record)
         factory = irc.connection.Factory()
         if tls:  # the watcher trusts any certificate: the bot's checks are under test
@@ -198,12 +199,28 @@ def require_inspircd() -> Path:
 
 
 class InspIRCd:
-    """InspIRCd 3 on a free loopback port, with m_blockcolor (channel mode +c)."""
+    """InspIRCd 3 on a free loopback port, with m_blockcolor (channel mode +c).
 
-    def __init__(self, workdir: Path):
+    With ``services=True`` it also listens for a services server (:class:`Services`) on
+    ``link_port``, and relays SASL to it: accounts, ``330`` in WHOIS, channel mode ``+R``.
+    """
+
+    def __init__(self, workdir: Path, services: bool = False):
         self.binary = require_inspircd()
         self.workdir = workdir
         self.port = free_port()
+        self.link_port = free_port()
+        link = f"""
+<bind address="127.0.0.1" port="{self.link_port}" type="servers">
+<module name="spanningtree">
+<module name="cap">
+<module name="sasl">
+<module name="services_account">
+<link name="{SERVICES_NAME}" ipaddr="127.0.0.1" port="{self.link_port}"
+  allowmask="127.0.0.0/8" sendpass="{LINK_PASSWORD}" recvpass="{LINK_PASSWORD}" timeout="30">
+<uline server="{SERVICES_NAME}" silent="yes">
+<sasl target="{SERVICES_NAME}">
+""" if services else ""
         workdir.mkdir(parents=True, exist_ok=True)
         modules = self.binary.parents[1] / "lib" / "inspircd" / "modules"
         (workdir / "inspircd.conf").write_text(f"""
@@ -221,7 +238,7 @@ class InspIRCd:
 <options defaultmodes="not">
 <security runasuser="" runasgroup="">
 <performance clonesonconnect="no">
-<module name="blockcolor">
+<module name="blockcolor">{link}
 <log method="file" type="*" level="default" target="{workdir}/ircd.log">
 """)
         (workdir / "motd").write_text("test\n")
@@ -249,6 +266,80 @@ class InspIRCd:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+
+SERVICES_NAME, LINK_PASSWORD = "services.test", "linkpass"
+
+
+class Services:
+    """Atheme (Debian's atheme-services) linked to an :class:`InspIRCd` started with
+    ``services=True``: NickServ (REGISTER, IDENTIFY) and SaslServ (PLAIN), its database in
+    ``workdir``. :meth:`register` creates an account as a person does, over a real client."""
+
+    def __init__(self, workdir: Path, ircd: InspIRCd):
+        require_program("atheme-services")
+        self.workdir, self.ircd = workdir, ircd
+        workdir.mkdir(parents=True, exist_ok=True)
+        modules = "\n".join(f'loadmodule "modules/{m}";' for m in (
+            "protocol/inspircd", "backend/opensex", "crypto/pbkdf2v2", "nickserv/main",
+            "nickserv/register", "nickserv/identify", "saslserv/main", "saslserv/plain"))
+        (workdir / "atheme.conf").write_text(f"""{modules}
+serverinfo {{
+  name = "{SERVICES_NAME}"; desc = "test services"; numeric = "00A"; recontime = 1;
+  netname = "Test"; hidehostsuffix = "users.test"; adminname = "test";
+  adminemail = "test@example.org"; registeremail = "test@example.org"; mta = "/bin/true";
+  loglevel = {{ all; }}; maxlogins = 5; maxusers = 5; mdlimit = 30; emaillimit = 10;
+  emailtime = 300; auth = none; casemapping = rfc1459;
+}};
+uplink "irc.test" {{ host = "127.0.0.1"; port = {ircd.link_port}; password = "{LINK_PASSWORD}"; }};
+nickserv {{ nick = "NickServ"; user = "NickServ"; host = "{SERVICES_NAME}"; real = "Nicks";
+  maxnicks = 5; expire = 30; }};
+saslserv {{ nick = "SaslServ"; user = "SaslServ"; host = "{SERVICES_NAME}"; real = "SASL"; }};
+general {{ commit_interval = 5; ratelimit_uses = 100; ratelimit_period = 1;
+  uplink_sendq_limit = 1048576; language = "en"; }};
+""")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Services:
+        with open(self.workdir / "stdout.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["atheme-services", "-n", "-c", str(self.workdir / "atheme.conf"),
+                 "-D", str(self.workdir), "-l", str(self.workdir / "atheme.log"),
+                 "-p", str(self.workdir / "atheme.pid")],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+    def register(self, account: str, password: str) -> None:
+        """Register ``account`` with NickServ from a client of that nick, which then quits."""
+        client = Watcher(self.ircd.port, account, [])
+        try:
+            # services link a moment after the server starts: ask until NickServ answers
+            def registered() -> bool:
+                notices = [x.text for x in client.lines("privnotice", sender="NickServ")]
+                if any("registered" in t for t in notices):
+                    return True
+                if not notices:
+                    client.say("NickServ", f"REGISTER {password} {account}@example.org")
+                return False
+
+            wait_for(registered, f"NickServ to register {account}", 30, interval=1.0)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """Terminate ``proc`` (then kill it, if it lingers) and reap it."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def have_program(name: str) -> bool:

@@ -91,14 +91,16 @@ def test_notifier_firehose_runs_alone(tmp_path: Path, ngircd: IrcServer) -> None
     assert 'notifier_firehose_connected{network="test"} 1' in body
 
 
-def test_firehose_enabled_runs_inside_notifier_serve(tmp_path: Path, ngircd: IrcServer) -> None:
+@pytest.mark.parametrize("process", [False, True], ids=["http-thread", "http-process"])
+def test_firehose_enabled_runs_inside_notifier_serve_and_counts_on_its_metrics(
+        tmp_path: Path, ngircd: IrcServer, process: bool) -> None:
     inbound, outbound = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
     http = f"127.0.0.1:{free_port()}"
     config = tmp_path / "notifier.toml"
     config.write_text(
         f'database_url = "sqlite:///{tmp_path / "notifier.db"}"\n'
         f'[bus]\nrelay_inbound = "{inbound}"\nendpoints = ["{outbound}"]\n'
-        f'[http]\nlisten = "{http}"\nprocess = false\n'
+        f'[http]\nlisten = "{http}"\nprocess = {str(process).lower()}\n'
         f'[delivery]\nsender_process = false\n'
         + firehose_toml(ngircd.port, ""))
     watcher = Watcher(ngircd.port, "watcher", ["#fh"])
@@ -111,9 +113,21 @@ def test_firehose_enabled_runs_inside_notifier_serve(tmp_path: Path, ngircd: Irc
         finally:
             publisher.close()
         status, _, body = serve.get("/healthz/ready")
+
+        def counted() -> str | None:
+            # the bot's count of lines posted, once the watcher saw as many
+            text = serve.get("/metrics")[2].decode()
+            posted = len(watcher.texts("#fh"))
+            line = f'notifier_firehose_lines_total{{network="test",channel="#fh"}} {posted}\n'
+            return text if line in text else None
+
+        text = wait_for(counted, "the firehose's lines on serve's /metrics", 10)
         assert serve.stop() == 0, serve.log()
     finally:
         serve.ensure_stopped()
         watcher.close()
     assert watcher.texts("#fh")[0] == "\x0302[koji]\x03 hello from the bus"
     assert b"firehose" in body, body
+    assert 'notifier_firehose_messages_posted_total{network="test",channel="#fh"} ' in text
+    assert 'notifier_firehose_connected{network="test"} 1' in text
+    assert "notifier_messages_received_total" in text  # serve's own, in the same answer

@@ -4,7 +4,9 @@ that asserts exactly what it sees."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,6 +199,43 @@ def test_reconnects_after_a_server_restart_and_loses_no_queued_line(
     assert watcher.texts("#r") == [f"{koji}[koji]\x03 {w}" for w in
                                    ("during one", "during two", "after")]
     assert bot.count("", "disconnects") == 1
+
+
+def test_lines_written_to_a_server_that_dies_before_reading_them_are_posted_again(
+        ngircd: IrcServer, bus: Bus, caplog: pytest.LogCaptureFixture) -> None:
+    # The server is frozen (SIGSTOP): the bot's lines reach its socket, and are never read.
+    # Then it is killed, and the lines are lost unless the bot writes them again.
+    watcher = Watcher(ngircd.port, "watcher", ["#d"])
+    bot = Bot(bus, {"networks": [network(ngircd.port, [{"name": "#d", "max_delay": 60.0}])]})
+    try:
+        bot.wait_joined()
+        bus.publish("koji", "buildsys.tag", {"log": "before"})
+        wait_for(lambda: watcher.texts("#d"), "the first line", 10)
+        wait_for(lambda: not bot.network.unconfirmed, "the server to confirm it", 10)
+        watcher.close()
+        assert ngircd.proc is not None
+        os.kill(ngircd.proc.pid, signal.SIGSTOP)
+        for word in ("written one", "written two"):
+            bus.publish("koji", "buildsys.tag", {"log": word})
+        wait_for(lambda: bot.count("#d", "lines") == 3, "the two lines written", 10)
+        assert len(bot.network.unconfirmed) == 2  # no PONG from a frozen server
+        ngircd.kill()
+        wait_for(lambda: not bot.network.connected, "the bot to notice", 10)
+        assert bot.count("#d", "resent") == 2
+        # its first try finds no server: the watcher is back in #d before the next
+        wait_for(lambda: "cannot connect" in caplog.text, "a failed reconnect", 10)
+        ngircd.start()
+        watcher = Watcher(ngircd.port, "watcher", ["#d"])
+        bot.wait_joined(30)
+        wait_for(lambda: len(watcher.texts("#d")) >= 2, "the two lines again", 15)
+        wait_for(lambda: not bot.network.unconfirmed, "the server to confirm them", 10)
+    finally:
+        bot.close()
+        watcher.close()
+    koji = colour("koji")
+    assert watcher.texts("#d") == [f"{koji}[koji]\x03 written one",
+                                   f"{koji}[koji]\x03 written two"]
+    assert bot.count("#d", "lines") == 5 and bot.count("", "disconnects") == 1
 
 
 def test_rejoins_after_a_kick(ngircd: IrcServer, bus: Bus) -> None:

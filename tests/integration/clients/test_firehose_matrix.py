@@ -245,3 +245,116 @@ def test_m_limit_exceeded_holds_the_lines_and_loses_none(tmp_path: Any, bus: Bus
     bodies = [m.content["body"] for m in got if m.room_id == room_id]
     assert total(got, room_id) == 8, bodies
     assert server(bot).metrics.get("synapse", "", "limited") >= 1
+
+
+def test_last_answers_the_asker_in_a_direct_room(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    mod, guest = accounts["mod"], accounts["guest"]
+    room_id, alias = make_room(mod, guest)
+    watching, asking = MatrixPerson(mod), MatrixPerson(guest)
+    watching.poll(0)
+    asking.poll(0)
+    me = accounts["firehose"].user_id
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
+
+    def from_bot(got: list[Message], inside: bool) -> list[Message]:
+        return [m for m in got if m.sender == me and (m.room_id == room_id) == inside]
+
+    try:
+        joined(bot)
+        for i in range(3):
+            bus.publish("koji", "buildsys.tag", {"log": f"build {i}"})
+        read(watching, lambda g: len(from_bot(g, True)) == 3, "three lines in the room")
+        say(guest, room_id, "firehose: last 2")
+        # the guest's client joins the direct room it is invited to, and reads it
+        got = read(asking, lambda g: len(from_bot(g, False)) >= 2, "the answer to last 2")
+        say(guest, room_id, "firehose: last 1 nothing-like-this")
+        got += read(asking, lambda g: len(from_bot(g, False)) >= 1, "the second answer")
+        room_lines = from_bot(watching.poll(1.0), True)
+    finally:
+        bot.close()
+    private = from_bot(got, False)
+    assert [m.content["body"] for m in private] == [
+        "[koji] build 1", "[koji] build 2", "Nothing in my history matches."]
+    assert len({m.room_id for m in private}) == 1  # the same direct room, found again
+    assert room_lines == []  # nothing of it in the room
+    direct = accounts["firehose"].account_data("m.direct")
+    assert direct == {guest.user_id: [private[0].room_id]}
+
+
+def test_invitations_are_accepted_to_configured_rooms_only(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    mod, me = accounts["mod"], accounts["firehose"].user_id
+    rooms = {}
+    for name in ("firehose-private", "elsewhere"):
+        answer = mod.call("POST", "/createRoom", {
+            "preset": "private_chat", "room_alias_name": f"{name}{next(_names)}"})
+        answer.raise_for_status()
+        rooms[name] = answer.json()["room_id"]
+    alias = mod.call("GET", f"/rooms/{quote(rooms['firehose-private'], safe='')}/state/"
+                            "m.room.canonical_alias").json()["alias"]
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [{"room": alias}])]})
+
+    def membership(room_id: str) -> str | None:
+        answer = mod.call("GET", f"/rooms/{quote(room_id, safe='')}/state/m.room.member/"
+                                 f"{quote(me, safe='')}")
+        return answer.json().get("membership") if answer.status_code == 200 else None
+
+    try:
+        wait_for(lambda: server(bot).channels[alias.lower()].joins >= 1,
+                 "the bot's join refused (invitation only)", 20)
+        assert not server(bot).channels[alias.lower()].joined
+        for room_id in rooms.values():
+            mod.call("POST", f"/rooms/{quote(room_id, safe='')}/invite",
+                     {"user_id": me}).raise_for_status()
+        joined(bot)
+        wait_for(lambda: membership(rooms["elsewhere"]) == "leave",
+                 "the other invitation declined", 20)
+    finally:
+        bot.close()
+    assert membership(rooms["firehose-private"]) == "join"
+
+
+def test_a_homeserver_restart_loses_no_line(
+        synapse: Synapse, accounts: dict[str, Account], bus: Bus) -> None:
+    # last in the module: it stops and starts the shared homeserver
+    mod = accounts["mod"]
+    room_id, _ = make_room(mod)
+    person = MatrixPerson(mod)
+    person.poll(0)
+    me = accounts["firehose"].user_id
+    bot = Bot(bus, {"matrix": [matrix(synapse, accounts["firehose"], [
+        {"room": room_id, "max_delay": 120.0}], line_rate=5.0, burst=5)]})
+
+    def bodies(got: list[Message]) -> list[str]:
+        return [m.content["body"] for m in got if m.sender == me and m.room_id == room_id]
+
+    try:
+        joined(bot)
+        bus.publish("koji", "buildsys.tag", {"log": "before"})
+        got = read(person, lambda g: "[koji] before" in bodies(g), "the first line")
+        # lines on their way as the homeserver stops, and lines while it is down
+        for i in range(5):
+            bus.publish("koji", "buildsys.tag", {"log": f"stopping {i}"})
+        synapse.stop()
+        wait_for(lambda: not server(bot).connected, "the bot to notice", 20)
+        for i in range(3):
+            bus.publish("koji", "buildsys.tag", {"log": f"down {i}"})
+        wait_for(lambda: server(bot).channels[room_id.lower()].queue.oldest() is not None,
+                 "lines waiting", 5)
+        synapse.start()
+        wait_for(lambda: server(bot).connected, "the bot to sync again", 60)
+        bus.publish("koji", "buildsys.tag", {"log": "after"})
+        expected = {f"[koji] {w}" for w in
+                    [*(f"stopping {i}" for i in range(5)), *(f"down {i}" for i in range(3)),
+                     "after"]}
+        got += read(person, lambda g: expected <= set(bodies(g)), "every line", 40)
+        got += person.poll(0.5)
+    finally:
+        bot.close()
+    posted = bodies(got)
+    assert expected | {"[koji] before"} == set(posted), posted
+    # a line may come twice across the restart, never out of its place among the rest
+    firsts = list(dict.fromkeys(posted))
+    assert firsts == ["[koji] before", *(f"[koji] stopping {i}" for i in range(5)),
+                      *(f"[koji] down {i}" for i in range(3)), "[koji] after"]

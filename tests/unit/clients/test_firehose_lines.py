@@ -88,6 +88,19 @@ def test_include_must_all_match_and_any_exclude_drops(
     assert f.passes(r) is passes
 
 
+@pytest.mark.parametrize(("packages", "passes"), [
+    (["containers/toolbox"], True),
+    (["toolbox"], False),  # the package of that name is another artifact
+    (["flatpaks/toolbox"], False),
+    (["rpms/kernel"], True),  # the rules' spelling of a package
+    (["kernel"], True),
+])
+def test_packages_name_every_artifact_kind_as_the_rules_do(packages: list[str],
+                                                           passes: bool) -> None:
+    f = ChannelFilter(FirehoseFilter(packages=tuple(packages)), FirehoseFilter())
+    assert f.passes(record(packages=["kernel"], containers=["toolbox"])) is passes
+
+
 def test_the_queue_folds_when_a_message_would_wait_too_long() -> None:
     q = ChannelQueue("#c", max_delay=30)
     q.push(record(), 0.0, wait=1)

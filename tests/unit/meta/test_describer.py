@@ -31,7 +31,7 @@ def test_every_description_has_exactly_the_documented_keys(describer):
         assert tuple(described) == FIELDS
         assert described["severity"] in ("debug", "info", "warning", "error")
         assert described["summary"] and described["app"]
-        for key in ("usernames", "packages", "groups"):
+        for key in ("usernames", "packages", "containers", "modules", "flatpaks", "groups"):
             assert described[key] == sorted(described[key])
         json.dumps(described)
 
@@ -52,7 +52,7 @@ def test_a_fedmsg_message(describer):
         "icon": "https://fedoraproject.org/w/uploads/2/20/"
                 "Artwork_DesignService_koji-icon-48.png",
         "usernames": ["ignatius"], "agent": "ignatius", "packages": ["python-click"],
-        "groups": [], "severity": "info"}
+        "containers": [], "modules": [], "flatpaks": [], "groups": [], "severity": "info"}
 
 
 def test_a_fedora_messaging_record(describer, plain):
@@ -97,7 +97,7 @@ def test_a_message_nobody_understands(describer):
         "msg_id": derived_msg_id(samples.BARE), "topic": "org.example.prod.ci.pipeline.complete",
         "app": "ci", "summary": 'ci.pipeline.complete: {"pipeline":42,"result":"success"}',
         "link": None, "icon": None, "usernames": [], "agent": None, "packages": [],
-        "groups": [], "severity": "info"}
+        "containers": [], "modules": [], "flatpaks": [], "groups": [], "severity": "info"}
     assert describer.describe(copy.deepcopy(samples.BARE))["msg_id"] == described["msg_id"]
 
 

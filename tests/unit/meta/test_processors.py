@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from notifier.config import config_from_dict
@@ -79,3 +81,26 @@ def test_a_body_the_processor_does_not_expect_is_not_understood(source):
     assert found is not None and not found.understood
     assert found.fields["app"] == "buildsys"
     assert "summary" not in found.fields
+
+
+@pytest.mark.parametrize(("namespace", "field"), [
+    ("container", "containers"), ("modules", "modules"), ("flatpaks", "flatpaks")])
+def test_a_fedmsg_push_to_another_dist_git_namespace_names_its_artifact(source, namespace,
+                                                                        field):
+    message = copy.deepcopy(samples.DISTGIT_PUSH)
+    message["msg"]["commit"]["namespace"] = namespace
+    found = source.describe(message)
+    assert found.understood
+    assert found.fields["summary"].startswith(f"hedda pushed to {namespace}/python-click")
+    assert not found.fields["packages"]  # fedmsg.meta: not a package
+    assert found.fields[field] == ["python-click"]
+    assert {"containers", "modules", "flatpaks"} & set(found.fields) == {field}
+
+
+def test_a_fedmsg_push_to_rpms_is_a_package_only(source):
+    found = source.describe(samples.DISTGIT_PUSH)
+    assert found.fields["packages"] == {"python-click"}
+    assert not {"containers", "modules", "flatpaks"} & set(found.fields)
+    odd = copy.deepcopy(samples.DISTGIT_PUSH)
+    odd["msg"]["commit"]["namespace"] = ["container"]  # not a namespace: nothing more said
+    assert not {"containers", "modules", "flatpaks"} & set(source.describe(odd).fields)

@@ -64,7 +64,8 @@ def test_a_schema_class_describes_its_message(describer):
         "app": "ci", "summary": "ada built hello-2.12-1.fc41: failed",
         "link": "https://ci.example/builds/9", "icon": "https://ci.example/icon.png",
         "usernames": ["ada", "bob", "cy"], "agent": "ada", "packages": ["hello"],
-        "groups": ["ci-admins"], "severity": "warning"}
+        "containers": [], "modules": [], "flatpaks": [], "groups": ["ci-admins"],
+        "severity": "warning"}
 
 
 def test_the_class_severity_applies_without_a_header(describer):

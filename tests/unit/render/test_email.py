@@ -106,6 +106,21 @@ def test_mails_about_the_same_app_and_package_thread_together(renderer: Renderer
     assert thread(msg_id="m1", user=alice)[0] != root
 
 
+def test_a_container_threads_and_is_named_as_a_package_is(renderer: Renderer) -> None:
+    def headers(msg_id: str, **kinds: object) -> dict[str, str]:
+        return render(renderer, "email", msg_id=msg_id, packages=[], **kinds).headers
+
+    first = headers("c1", containers=["fedora-toolbox"])
+    assert first["X-Notifier-Package"] == "containers/fedora-toolbox"
+    assert headers("c2", containers=["fedora-toolbox"])["In-Reply-To"] == first["In-Reply-To"]
+    other = headers("f1", flatpaks=["fedora-toolbox"])
+    assert other["X-Notifier-Package"] == "flatpaks/fedora-toolbox"
+    assert other["In-Reply-To"] != first["In-Reply-To"]
+    # the package first, when there is one
+    assert render(renderer, "email", packages=["kernel"], modules=["kernel"]).headers[
+        "X-Notifier-Package"] == "kernel"
+
+
 def test_message_without_package_starts_no_thread(renderer: Renderer) -> None:
     headers = render(renderer, "email", packages=[]).headers
     assert "In-Reply-To" not in headers and "References" not in headers

@@ -1,9 +1,10 @@
 """The indexed matcher gives the reference matcher's answers, before and after changes.
 
 Random users (some with non-ASCII names), rules of every kind with random
-filters (disabled ones too), package ownership by users and groups, and
-messages; then random sequences of rule and owner changes applied in place
-to the index, compared with a reference built from scratch.
+filters (disabled ones too), ownership of packages, containers, modules and
+flatpaks (one name in several kinds) by users and groups, and messages;
+then random sequences of rule and owner changes applied in place to the
+index, compared with a reference built from scratch.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ DESTS = ["desktop", "email", "irc", "rss"]
 USERS = ["alice", "bob", "carol", "zoë", "Émile", "李雷"]
 GROUPS = ["infra", "python-sig", "Ω-team"]
 PACKAGES = ["kernel", "python3", "gcc", "ñandú", "firefox"]
+#: artifacts of every kind by key, and as rules may spell them
+ARTIFACTS = [*PACKAGES, "containers/firefox", "modules/nodejs", "flatpaks/firefox"]
+SPELLED = [*ARTIFACTS, "rpms/gcc", "container/firefox", "flatpak/firefox", "modules/kernel"]
+OTHER_NAMES = ["firefox", "nodejs", "kernel"]
 APPS = ["bodhi", "Koji", "PAGURE", "distgit"]
 NAMES = ["a", "b", "Mes paquets", "パッケージ"]
 PARTS = ["org", "fedoraproject", "prod", "stg", "bodhi", "update", "comment", "koji", "x"]
 
 users = st.sampled_from(USERS)
 packages = st.sampled_from(PACKAGES)
+artifacts = st.sampled_from(ARTIFACTS)
 topics = st.lists(st.sampled_from(PARTS), min_size=1, max_size=5).map(".".join)
 globs = st.one_of(
     topics,
@@ -54,7 +60,7 @@ def rule_dicts(draw: Any) -> dict[str, Any]:
     elif kind == "artifacts-group-owned":
         track["groups"] = draw(some(GROUPS))
     elif kind == "artifacts-followed":
-        track["packages"] = draw(some(PACKAGES))
+        track["packages"] = draw(some(SPELLED))
     elif kind == "users-followed":
         track["users"] = draw(some(USERS))
     elif kind == "topics":
@@ -75,8 +81,8 @@ def rule_dicts(draw: Any) -> dict[str, Any]:
             "destinations": draw(some(DESTS))}
 
 
-owners = st.one_of(st.tuples(packages, st.just("user"), users),
-                   st.tuples(packages, st.just("group"), st.sampled_from(GROUPS)))
+owners = st.one_of(st.tuples(artifacts, st.just("user"), users),
+                   st.tuples(artifacts, st.just("group"), st.sampled_from(GROUPS)))
 
 messages = st.fixed_dictionaries({
     "msg_id": st.just("m"),
@@ -85,6 +91,8 @@ messages = st.fixed_dictionaries({
     "usernames": st.lists(users, unique=True, max_size=3).map(sorted),
     "agent": st.one_of(st.none(), users),
     "packages": st.lists(packages, unique=True, max_size=3).map(sorted),
+    **{kind: st.lists(st.sampled_from(OTHER_NAMES), unique=True, max_size=2).map(sorted)
+       for kind in ("containers", "modules", "flatpaks")},
     "groups": st.just([]),
     "severity": st.sampled_from(SEVERITIES),
 })

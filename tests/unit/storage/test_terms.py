@@ -177,3 +177,26 @@ def test_a_walk_that_finds_too_few_in_its_budget_lets_the_index_answer(
         assert termquery.newest_matches(conn, q, 1, planned=walk) == [(2, 20.0)]
         assert termquery.count_matches(conn, q, 10, walk) == 2
         assert termquery.newest_matches(conn, q, 5, before=(20.0, 2), planned=walk) == [(1, 10.0)]
+
+
+def test_artifacts_of_every_kind_are_package_terms_by_key(store: Store) -> None:
+    rows = terms.index_rows([(1, 10.0, described(packages=["firefox"], containers=["firefox"],
+                                                 modules=["nodejs"],
+                                                 flatpaks=["org.gnome.Maps"]))])
+    assert sorted(t[1] for t in rows.terms if t[0] == "package") == [
+        "containers/firefox", "firefox", "flatpaks/org.gnome.Maps", "modules/nodejs"]
+    fill(store, [(1, 10.0, described(packages=["firefox"])),
+                 (2, 20.0, described(packages=[], containers=["firefox"])),
+                 (3, 30.0, described(packages=[], modules=["nodejs"], flatpaks=["firefox"]))])
+    store.apply_ownership({"containers/firefox": {"users": ["bob"]},
+                           "flatpaks/firefox": {"groups": ["desktop-sig"]},
+                           "modules/nodejs": {"users": ["bob"]}})
+    assert ids(store, termquery.TermQuery(kind="package", values=frozenset({"firefox"}),
+                                          since=0.0)) == [1]
+    assert ids(store, termquery.TermQuery(kind="package", values=None, since=0.0,
+                                          owned_by=("user", ("bob",)))) == [3, 2]
+    assert ids(store, termquery.TermQuery(kind="package", values=None, since=0.0,
+                                          owned_by=("group", ("desktop-sig",)))) == [3]
+    index = HistoryIndex(store)
+    assert index.packages("containers/") == ["containers/firefox"]
+    assert index.packages("f") == ["firefox", "flatpaks/firefox"]

@@ -63,7 +63,7 @@ def test_ownership_file() -> None:
     ({}, r"o\.json: missing the 'packages' object"),
     ({"package": {}}, r"o\.json: unknown key 'package' \(did you mean 'packages'\?\)"),
     ({"packages": []}, r"'packages' must be an object"),
-    ({"packages": {"p": []}}, r"package 'p': expected an object"),
+    ({"packages": {"p": 3}}, r"package 'p': expected an object"),
     ({"packages": {"p": {"groups": [""]}}}, r"package 'p': 'groups' must be a list"),
     ({"packages": {"": {}}}, r"package '': not a valid package name"),
 ])
