@@ -206,3 +206,27 @@ def test_a_process_working_for_a_worker_follows_its_heartbeat_and_its_new_id(
     a.unregister()
     clock.now += 1
     assert not sender.holds(again)
+
+
+def test_two_workers_recording_the_same_message_at_once_store_each_notification_once(
+        store: Store) -> None:
+    """A message redelivered to a second worker while the first records it (killed before
+    its ack): the outbox's key keeps one row of each notification."""
+    _, a, out_a, b, out_b = two_workers(store)
+    batch = [envelope(f"m{i}") for i in range(200)]
+    notes = [(note(user, f"m{i}"), "pending") for i in range(200) for user in ("alice", "bob")]
+    results: list[tuple[int, int]] = []
+    start = threading.Barrier(2)
+
+    def record(outbox: Outbox) -> None:
+        start.wait()
+        results.append(outbox.record(batch, notes))
+
+    threads = [threading.Thread(target=record, args=(o,)) for o in (out_a, out_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(new for new, _ in results) == 200
+    assert sum(n for _, n in results) == 400
+    assert len(out_a.rows()) == 400
