@@ -18,10 +18,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..backoff import backoff_delay
@@ -31,7 +30,12 @@ from . import terms
 from .engine import insert_ignoring
 from .history import message_time
 from .inbox import write_rows as write_inbox
-from .schema import digest_state, messages, outbox, settings, workers
+from .outboxdigests import DigestRows
+from .outboxrows import OutboxRow
+from .outboxrows import chunks as _chunks
+from .outboxrows import decode as _row
+from .outboxrows import literal as _literal
+from .schema import messages, outbox, settings, workers
 from .store import Store
 from .workers import DEAD_AFTER
 
@@ -41,35 +45,6 @@ LEASE = 120.0
 #: seconds of claim a row must have left to be handed out or sent: enough for one send
 CLAIM_MARGIN = 60.0
 ALL_STATES = ("pending", "failed", "sent", "dead", "held", "digested")
-_CHUNK = 1000
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """One outbox row, with its notification decoded."""
-
-    id: int
-    user: str
-    msg_id: str
-    destination: str
-    state: str
-    attempts: int
-    next_attempt: float
-    created_at: float
-    sent_at: float | None
-    last_error: str | None
-    notification: Notification
-    #: when the claim that handed this row out runs out (None: not claimed)
-    claimed_until: float | None = None
-    #: the worker that claimed it (None: a lease alone)
-    claimed_by: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "user": self.user, "msg_id": self.msg_id,
-                "destination": self.destination, "state": self.state,
-                "attempts": self.attempts, "next_attempt": self.next_attempt,
-                "created_at": self.created_at, "sent_at": self.sent_at,
-                "last_error": self.last_error}
 
 
 class Claimant(Protocol):
@@ -81,8 +56,11 @@ class Claimant(Protocol):
     def holds(self, claimed_by: str | None) -> bool: ...
 
 
-class Outbox:
+class Outbox(DigestRows):
     """Outbox operations on a :class:`~notifier.storage.Store`'s database.
+
+    The digests' operations (:meth:`held`, :meth:`commit_digest` ...) are those
+    of :class:`~.outboxdigests.DigestRows`.
 
     ``claimant``: the worker whose claims these are (see the module docstring);
     without one, claims are leases alone.
@@ -340,76 +318,6 @@ class Outbox:
         with self.store._transaction("read the outbox", write=False) as conn:
             return conn.execute(select(func.min(due)).where(cond)).scalar()
 
-    # -- digests -----------------------------------------------------------
-
-    def held_groups(self) -> list[tuple[str, str, int, float]]:
-        """``(user, destination, count, oldest created_at)`` of rows held for digests."""
-        with self.store._transaction("read held notifications", write=False) as conn:
-            q = (select(outbox.c.user, outbox.c.destination, func.count(),
-                        func.min(outbox.c.created_at))
-                 .where(outbox.c.state == "held")
-                 .group_by(outbox.c.user, outbox.c.destination))
-            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
-
-    def last_window(self, user: str, destination: str) -> int | None:
-        with self.store._transaction("read the digest state", write=False) as conn:
-            return conn.execute(select(digest_state.c.last_window).where(
-                digest_state.c.user == user, digest_state.c.destination == destination)).scalar()
-
-    def held(self, user: str, destination: str, limit: int) -> list[OutboxRow]:
-        """The oldest ``limit`` rows held for ``user``'s digest on ``destination``."""
-        with self.store._transaction("read held notifications", write=False) as conn:
-            q = (select(outbox).where(outbox.c.user == user,
-                                      outbox.c.destination == destination,
-                                      outbox.c.state == _literal("held"))
-                 .order_by(outbox.c.id).limit(limit))
-            return [_row(r) for r in conn.execute(q)]
-
-    def commit_digest(self, digest: Notification, items: list[OutboxRow], window: int,
-                      *, seen_window: int | None | object = ...) -> bool:
-        """Queue ``digest`` and mark ``items`` as digested, in one transaction.
-
-        Returns False (changing nothing) if any item was digested meanwhile, so
-        no item can go out in two digests; and, given ``seen_window`` (the
-        :meth:`last_window` the digest was decided on), if another worker
-        queued a digest for that user and destination since.
-        """
-        now = self.clock()
-        ids = [i.id for i in items]
-        try:
-            with self.store._transaction("queue a digest") as conn:
-                changed = conn.execute(update(outbox).where(outbox.c.id.in_(ids),
-                                                            outbox.c.state == "held")
-                                       .values(state="digested", sent_at=now)).rowcount
-                if changed != len(ids):
-                    raise _Conflict
-                if seen_window is not ... and self._last_window(
-                        conn, digest.user, digest.destination) != seen_window:
-                    raise _Conflict
-                self._queue_digest(conn, digest, now, window)
-        except _Conflict:
-            return False
-        return True
-
-    def _last_window(self, conn: Any, user: str, destination: str) -> int | None:
-        """The digest window last sent, its row locked until the transaction ends."""
-        q = select(digest_state.c.last_window).where(digest_state.c.user == user,
-                                                     digest_state.c.destination == destination)
-        if self._skip_locked:
-            q = q.with_for_update()
-        return conn.execute(q).scalar()  # type: ignore[no-any-return]
-
-    def _queue_digest(self, conn: Any, digest: Notification, now: float, window: int) -> None:
-        conn.execute(self._insert(outbox).values(
-            user=digest.user, msg_id=digest.msg_id, destination=digest.destination,
-            state="pending", attempts=0, next_attempt=now, created_at=now,
-            notification=digest.to_dict()))
-        upsert = self._insert(digest_state).values(
-            user=digest.user, destination=digest.destination, last_sent=now, last_window=window)
-        conn.execute(upsert.on_conflict_do_update(
-            index_elements=["user", "destination"],
-            set_={"last_sent": now, "last_window": window}))
-
     # -- reading and administration -----------------------------------------
 
     def rows(self, states: Iterable[str] | None = None, user: str | None = None,
@@ -492,25 +400,3 @@ class Outbox:
                 value = conn.execute(select(settings.c.value).where(
                     settings.c.key == "link_secret")).scalar()
         return bytes.fromhex(value)
-
-
-class _Conflict(Exception):
-    """Rolls back a digest whose items changed under it."""
-
-
-def _literal(value: str) -> Any:
-    """``value`` written into the SQL, so a planner sees it: a partial index is on it."""
-    return bindparam(None, value, literal_execute=True)
-
-
-def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _row(r: Any) -> OutboxRow:
-    return OutboxRow(id=r.id, user=r.user, msg_id=r.msg_id, destination=r.destination,
-                     state=r.state, attempts=r.attempts, next_attempt=r.next_attempt,
-                     created_at=r.created_at, sent_at=r.sent_at, last_error=r.last_error,
-                     notification=Notification.from_dict(r.notification),
-                     claimed_until=r.claimed_until, claimed_by=r.claimed_by)
