@@ -138,6 +138,16 @@ class Cluster:
                 count[str(message["X-Notifier-Topic"])] += 1
         return count
 
+    def first_arrivals(self, to: str = "alice@example.org") -> dict[str, float]:
+        """When the first mail of each topic arrived (time.monotonic())."""
+        with self.smtp.handler.changed:
+            received = list(self.smtp.handler.messages)
+        first: dict[str, float] = {}
+        for mail in received:
+            if to in mail.rcpt_tos:
+                first.setdefault(str(mail.message["X-Notifier-Topic"]), mail.at)
+        return first
+
     def digests(self, to: str) -> list[Any]:
         with self.smtp.handler.changed:
             received = list(self.smtp.handler.messages)
