@@ -22,7 +22,7 @@ from .config import Config, load_config
 from .errors import NotifierError
 
 __version__ = "0.1.0"
-__all__ = ["Config", "NotifierError", "Publisher", "init", "publish", "load_config"]
+__all__ = ["Config", "NotifierError", "Publisher", "flush", "init", "publish", "load_config"]
 
 
 def __getattr__(name: str) -> Any:
@@ -65,6 +65,11 @@ class _DefaultPublisher:
                 self._pid = os.getpid()
             return self._publisher
 
+    def flush(self) -> None:
+        with self._lock:
+            if self._publisher is not None and self._pid == os.getpid():
+                self._publisher.flush()
+
     def close(self) -> None:
         with self._lock:
             self._close_locked()
@@ -90,8 +95,21 @@ def publish(topic: str | None = None, msg: Any = None, modname: str | None = Non
 
     Raises :class:`~notifier.errors.NoRelayError` if no relay subscribed
     within ``[bus] publish_timeout``; the message is never dropped silently.
+    On AMQP it returns once the message is sent, and a message the broker
+    refused or did not confirm raises :class:`~notifier.errors.PublishError`
+    from a later call or from :func:`flush` (which the end of the process
+    calls too, where an error can only be printed: call it yourself to act on one).
     """
     from .bus.publisher import guess_modname
 
     _default.get().publish(topic=topic, msg=msg,
                            modname=modname if modname is not None else guess_modname())
+
+
+def flush() -> None:
+    """Wait until the bus confirmed everything :func:`publish` sent (AMQP).
+
+    Raises :class:`~notifier.errors.PublishError` naming each message the
+    broker refused or did not confirm within ``[bus] publish_timeout``.
+    """
+    _default.flush()

@@ -79,6 +79,12 @@ def _duration(default: str) -> Any:
 # amqps:// URL. The defaults match fedora-messaging's: exchange amq.topic, bindings of "#".
 
 
+def check_window(value: int) -> None:
+    """Raise ValueError unless ``value`` is at least 1."""
+    if value < 1:
+        raise ValueError(f"{value!r} must be at least 1")
+
+
 @dataclass(frozen=True)
 class AmqpBinding:
     """One ``[[bus.amqp.bindings]]`` entry, as fedora-messaging's ``[[bindings]]``."""
@@ -103,6 +109,9 @@ class AmqpConfig:
     publish_exchange: str = "amq.topic"
     # A message no queue is bound for is an error (basic.return), not a silent loss.
     mandatory: bool = True
+    # Messages a publisher has out awaiting the broker's confirmation; a publish
+    # waits while this many are. 1: each publish returns only once confirmed.
+    confirm_window: int = field(default=1000, metadata={"check": check_window})
     # Backoff between reconnection attempts, seconds: doubling from base up to cap.
     reconnect_base: float = 0.5
     reconnect_cap: float = 30.0
@@ -741,6 +750,11 @@ def _convert(value: Any, tp: Any, fld: dataclasses.Field[Any] | None, source: st
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong()
+        if fld is not None and "check" in fld.metadata:
+            try:
+                fld.metadata["check"](value)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: '{name}': {exc}") from exc
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

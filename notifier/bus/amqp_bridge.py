@@ -128,6 +128,7 @@ class ZmqToAmqp(_Direction):
         while not stopping.is_set():
             frames = self.subscriber.recv(0.5)
             if frames is None:
+                self._confirm()
                 continue
             topic, payload = frames
             try:
@@ -152,6 +153,17 @@ class ZmqToAmqp(_Direction):
                 return
             self.to_amqp.add(msg_id)
             self.carried += 1
+
+
+    def _confirm(self) -> None:
+        """While the bus is quiet, wait for the broker to confirm what was published.
+
+        A message the broker refused is an error in the log, never a silent loss.
+        """
+        try:
+            self.publisher.flush()
+        except NotifierError as exc:
+            log.error("%s: %s", self.name, exc)
 
 
 class AmqpToZmq(_Direction):

@@ -4,11 +4,10 @@ Chosen by the address's scheme, ``amqp://`` or ``amqps://`` (a pika URL,
 ``amqp://user:password@host:port/vhost``). The message format is in
 :mod:`.amqp_message`; the settings in ``[bus.amqp]``.
 
-Publishing turns publisher confirms on: :meth:`AmqpPublisher.send` returns
-once the broker has taken the message, and raises
-:class:`~notifier.errors.PublishError` when it refuses it, when no queue is
-bound for it (``mandatory``), or when the connection is gone and cannot be
-made again within the timeout. Nothing is lost silently.
+Publishing (:class:`~.amqp_publisher.AmqpPublisher`) uses publisher
+confirms, pipelined: a message the broker refuses, that no queue is bound for
+(``mandatory``), or that stays unconfirmed, is a
+:class:`~notifier.errors.PublishError`. Nothing is lost silently.
 
 Consuming (:class:`AmqpSubscriber`): with ``durable`` (``notifier serve``),
 a durable queue named ``[bus.amqp] queue`` with the configured bindings,
@@ -24,8 +23,6 @@ messages not acked on the lost one come back from the broker.
 from __future__ import annotations
 
 import logging
-import os
-import ssl
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -36,135 +33,13 @@ import pika.exceptions
 
 from ..backoff import backoff_delay
 from ..config import AmqpConfig
-from ..errors import PublishError, TransportError
-from .amqp_message import Describe, envelope_frames, publication
-from .transport import PublisherTransport, SubscriberTransport, Transport
+from ..errors import TransportError
+from .amqp_connect import CONNECTION_ERRORS, parameters, shown
+from .amqp_message import envelope_frames
+from .amqp_publisher import AmqpPublisher
+from .transport import SubscriberTransport, Transport
 
 log = logging.getLogger(__name__)
-
-#: what a lost or refused connection raises in pika
-CONNECTION_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError,
-                     pika.exceptions.StreamLostError, ConnectionError, OSError)
-
-
-def parameters(address: str, settings: AmqpConfig, timeout: float,
-               role: str = "publisher") -> pika.URLParameters:
-    """pika's connection parameters for ``address``, with TLS for ``amqps://``.
-
-    The connection is named ``notifier <role> pid <pid>`` on the broker
-    (``rabbitmqctl list_connections client_properties``).
-    """
-    try:
-        params = pika.URLParameters(address)
-    except Exception as exc:  # pika raises several kinds for a bad URL
-        raise TransportError(f"{address!r} is not an AMQP URL: {exc}") from exc
-    params.heartbeat = settings.heartbeat
-    params.socket_timeout = timeout
-    params.blocked_connection_timeout = max(timeout, 1.0) * 6
-    params.connection_attempts = 1
-    params.client_properties = {"connection_name": f"notifier {role} pid {os.getpid()}"}
-    if address.startswith("amqps://"):
-        context = ssl.create_default_context(cafile=settings.ca_cert)
-        if settings.certificate:
-            context.load_cert_chain(settings.certificate, settings.private_key)
-        params.ssl_options = pika.SSLOptions(context, params.host)
-    return params
-
-
-def shown(address: str) -> str:
-    """``address`` without its password, for messages."""
-    scheme, sep, rest = address.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at:
-        return address
-    return f"{scheme}{sep}{userinfo.partition(':')[0]}@{host}"
-
-
-class AmqpPublisher(PublisherTransport):
-    """Publishes on ``[bus.amqp] publish_exchange`` with publisher confirms."""
-
-    def __init__(self, address: str, settings: AmqpConfig, timeout: float):
-        self.address = address
-        self.settings = settings
-        self.timeout = timeout
-        self._params = parameters(address, settings, timeout)
-        self._describe: Describe | None = None
-        self._marks: dict[str, Any] = {}
-        self._connection: pika.BlockingConnection | None = None
-        self._channel: Any = None
-        self._connect()
-
-    def describe_with(self, describe: Describe) -> None:
-        self._describe = describe
-
-    def mark_with(self, headers: dict[str, Any]) -> None:
-        """Add ``headers`` to every message (the bridge marks what it carried)."""
-        self._marks = dict(headers)
-
-    def _connect(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        attempt = 0
-        while True:
-            try:
-                self._connection = pika.BlockingConnection(self._params)
-                self._channel = self._connection.channel()
-                self._channel.confirm_delivery()
-                return
-            except CONNECTION_ERRORS as exc:
-                self._drop()
-                delay = backoff_delay(attempt, self.settings.reconnect_base,
-                                      self.settings.reconnect_cap)
-                if time.monotonic() + delay > deadline:
-                    raise PublishError(f"cannot connect to the AMQP broker at "
-                                       f"{shown(self.address)} within {self.timeout:g} s: "
-                                       f"{exc!r}") from exc
-                time.sleep(delay)
-                attempt += 1
-
-    def _drop(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            try:
-                connection.close()
-            except CONNECTION_ERRORS:
-                pass
-
-    def send(self, topic: bytes, envelope: bytes) -> None:
-        message = publication(topic, envelope, schema=self.settings.schema,
-                              describe=self._describe)
-        if self._marks:
-            message.headers.update(self._marks)
-        properties = pika.BasicProperties(**message.properties)
-        for attempt in (1, 2):
-            if self._channel is None or not self._channel.is_open:
-                self._drop()
-                self._connect()
-            try:
-                self._channel.basic_publish(self.settings.publish_exchange, message.routing_key,
-                                            message.body, properties,
-                                            mandatory=self.settings.mandatory)
-                return
-            except pika.exceptions.UnroutableError as exc:
-                raise PublishError(f"{shown(self.address)}: no queue is bound for "
-                                   f"{message.routing_key!r} on exchange "
-                                   f"{self.settings.publish_exchange!r}; the broker returned "
-                                   f"message {message.message_id}") from exc
-            except pika.exceptions.NackError as exc:
-                raise PublishError(f"{shown(self.address)}: the broker refused message "
-                                   f"{message.message_id} ({message.routing_key})") from exc
-            except CONNECTION_ERRORS as exc:
-                # Not confirmed: sent again once on a new connection (the same
-                # message_id, so a consumer that saw it once stores it once).
-                self._drop()
-                if attempt == 2:
-                    raise PublishError(f"{shown(self.address)}: message {message.message_id} "
-                                       f"was not confirmed: {exc!r}") from exc
-                log.warning("the connection to %s was lost before message %s was confirmed; "
-                            "sending it again", shown(self.address), message.message_id)
-
-    def close(self) -> None:
-        self._drop()
-
 
 class AmqpSubscriber(SubscriberTransport):
     """Consumes from a queue; see the module docstring."""
@@ -187,6 +62,8 @@ class AmqpSubscriber(SubscriberTransport):
         self._attempt = 0
         self._retry_at = 0.0
         self._pending: deque[tuple[str, bytes, Any, int]] = deque()
+        #: delivery tags handed to the caller and not yet settled, on this connection
+        self._handed: set[int] = set()
         self._last: tuple[int, int] | None = None
         self._down_since: float | None = None
         self._down_error = ""
@@ -215,6 +92,7 @@ class AmqpSubscriber(SubscriberTransport):
         self._connection, self._channel = connection, channel
         self._generation += 1
         self._pending.clear()
+        self._handed.clear()
 
     def _declare(self, channel: Any) -> None:
         settings = self.settings
@@ -247,6 +125,7 @@ class AmqpSubscriber(SubscriberTransport):
                   "the broker; connecting again", exc)
         connection, self._connection, self._channel = self._connection, None, None
         self._pending.clear()
+        self._handed.clear()
         self._down_since, self._down_error = time.monotonic(), repr(exc)
         if connection is not None and connection.is_open:
             try:
@@ -305,6 +184,8 @@ class AmqpSubscriber(SubscriberTransport):
                 return None
         routing_key, body, properties, tag = self._pending.popleft()
         self._last = (self._generation, tag) if self.durable else None
+        if self.durable:
+            self._handed.add(tag)
         return envelope_frames(routing_key, body, properties.message_id, properties.headers,
                                properties.timestamp)
 
@@ -330,7 +211,14 @@ class AmqpSubscriber(SubscriberTransport):
         # Tokens of a lost connection are settled by the broker: it delivers them again.
         if not tags or self._channel is None:
             return
+        handed = self._handed
+        handed.difference_update(tags)
         try:
+            if ack and not any(tag < tags[-1] for tag in handed):
+                # Every message handed out up to the last is settled by now: one frame
+                # acks them all (those still in _pending came later, with higher tags).
+                self._channel.basic_ack(tags[-1], multiple=True)
+                return
             for tag in tags:
                 if ack:
                     self._channel.basic_ack(tag)

@@ -43,7 +43,11 @@ class Publisher:
     On AMQP (``relay_inbound = "amqp://..."``) each message goes out in
     fedora-messaging's format; ``describe`` (an envelope -> its description,
     such as :meth:`notifier.meta.Describer.describe_for_headers`) fills its headers:
-    severity, and the users, groups and packages it concerns.
+    severity, and the users, groups and packages it concerns. :meth:`publish`
+    returns once the message is sent; the broker's confirmations are awaited
+    ``[bus.amqp] confirm_window`` messages behind, and a message it refused
+    or never confirmed raises :class:`~notifier.errors.PublishError` from a
+    later :meth:`publish`, from :meth:`flush` or from :meth:`close`.
     """
 
     def __init__(self, config: Config, *, timeout: float | None = None,
@@ -90,6 +94,15 @@ class Publisher:
         """Whether messages published with ``config`` carry their description (AMQP)."""
         address = config.bus.publish_endpoint or config.bus.relay_inbound
         return address.startswith(("amqp://", "amqps://"))
+
+    def flush(self) -> None:
+        """Wait until the bus confirmed every message published (AMQP; up to the timeout).
+
+        Raises :class:`~notifier.errors.PublishError` naming each message the
+        broker refused or did not confirm.
+        """
+        with self._lock:
+            self._transport.flush()
 
     def close(self) -> None:
         """Flush what is queued (up to the timeout) and disconnect."""

@@ -27,6 +27,14 @@ class PublisherTransport(abc.ABC):
     def close(self) -> None:
         """Flush what can be flushed and release the connection."""
 
+    def flush(self) -> None:
+        """Wait until every message sent is confirmed, where the transport confirms (AMQP).
+
+        Raises :class:`~notifier.errors.PublishError` naming the messages
+        that were refused or not confirmed. The others have nothing to wait for.
+        """
+        return None
+
     def describe_with(self, describe: Callable[[dict[str, Any]], Mapping[str, Any]]) -> None:
         """Describe each message with ``describe`` (an envelope -> its description).
 

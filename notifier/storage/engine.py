@@ -78,6 +78,21 @@ def insert_ignoring(dialect: str, table: Table, keys: list[str]) -> Any:
     return insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
+def pg_columns(rows: list[tuple[Any, ...]], kinds: str) -> tuple[list[Any], ...]:
+    """``rows`` turned into one list per column, for ``unnest`` of PostgreSQL arrays.
+
+    ``kinds`` has a letter per column: ``i`` integer, ``f`` float, ``t`` text
+    (None stays None). Each list holds one Python type, as the driver's binary
+    array format needs (a timestamp may come as an int).
+    """
+    convert = {"i": int, "f": float, "t": str}
+    columns = []
+    for index, kind in enumerate(kinds):
+        to = convert[kind]
+        columns.append([None if row[index] is None else to(row[index]) for row in rows])
+    return tuple(columns)
+
+
 def is_memory(url: URL) -> bool:
     """Whether ``url`` names a private in-memory SQLite database."""
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
-from .engine import WRITE_OPTION, insert_ignoring
+from .engine import WRITE_OPTION, insert_ignoring, pg_columns
 from .schema import feed_items
 from .writelock import write_lock_for
 
@@ -62,6 +62,20 @@ class NewFeedItem:
     topic: str = ""
     app: str = ""
     published: float | None = None
+
+
+# PostgreSQL takes the items as one binary array per column, and trims every user who
+# got one in a single statement (see notifier.storage.outbox); the trim is the one of
+# FeedStore._trim_statement, for all the users at once.
+_PG_INSERT = (
+    "INSERT INTO feed_items (username, msg_id, title, content, link, topic, app, published, "
+    "stored_at) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::float8[], %b::float8[]) "
+    "ON CONFLICT (username, msg_id) DO NOTHING RETURNING username, msg_id")
+_PG_TRIM = (
+    "DELETE FROM feed_items AS f USING unnest(%b::text[]) AS u(name) "
+    "WHERE f.username = u.name AND f.id < (SELECT newer.id FROM feed_items AS newer "
+    "WHERE newer.username = u.name ORDER BY newer.id DESC LIMIT 1 OFFSET %s)")
 
 
 class FeedStore:
@@ -129,15 +143,18 @@ class FeedStore:
             with self._write_lock, self.engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
-                    # RETURNING names the rows ON CONFLICT DO NOTHING kept (SQLite 3.35+).
-                    inserted = {tuple(row) for row in conn.execute(
-                        self._insert(conn).returning(feed_items.c.username,
-                                                     feed_items.c.msg_id),
-                        list(rows.values()))}
-                    users = sorted({user for user, _ in inserted})
-                    if users:
-                        conn.execute(self._trim_statement(),
-                                     [{"trim_user": user} for user in users])
+                    if conn.dialect.name == "postgresql":
+                        inserted = self._add_pg(conn, list(rows.values()))
+                    else:
+                        # RETURNING names the rows ON CONFLICT DO NOTHING kept (SQLite 3.35+).
+                        inserted = {tuple(row) for row in conn.execute(
+                            self._insert(conn).returning(feed_items.c.username,
+                                                         feed_items.c.msg_id),
+                            list(rows.values()))}
+                        users = sorted({user for user, _ in inserted})
+                        if users:
+                            conn.execute(self._trim_statement(),
+                                         [{"trim_user": user} for user in users])
         except SQLAlchemyError as exc:
             raise self._error(_describe(batch), exc) from exc
         # The first occurrence of a (user, msg_id) is the one that was inserted.
@@ -158,6 +175,16 @@ class FeedStore:
         except SQLAlchemyError as exc:
             raise self._error(f"read the feed of {user!r}", exc) from exc
         return [_item(row) for row in rows]
+
+    def _add_pg(self, conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+        """Insert and trim on PostgreSQL: one statement each, the rows as binary arrays."""
+        inserted = {tuple(row) for row in conn.exec_driver_sql(_PG_INSERT, pg_columns(
+            [(r["username"], r["msg_id"], r["title"], r["content"], r["link"], r["topic"],
+              r["app"], r["published"], r["stored_at"]) for r in rows], "tttttttff"))}
+        users = sorted({user for user, _ in inserted})
+        if users:
+            conn.exec_driver_sql(_PG_TRIM, (users, self.keep - 1))
+        return inserted
 
     def _insert(self, conn: Connection) -> Any:
         return insert_ignoring(conn.dialect.name, feed_items, ["username", "msg_id"])

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import InputError
+from .engine import json_dumps, pg_columns
 from .rulecounts import count_sends, prune_sends
 from .schema import inbox
 from .store import Store
@@ -89,6 +90,15 @@ def inbox_row(user: str, msg_id: str, *, title: str, link: str | None, app: str,
             "rules": list(rules), "why": why}
 
 
+# PostgreSQL takes the rows as one binary array per column (see notifier.storage.outbox).
+_PG_INSERT = (
+    'INSERT INTO inbox ("user", msg_id, title, link, app, topic, severity, "timestamp", '
+    "created_at, rules, why, read) "
+    "SELECT u, m, t, l, a, tp, s, ts, %s, r::json, w::json, false FROM unnest(%b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::float8[], "
+    "%b::text[], %b::text[]) AS x(u, m, t, l, a, tp, s, ts, r, w)")
+
+
 def write_rows(conn: Connection, rows: list[dict[str, Any]], now: float) -> int:
     """Insert inbox rows (made by :func:`inbox_row`), unread, in the caller's transaction.
 
@@ -105,8 +115,16 @@ def write_rows(conn: Connection, rows: list[dict[str, Any]], now: float) -> int:
             continue
         seen.add(key)
         out.append({**row, "created_at": now, "read": False})
-    for start in range(0, len(out), _CHUNK):
-        conn.execute(inbox.insert(), out[start:start + _CHUNK])
+    if conn.dialect.name == "postgresql":
+        if out:
+            conn.exec_driver_sql(_PG_INSERT, (now, *pg_columns(
+                [(r["user"], r["msg_id"], r["title"], r["link"], r["app"], r["topic"],
+                  r["severity"], r["timestamp"], json_dumps(r["rules"]),
+                  None if r.get("why") is None else json_dumps(r["why"])) for r in out],
+                "tttttttftt")))
+    else:
+        for start in range(0, len(out), _CHUNK):
+            conn.execute(inbox.insert(), out[start:start + _CHUNK])
     count_sends(conn, out, now)
     return len(out)
 

@@ -27,6 +27,13 @@ def day_of(timestamp: float) -> int:
     return int(timestamp // DAY)
 
 
+# PostgreSQL takes the counts as one binary array per column (see notifier.storage.outbox).
+_PG_UPSERT = (
+    'INSERT INTO rule_sends ("user", day, rule, count) '
+    "SELECT u, %s, r, c FROM unnest(%b::text[], %b::text[], %b::int4[]) AS x(u, r, c) "
+    'ON CONFLICT ("user", day, rule) DO UPDATE SET count = rule_sends.count + excluded.count')
+
+
 def count_sends(conn: Connection, rows: Iterable[dict[str, Any]], now: float) -> None:
     """Count each rule of each inbox row as one send on ``now``'s day, in ``conn``'s transaction."""
     day = day_of(now)
@@ -36,6 +43,12 @@ def count_sends(conn: Connection, rows: Iterable[dict[str, Any]], now: float) ->
             if isinstance(rule, str) and rule:
                 counts[(row["user"], rule[:255])] += 1
     if not counts:
+        return
+    if conn.dialect.name == "postgresql":
+        ordered = sorted(counts.items())
+        conn.exec_driver_sql(_PG_UPSERT, (day, [u for (u, _), _ in ordered],
+                                          [r for (_, r), _ in ordered],
+                                          [n for _, n in ordered]))
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     insert = dialect.insert(rule_sends)

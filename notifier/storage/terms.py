@@ -34,6 +34,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
 from ..users.artifacts import record_keys
+from .engine import pg_columns
 from .schema import history_terms, message_facts, message_terms, messages, owners, settings
 
 #: term kinds: a message's usernames, its agent, artifacts (packages, containers, modules,
@@ -147,7 +148,9 @@ def write_index(conn: Connection, dialect: str, rows: IndexRows,
     The rows go to the driver as they are (tuples to ``executemany``): per
     row, building parameters costs more than the database's own work.
     """
-    mark = "%s" if dialect == "postgresql" else "?"
+    if dialect == "postgresql":
+        return _write_index_pg(conn, rows, recent)
+    mark = "?"
     if rows.facts:
         conn.exec_driver_sql(_INSERTS["facts"].format(mark), rows.facts)
     if rows.terms:
@@ -157,6 +160,36 @@ def write_index(conn: Connection, dialect: str, rows: IndexRows,
         # Sorted, so that two writers take the rows' locks in the same order.
         conn.exec_driver_sql(_INSERTS["vocabulary"].format(mark),
                              [(k, v, t) for (k, v), t in sorted(wanted.items())])
+    return wanted
+
+
+# PostgreSQL takes each table's rows as one binary array per column (see
+# notifier.storage.outbox): one short statement per table, whatever the batch's size.
+_PG_INSERTS = {
+    "facts": "INSERT INTO message_facts (message_id, timestamp, topic, app, severity, agent) "
+             "SELECT * FROM unnest(%b::int8[], %b::float8[], %b::text[], %b::text[], "
+             "%b::text[], %b::text[]) ON CONFLICT DO NOTHING",
+    "terms": "INSERT INTO message_terms (kind, value, timestamp, message_id) "
+             "SELECT * FROM unnest(%b::text[], %b::text[], %b::float8[], %b::int8[]) "
+             "ON CONFLICT DO NOTHING",
+    "vocabulary": "INSERT INTO history_terms (kind, value, last_seen) "
+                  "SELECT * FROM unnest(%b::text[], %b::text[], %b::float8[]) "
+                  "ON CONFLICT (kind, value) DO UPDATE SET last_seen = excluded.last_seen "
+                  "WHERE excluded.last_seen > history_terms.last_seen",
+}
+
+
+def _write_index_pg(conn: Connection, rows: IndexRows, recent: RecentTerms | None
+                    ) -> dict[tuple[str, str], float]:
+    if rows.facts:
+        conn.exec_driver_sql(_PG_INSERTS["facts"], pg_columns(rows.facts, "iftttt"))
+    if rows.terms:
+        conn.exec_driver_sql(_PG_INSERTS["terms"], pg_columns(rows.terms, "ttfi"))
+    wanted = rows.vocabulary if recent is None else recent.wanted(rows.vocabulary)
+    if wanted:
+        # Sorted, so that two writers take the rows' locks in the same order.
+        conn.exec_driver_sql(_PG_INSERTS["vocabulary"], pg_columns(
+            [(k, v, t) for (k, v), t in sorted(wanted.items())], "ttf"))
     return wanted
 
 

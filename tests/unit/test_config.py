@@ -149,3 +149,12 @@ def test_admins_are_users_or_groups() -> None:
     assert web.is_admin("bob", ["sysadmin"])
     assert not web.is_admin("bob", ["packager"])
     assert not web.is_admin("sysadmin", [])
+
+
+def test_a_confirm_window_below_one_is_refused_naming_key_and_file(tmp_path: Path) -> None:
+    conf = tmp_path / "n.toml"
+    conf.write_text("[bus.amqp]\nconfirm_window = 0\n")
+    with pytest.raises(ConfigError, match=r"n\.toml.*bus\.amqp\.confirm_window.*at least 1"):
+        load_config(conf)
+    conf.write_text("[bus.amqp]\nconfirm_window = 1\n")
+    assert load_config(conf).bus.amqp.confirm_window == 1

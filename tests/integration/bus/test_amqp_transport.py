@@ -70,10 +70,52 @@ def _iso(text: str) -> float:
     return datetime.datetime.fromisoformat(text).timestamp()
 
 
+def _config(tmp_path, broker: Broker, **amqp):
+    from notifier.config import config_from_dict
+
+    base = broker.config(tmp_path)
+    return config_from_dict({"bus": {"endpoints": list(base.bus.endpoints),
+                                     "relay_inbound": base.bus.relay_inbound,
+                                     "publish_timeout": 5.0,
+                                     "amqp": {**broker.amqp_section(), **amqp}}},
+                            str(tmp_path / "n.toml"))
+
+
 def test_an_unroutable_publish_is_an_error(tmp_path, broker: Broker) -> None:
     config = broker.config(tmp_path)
+    with Publisher(config) as publisher:
+        publisher.publish(topic="nobody.listens", msg={"a": 1}, modname=f"x{broker.prefix}x")
+        with pytest.raises(PublishError, match="no queue is bound for .*nobody.listens"):
+            publisher.flush()
+        publisher.flush()  # reported once
+
+
+def test_with_a_window_of_one_the_publish_itself_raises(tmp_path, broker: Broker) -> None:
+    config = _config(tmp_path, broker, confirm_window=1)
     with Publisher(config) as publisher, pytest.raises(PublishError, match="no queue is bound"):
         publisher.publish(topic="nobody.listens", msg={"a": 1}, modname=f"x{broker.prefix}x")
+
+
+def test_a_refusal_is_raised_by_the_next_publish_before_it_sends(tmp_path,
+                                                                 broker: Broker) -> None:
+    config = broker.config(tmp_path)
+    sub = _subscriber(config)
+    try:
+        with Publisher(config) as publisher:
+            publisher.publish(topic="lost", msg={"a": 1}, modname=f"x{broker.prefix}x")
+            # The broker's answer arrives within the round trip; a later publish reports it.
+            with pytest.raises(PublishError, match="no queue is bound"):
+                for n in range(1000):
+                    publisher.publish(topic="t", msg={"n": n}, modname=broker.prefix)
+                    time.sleep(0.001)
+            sent = n  # the publish that raised sent nothing
+            publisher.flush()
+        got = _receive(sub, sent)
+        sub.commit([t for _, _, t in got])
+        assert [json.loads(p)["msg"]["n"] for _, p, _ in got] == list(range(sent))
+        assert sub.recv(0.3) is None
+    finally:
+        sub.close()
 
 
 def test_the_broker_unreachable_is_an_error_naming_it(tmp_path, broker: Broker) -> None:
@@ -159,8 +201,10 @@ def test_a_publish_the_broker_refuses_is_an_error(tmp_path, broker: Broker) -> N
     config = broker.config(tmp_path)
     with Publisher(config) as publisher:
         publisher.publish(topic="one", msg={"n": 1}, modname=broker.prefix)
-        with pytest.raises(PublishError, match="the broker refused message"):
-            publisher.publish(topic="two", msg={"n": 2}, modname=broker.prefix)
+        publisher.flush()
+        publisher.publish(topic="two", msg={"n": 2}, modname=broker.prefix)
+        with pytest.raises(PublishError, match=r"the broker refused message \S+ \(\S+\.two\)"):
+            publisher.flush()
     assert broker.depth(full) == 1
 
 
@@ -195,6 +239,7 @@ def test_a_publisher_cut_off_by_the_broker_connects_again(tmp_path, broker: Brok
     try:
         with Publisher(config) as publisher:
             publisher.publish(topic="before", msg={"n": 1}, modname=broker.prefix)
+            publisher.flush()  # confirmed: it is not sent again
             assert close_connections(f"notifier publisher pid {os.getpid()}") == 1
             publisher.publish(topic="after", msg={"n": 2}, modname=broker.prefix)
         got = _receive(sub, 2)
@@ -202,3 +247,66 @@ def test_a_publisher_cut_off_by_the_broker_connects_again(tmp_path, broker: Brok
         assert [json.loads(p)["msg"]["n"] for _, p, _ in got] == [1, 2]
     finally:
         sub.close()
+
+
+def test_what_a_lost_connection_left_unconfirmed_is_sent_again(tmp_path, broker: Broker) -> None:
+    config = broker.config(tmp_path)
+    sub = _subscriber(config)
+    try:
+        with Publisher(config) as publisher:
+            for n in range(3000):
+                publisher.publish(topic="t", msg={"n": n}, modname=broker.prefix)
+                if n == 1500:
+                    assert close_connections(f"notifier publisher pid {os.getpid()}") == 1
+            publisher.flush()
+        got = []
+        deadline = time.monotonic() + 20
+        # Copies sent again come too: take everything until the queue is quiet.
+        while time.monotonic() < deadline:
+            frames = sub.recv(0.5)
+            if frames is None and len(got) >= 3000:
+                break
+            if frames is not None:
+                got.append((*frames, None))
+                sub.commit([sub.last_token()])
+        by_id: dict[str, set[int]] = {}
+        for _, payload, _ in got:
+            envelope = json.loads(payload)
+            by_id.setdefault(envelope["msg_id"], set()).add(envelope["msg"]["n"])
+        # Every message arrived; a copy sent again carries the same id, for consumers to skip.
+        assert sorted(n for ns in by_id.values() for n in ns) == list(range(3000))
+        assert all(len(ns) == 1 for ns in by_id.values())
+    finally:
+        sub.close()
+
+
+def test_a_lone_message_goes_out_before_any_flush(tmp_path, broker: Broker) -> None:
+    config = broker.config(tmp_path)
+    sub = _subscriber(config)
+    try:
+        with Publisher(config) as publisher:
+            publisher.publish(topic="alone", msg={"n": 1}, modname=broker.prefix)
+            # Nothing more is published, and nothing flushed, until it has arrived.
+            got = _receive(sub, 1)
+            sub.commit([t for _, _, t in got])
+    finally:
+        sub.close()
+
+
+def test_one_ack_for_a_batch_leaves_what_was_not_handed_out(tmp_path, broker: Broker) -> None:
+    config = broker.config(tmp_path)
+    _subscriber(config).close()
+    with Publisher(config) as publisher:
+        for i in range(6):
+            publisher.publish(topic="t", msg={"n": i}, modname=broker.prefix)
+    sub = _subscriber(config)
+    got = _receive(sub, 3)  # the broker has sent all six; three are handed out
+    sub.commit([t for _, _, t in got])  # acked together, up to the third only
+    sub.close()
+    sub = _subscriber(config)
+    rest = _receive(sub, 3)
+    assert [json.loads(p)["msg"]["n"] for _, p, _ in rest] == [3, 4, 5]
+    sub.commit([t for _, _, t in rest])
+    assert sub.recv(0.5) is None
+    sub.close()
+    assert broker.depth(broker.queue) == 0

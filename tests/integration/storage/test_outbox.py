@@ -93,3 +93,28 @@ def test_digest_commit_never_sends_an_item_twice(store: Store) -> None:
 def test_secret_is_made_once(store: Store) -> None:
     a = Outbox(store).secret()
     assert len(a) == 32 and Outbox(store).secret() == a
+
+
+def test_recorded_rows_come_back_as_they_went_in(store: Store) -> None:
+    # On PostgreSQL a batch goes in as one array per column: every value must survive it.
+    outbox = Outbox(store)
+    odd = envelope("m2")
+    odd["msg"] = {"big": 2**70, "text": "quote \" backslash \\ brace } comma , \u00e9 \u2603",
+                  "null": None, "nested": [{"a": [1, 2.5, "x"]}]}
+    notes = [(note("alice", "m2"), "pending"), (note("bob", "m2", "irc"), "dead",
+                                                "no [irc] host configured"),
+             (note("carol", "m2"), "sent"), (note("dave", "m2"), "held")]
+    new_messages, new_notifications, claimed = outbox.record_and_claim(
+        [odd], notes, {"email": 1}, lease=30)
+    assert (new_messages, new_notifications) == (1, 4)
+    assert [(r.user, r.destination, r.state) for r in claimed] == [("alice", "email", "pending")]
+    assert store.get_message("m2")["msg"] == odd["msg"]
+    rows = {r.user: r for r in outbox.rows(states=("pending", "dead", "sent", "held"))}
+    assert set(rows) == {"alice", "bob", "carol", "dave"}
+    assert rows["alice"].claimed_until == claimed[0].claimed_until
+    assert rows["bob"].state == "dead" and rows["bob"].last_error == "no [irc] host configured"
+    assert rows["carol"].sent_at is not None and rows["dave"].claimed_until is None
+    for user, row in rows.items():
+        expected = next(n for n, *_ in notes if n.user == user)
+        assert row.notification == expected
+        assert row.id == claimed[0].id or user != "alice"
