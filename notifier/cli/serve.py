@@ -23,7 +23,13 @@ SWITCH_INTERVAL = 0.0005
 @click.command(cls=NotifierCommand)
 @config_option
 @click.option("-v", "--verbose", count=True, help="Log more.")
-def serve(config: Config, verbose: int) -> None:
+@click.option("--role", type=click.Choice(["ingest", "deliver", "http", "all"]),
+              default="all", show_default=True,
+              help="The parts this worker runs: ingest (bus consumer and pipeline, "
+                   "recording to the outbox), deliver (backend workers, sender, digests), "
+                   "http (the web app), or all. Roles other than all need [storage] "
+                   "database_url on PostgreSQL.")
+def serve(config: Config, verbose: int, role: str) -> None:
     """Run notifier: relay, matching, delivery and the HTTP endpoints.
 
     Receives every message from [bus] endpoints (running the relay itself
@@ -38,6 +44,15 @@ def serve(config: Config, verbose: int) -> None:
     restarts it whole. On SQLite, one service per database: a second one
     exits 1, naming the process that holds it.
 
+    On PostgreSQL, any number of workers (notifier serve processes, on one
+    machine or several) may share the database and, with an AMQP bus, the
+    work: each registers and beats every second; the notifications a worker
+    claimed are taken over by the others within 10 s of its death. The IRC
+    connection, digests, housekeeping and the firehose run in one worker at
+    a time (a PostgreSQL advisory lock), and move when it dies. --role
+    splits the parts between workers; one without http still answers
+    /healthz and /metrics on [http] listen.
+
     SIGTERM or SIGINT drains what is in flight, then exits 0.
     """
     from ..service.app import Service
@@ -50,7 +65,7 @@ def serve(config: Config, verbose: int) -> None:
     started = time.monotonic()
     signals = StopSignals()
     gave_up = threading.Event()
-    service = Service(config, on_give_up=lambda name: gave_up.set())
+    service = Service(config, on_give_up=lambda name: gave_up.set(), role=role)
     # The rules index and the user cache live as long as the process. Left to the
     # collector, every full collection walks them all (60-110 ms with 10,000 users),
     # stalling every thread; frozen, it only walks what came later.

@@ -121,7 +121,9 @@ class DigestScheduler:
         address = address_for(user, destination) or items[0].notification.address
         digest = self.renderer.render_digest(
             destination, user, [i.notification for i in items], address)
-        if not self.outbox.commit_digest(digest, items, window):
+        # Another worker may have queued this digest since last_window was read: then
+        # nothing is queued here.
+        if not self.outbox.commit_digest(digest, items, window, seen_window=last_window):
             return False
         self.on_queued(destination)
         self.on_result(destination, "sent", len(items))

@@ -37,13 +37,19 @@ class Dispatcher:
 
     ``backends`` replaces the configured backends (tests); ``on_result(destination,
     outcome, n)`` is told every delivery's outcome, here and in the sender process.
+    ``local``: whether this process delivers at all (``notifier serve --role
+    ingest`` does not: nothing is claimed for it, everything waits in the
+    database for the workers that deliver).
     """
 
     def __init__(self, config: Config, outbox: Outbox, *, in_memory: bool,
                  on_result: Callable[[str, str, int], None],
-                 backends: dict[str, Backend] | None = None):
+                 backends: dict[str, Backend] | None = None, local: bool = True):
         self.config = config
         self.outbox = outbox
+        self.local = local
+        #: destinations whose workers wait for another process to let go (see stand_by)
+        self._standby: set[str] = set()
         self.on_result = on_result
         self.sent_log = SentLog(outbox)
         self.queues: dict[str, DueQueue] = {}
@@ -78,7 +84,8 @@ class Dispatcher:
             self.sender = SenderProcess(
                 config, apart, on_result=self.on_result,
                 on_lost=lambda rows: give_back(self.outbox, rows,
-                                               "handed to a sender process that exited"))
+                                               "handed to a sender process that exited"),
+                claimant=lambda: getattr(self.outbox.claimant, "id", None))
         return backends
 
     def _sent_apart(self, in_memory: bool) -> list[str]:
@@ -98,9 +105,27 @@ class Dispatcher:
         return [*self.by_destination, *apart]
 
     def setup(self) -> None:
-        """Open every local worker's backend: a mistake (no session bus) stops serve here."""
+        """Open every local worker's backend: a mistake (no session bus) stops serve here.
+
+        Those standing by open theirs when they start to deliver.
+        """
         for worker in self.workers:
-            worker.setup()
+            if worker.destination not in self._standby:
+                worker.setup()
+
+    def stand_by(self, destination: str, waiting: bool) -> None:
+        """Whether ``destination``'s workers wait (another process delivers it) or deliver.
+
+        While they wait, nothing of it is claimed for them; when they start
+        waiting, what their queue holds is given back at once.
+        """
+        if not waiting:
+            self._standby.discard(destination)
+            return
+        self._standby.add(destination)
+        queue = self.queues.get(destination)
+        if queue is not None:
+            give_back(self.outbox, queue.drain(), f"queued {destination}")
 
     def parts(self) -> list[Any]:
         """The supervised parts: the sent log, every local worker, the sender process."""
@@ -117,10 +142,12 @@ class Dispatcher:
 
     def room(self) -> dict[str, int]:
         """How many fresh rows each destination takes now (those with room only)."""
+        if not self.local:
+            return {}
         claim = {d: queue.room() for d, queue in self.queues.items()}
         if self.sender is not None:
             claim.update((d, self.sender.room(d)) for d in self.sender.destinations)
-        return {d: room for d, room in claim.items() if room > 0}
+        return {d: room for d, room in claim.items() if room > 0 and d not in self._standby}
 
     def hand_off(self, result: BatchResult) -> None:
         """Give the rows the pipeline claimed to their workers, and wake the others."""
@@ -128,7 +155,10 @@ class Dispatcher:
         for row in result.claimed:
             handed.setdefault(row.destination, []).append(row)
         for destination, rows in handed.items():
-            if destination in self.queues:
+            if destination in self._standby:
+                # Its workers started waiting since the rows were claimed: due elsewhere.
+                give_back(self.outbox, rows, f"{destination} (delivered by another worker)")
+            elif destination in self.queues:
                 self.queues[destination].put(rows)
             elif self.sender is None or not self.sender.put(destination, rows):
                 # The sender process just died: due again at once, for its successor.

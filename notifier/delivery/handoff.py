@@ -5,8 +5,10 @@ workers (:meth:`Outbox.record_and_claim`) and puts them in the
 destination's :class:`DueQueue`; a worker takes them from there, so a fresh
 notification is sent without the worker having to find it in the database.
 The database stays the record: what is in a queue is a claimed row there,
-and when this process dies its claims run out and any worker, here or in
-another process, takes the rows again.
+and when this process dies its claims run out (with several workers on
+PostgreSQL, as soon as its heartbeat is stale: see
+:mod:`notifier.storage.workers`) and any worker, here or in another process,
+takes the rows again.
 
 Workers tell the :class:`SentLog` what they delivered; it marks those rows
 sent in one transaction every few milliseconds, rather than one transaction

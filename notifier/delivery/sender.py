@@ -88,8 +88,11 @@ class SenderProcess:
 
     def __init__(self, config: Config, destinations: list[str], *,
                  on_result: Callable[[str, str, int], None], limit: int = QUEUE_LIMIT,
-                 on_lost: Callable[[list[OutboxRow]], None] | None = None):
+                 on_lost: Callable[[list[OutboxRow]], None] | None = None,
+                 claimant: Callable[[], str | None] = lambda: None):
         self.config = config
+        #: the id of the worker (notifier.storage.workers) the child claims rows for
+        self.claimant = claimant
         self.destinations = list(destinations)
         self.on_result = on_result
         self.on_lost = on_lost or (lambda rows: None)
@@ -229,7 +232,7 @@ class SenderProcess:
         process = ctx.Process(
             target=run_child, name="notifier-sender", daemon=True,
             args=(self.config, self.destinations, child_end, logging.getLogger().level,
-                  os.getpid()))
+                  os.getpid(), self.claimant()))
         process.start()
         child_end.close()
         with self._sending, self._lock:
@@ -304,7 +307,7 @@ class SenderProcess:
 
 
 def run_child(config: Config, destinations: list[str], conn: Any, log_level: int,
-              parent_pid: int) -> None:
+              parent_pid: int, claimant: str | None = None) -> None:
     """The child process: the workers of ``destinations``, fed through ``conn``.
 
     Exits 0 when told to stop (or when notifier serve went away), 1 when it
@@ -323,7 +326,7 @@ def run_child(config: Config, destinations: list[str], conn: Any, log_level: int
     # its threads wait on sockets and let go of the interpreter by themselves, and forced
     # switches only cost (measured: p50 9.7-9.8 ms here against 11.2-13.1 ms at 0.5 ms).
     log_to_stderr(log_level)
-    child = _Child(config, destinations, conn, signals)
+    child = _Child(config, destinations, conn, signals, claimant)
     try:
         child.start()
     except NotifierError as exc:
@@ -353,8 +356,10 @@ class _Signals:
 
 
 class _Child:
-    def __init__(self, config: Config, destinations: list[str], conn: Any, signals: _Signals):
+    def __init__(self, config: Config, destinations: list[str], conn: Any, signals: _Signals,
+                 claimant: str | None = None):
         self.config = config
+        self.claimant = claimant
         self.destinations = destinations
         self.conn = conn
         self.signals = signals
@@ -407,9 +412,12 @@ class _Child:
         from ..backends.registry import backend_class
         from ..storage import Store
         from ..storage.outbox import Outbox
+        from ..storage.workers import WorkerOf
 
         self.store = Store.from_config(self.config, create=False)
-        outbox = Outbox(self.store)
+        # Claims in notifier serve's name, held while its heartbeat is fresh.
+        outbox = Outbox(self.store, claimant=WorkerOf(self.store, self.claimant)
+                        if self.claimant is not None else None)
         self.outbox = outbox
         self.sent_log = SentLog(outbox)
         self.queues = {d: DueQueue(d, on_take=lambda n, d=d: self.count("taken", d, n=n))

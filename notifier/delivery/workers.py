@@ -198,10 +198,18 @@ class BackendWorker:
                 self._give_back(rows[start:])
                 break
             # A row whose claim is nearly out is left to run out: another worker may
-            # take it then, and must not find this one sending it too.
+            # take it then, and must not find this one sending it too. So is one claimed
+            # by this process while its heartbeat is not being written: the other workers
+            # take what it claimed once the heartbeat is stale.
             cutoff = time.time() + CLAIM_MARGIN
             chunk = [row for row in rows[start:start + step]
                      if row.claimed_until is None or row.claimed_until >= cutoff]
+            held = [self.outbox.holds(row) for row in chunk]
+            if not all(held):
+                # Not sent: given back, due at once for whichever worker beats (this one's
+                # claim, if another took the row meanwhile, is not its own any more).
+                self._give_back([row for row, ok in zip(chunk, held, strict=True) if not ok])
+                chunk = [row for row, ok in zip(chunk, held, strict=True) if ok]
             if not chunk:
                 continue
             try:

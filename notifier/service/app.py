@@ -27,6 +27,33 @@ On SQLite, one service per database: the constructor takes the database's
 :class:`~notifier.storage.servicelock.ServiceLock` before anything else, and
 a second service fails there, naming the process that holds it.
 
+Many workers
+------------
+
+On PostgreSQL any number of services (*workers*), on one machine or several,
+share the database, and with an AMQP bus they share the work: the ingest of
+each consumes from the same durable queue (competing consumers), and the
+delivery workers claim due rows with ``FOR UPDATE SKIP LOCKED``. Each worker
+registers in the table ``workers`` and beats every second (the part
+``heartbeat``, :mod:`notifier.storage.workers`); its outbox claims name it,
+and those of a worker whose heartbeat stopped for 6 s are taken by the
+others. At start a worker releases only the claims of dead workers.
+
+The parts that must run once run in one worker at a time, the one holding
+their PostgreSQL advisory lock (:mod:`.leader`), and move to another when it
+dies: ``worker-irc`` (one connection, one nick), ``digests`` (each digest
+queued once), ``housekeeping`` and ``firehose``. The others wait, ready.
+
+``role`` (``notifier serve --role``) splits the parts between workers:
+``ingest`` runs the bus consumer and the pipeline, recording to the outbox
+(nothing is claimed for local workers); ``deliver`` the backend workers, the
+sender process, the sent log and digests; ``http`` the web app; ``all`` (the
+default) everything. ``heartbeat``, ``changes`` (each worker's matcher and
+user cache follow the change log) and ``housekeeping`` run in every role. A
+worker without ``http`` still answers ``/healthz`` and ``/metrics`` on
+``[http] listen`` (:mod:`.healthport`). Roles other than ``all`` need
+PostgreSQL.
+
 On :meth:`Service.stop` the ingest loop stops taking messages, processes what
 it already received, then the workers finish their current send and stop.
 """
@@ -49,13 +76,16 @@ from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.periodic import Periodic
 from ..delivery.pipeline import Pipeline
-from ..errors import StorageError
+from ..errors import ConfigError, StorageError
 from ..storage.inbox import Inbox
 from ..storage.mutes import Mutes
 from ..storage.outbox import Outbox
 from ..storage.servicelock import ServiceLock
+from ..storage.workers import Registry
 from ..users.cache import UserCache
 from .changes import ChangeWatcher
+from .healthport import HealthServer
+from .leader import Leader
 from .metrics import Metrics
 from .supervisor import Supervisor
 from .webproc import WebProcess
@@ -67,6 +97,10 @@ log = logging.getLogger(__name__)
 
 #: seconds between two runs of housekeeping
 HOUSEKEEPING_INTERVAL = 3600.0
+#: what ``notifier serve --role`` takes
+ROLES = ("ingest", "deliver", "http", "all")
+#: destinations whose backend holds one connection for the whole installation
+SINGLE_CONNECTION = ("irc",)
 
 
 class Service:
@@ -78,8 +112,11 @@ class Service:
     """
 
     def __init__(self, config: Config, *, backends: dict[str, Backend] | None = None,
-                 on_give_up: Callable[[str], None] | None = None):
+                 on_give_up: Callable[[str], None] | None = None, role: str = "all"):
         self.config = config
+        if role not in ROLES:
+            raise ConfigError(f"--role {role!r}: must be one of {', '.join(ROLES)}")
+        self.role = role
         # Before anything touches the database: a second service on a SQLite file stops here.
         self.lock = ServiceLock(config.resolved_database_url())
         self.lock.acquire()
@@ -100,7 +137,15 @@ class Service:
 
         self.store = Store.from_config(config)
         self._closers.append(self.store.close)
-        self.outbox = Outbox(self.store)
+        #: other workers may share the database (PostgreSQL)
+        self.shared = self.store.dialect == "postgresql"
+        if self.role != "all" and not self.shared:
+            raise ConfigError(
+                f"--role {self.role}: splitting the service between workers needs [storage] "
+                f"database_url on PostgreSQL (this one is {self.store.display_url}); on "
+                f"SQLite one notifier serve runs everything (--role all)")
+        self.registry = Registry(self.store, self.role) if self.shared else None
+        self.outbox = Outbox(self.store, claimant=self.registry)
         self.inbox = Inbox(self.store)
         self.mutes = Mutes(self.store)
         self.secret = self.outbox.secret()
@@ -123,32 +168,29 @@ class Service:
                                      on_give_up=self._on_give_up)
         self.changes = ChangeWatcher(self.store, self.matcher, self.users)
         self.stopping = threading.Event()
+        ingests, delivers, serves = (self.role in ("ingest", "all"),
+                                     self.role in ("deliver", "all"),
+                                     self.role in ("http", "all"))
         self.dispatcher = Dispatcher(config, self.outbox, in_memory=self.store.in_memory,
-                                     on_result=self.metrics.outcome, backends=backends)
+                                     on_result=self.metrics.outcome, backends=backends,
+                                     local=delivers)
         self.pipeline.delivered = frozenset(self.dispatcher.destinations)
         self.digests = DigestScheduler(self.outbox, self.renderer, self.users.get,
                                        on_queued=self.dispatcher.wake,
                                        on_result=self.metrics.outcome)
         self.relay = None
         # On AMQP the broker routes: there is no ZeroMQ relay to embed.
-        if config.bus.embedded_relay and not config.bus.relay_inbound.startswith(
+        if ingests and config.bus.embedded_relay and not config.bus.relay_inbound.startswith(
                 ("amqp://", "amqps://")):
             from ..bus.relay import Relay
 
             self.relay = Relay.from_config(config)
             self._closers.append(self.relay.close)
-        self.subscriber: SubscriberTransport = open_subscriber(
-            config.bus.endpoints, ("",), config.bus.high_water_mark,
-            config.bus.frame_limit(config.max_message_bytes), bus=config.bus, durable=True)
-        self._closers.append(self.subscriber.close)
-        validator = None
-        if config.validate_signatures:
-            from ..bus.signing import Validator
-
-            validator = Validator.from_config(config)
         # Binds [http] listen: a clash stops serve here, before anything runs.
-        self.web: WebServer | WebProcess
-        if config.http.process and not self.store.in_memory:
+        self.web: WebServer | WebProcess | HealthServer
+        if not serves:
+            self.web = HealthServer(config, health=self.health, metrics=self.metrics.render)
+        elif config.http.process and not self.store.in_memory:
             self.web = WebProcess(config, health=self.health, metrics=self.metrics.render,
                                   changed=self.changes.poll)
         else:
@@ -162,14 +204,58 @@ class Service:
             # A rule muted or snoozed through the API applies before the answer goes back.
             self.web.api.changed = self.changes.poll
         self._closers.append(self.web.close)
-        self.ingest = Ingest(config, self.subscriber, self.pipeline, self.dispatcher,
-                             self.metrics, validator=validator, on_recorded=self.web.on_recorded)
+        self.ingest: Ingest | None = None
+        if ingests:
+            self.ingest = self._build_ingest(config)
         self.housekeeping = Periodic("housekeeping", HOUSEKEEPING_INTERVAL, self._prune)
-        for part in ([self.relay] if self.relay is not None else []) + [
-                *self.dispatcher.parts(), self.digests, self.changes, self.ingest,
-                self.web, self.housekeeping]:
+        parts: list[Any] = [self.relay] if self.relay is not None else []
+        if delivers:
+            parts += [self._once(p) if p in self._single_workers() else p
+                      for p in self.dispatcher.parts()]
+            parts.append(self._once(self.digests))
+        if self.registry is not None:
+            parts.append(self.registry)
+        parts += [self.changes, *([self.ingest] if self.ingest is not None else []),
+                  self.web, self._once(self.housekeeping)]
+        for part in parts:
             self.supervisor.add(part)
-        self._add_firehose(config)
+        if ingests:
+            self._add_firehose(config)
+
+    def _build_ingest(self, config: Config) -> Ingest:
+        self.subscriber: SubscriberTransport = open_subscriber(
+            config.bus.endpoints, ("",), config.bus.high_water_mark,
+            config.bus.frame_limit(config.max_message_bytes), bus=config.bus, durable=True)
+        self._closers.append(self.subscriber.close)
+        validator = None
+        if config.validate_signatures:
+            from ..bus.signing import Validator
+
+            validator = Validator.from_config(config)
+        return Ingest(config, self.subscriber, self.pipeline, self.dispatcher,
+                      self.metrics, validator=validator, on_recorded=self.web.on_recorded)
+
+    def _single_workers(self) -> list[Any]:
+        """The workers that must run in one worker of all (on PostgreSQL)."""
+        if not self.shared:
+            return []
+        return [w for w in self.dispatcher.workers if w.destination in SINGLE_CONNECTION]
+
+    def _once(self, part: Any) -> Any:
+        """``part``, held by one worker of all through its lock (see :mod:`.leader`)."""
+        if not self.shared:
+            return part
+        on_lead = None
+        if getattr(part, "destination", None) in SINGLE_CONNECTION:
+            destination = part.destination
+            self.dispatcher.stand_by(destination, True)
+
+            def on_lead(leading: bool) -> None:
+                self.dispatcher.stand_by(destination, not leading)
+                if not leading:
+                    part.close()  # its connection goes, for the next holder to open its own
+
+        return Leader(part, self.store, on_lead=on_lead)
 
     def _add_firehose(self, config: Config) -> None:
         """``[firehose] enabled``: the IRC firehose bot runs as the part ``firehose``."""
@@ -180,7 +266,7 @@ class Service:
         firehose = Firehose(config)
         self._closers.append(firehose.close)
         self.metrics.include(firehose.metrics.render)  # on serve's /metrics too
-        self.supervisor.add(firehose)
+        self.supervisor.add(self._once(firehose))
 
     @property
     def gave_up(self) -> str | None:
@@ -192,22 +278,38 @@ class Service:
     def start(self) -> None:
         """Start every part; log where everything listens."""
         try:
-            if self.config.bus.embedded_relay:
+            if self.registry is not None:
+                # Other workers may share the database: only dead ones' claims are released.
+                self.registry.register()
+                released = self.outbox.release_claims(dead_only=True)
+                if released:
+                    log.info("took back %d notifications claimed by workers that stopped",
+                             released)
+                log.info("worker %s (role %s)", self.registry.id, self.role)
+            elif self.config.bus.embedded_relay:
                 # One machine owns every row: what a killed run had claimed is due again now.
                 released = self.outbox.release_claims()
                 if released:
                     log.info("took back %d notifications claimed before a restart", released)
-            self.dispatcher.setup()  # a backend's mistake (no session bus) stops serve here
+            if self.role in ("deliver", "all"):
+                # A backend's mistake (no session bus) stops serve here.
+                self.dispatcher.setup()
         except BaseException:
             self.close()
             raise
         self.supervisor.start()
         bus = self.config.bus
-        log.info("listening to the bus at %s", ", ".join(bus.endpoints))
-        log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
-                 self.config.http.public_url(), self.config.http.listen)
+        if self.ingest is not None:
+            log.info("listening to the bus at %s", ", ".join(bus.endpoints))
+        if isinstance(self.web, HealthServer):
+            log.info("http: /healthz and /metrics only (role %s) on %s", self.role,
+                     self.config.http.listen)
+        else:
+            log.info("http: %s (feeds, streams, /healthz, /metrics) on %s",
+                     self.config.http.public_url(), self.config.http.listen)
         log.info("database: %s", self.store.display_url)
-        log.info("backends: %s", self.dispatcher.describe())
+        if self.role in ("deliver", "all"):
+            log.info("backends: %s", self.dispatcher.describe())
         self._warn_undelivered()
 
     def _warn_undelivered(self) -> None:
@@ -242,7 +344,15 @@ class Service:
         except Exception:  # the rest must still stop and be released
             log.exception("closing the delivery side (what was not written is due again "
                           "when its claims run out)")
-        self.supervisor.stop([n for n in ("http", "relay") if n in self.supervisor.names], 10.0)
+        self.supervisor.stop([n for n in ("http", "relay", "heartbeat")
+                              if n in self.supervisor.names], 10.0)
+        if self.registry is not None:
+            try:
+                # What this worker still claims (a send cut short) is due at once elsewhere.
+                self.registry.unregister()
+            except StorageError as exc:
+                log.warning("could not unregister this worker; its claims end when its "
+                            "heartbeat is stale: %s", exc)
         self.close()
         log.info("stopped")
 
@@ -260,7 +370,14 @@ class Service:
         ok, report = self.supervisor.health(kind)
         report = {"status": report["status"],
                   "uptime": round(time.time() - self.metrics.started, 1), **report,
-                  **self.dispatcher.health()}
+                  "role": self.role, "changes_seen": self.changes.seen}
+        if self.role in ("deliver", "all"):
+            report.update(self.dispatcher.health())
+        if self.registry is not None:
+            report["worker"] = self.registry.id
+            report["leading"] = sorted(
+                name for name in self.supervisor.names
+                if getattr(self.supervisor.part(name), "leading", False))
         return ok, report
 
     # -- housekeeping ----------------------------------------------------------

@@ -5,6 +5,12 @@ transaction (:meth:`Outbox.record`), so after a crash every message that
 reached the history still has all of its notifications. Workers
 :meth:`claim` due rows for one destination; a claim is a lease, so a row taken
 by a process that died is taken again once the lease runs out.
+
+With a claimant (a :class:`~notifier.storage.workers.Registry`: several
+``notifier serve`` on one database), each claim also names the worker that
+took it (``claimed_by``), and counts only while that worker's heartbeat is
+fresh: the rows of a worker that died are taken again within
+:data:`~notifier.storage.workers.DEAD_AFTER` seconds.
 """
 
 from __future__ import annotations
@@ -12,10 +18,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..backoff import backoff_delay
@@ -25,8 +30,14 @@ from . import terms
 from .engine import insert_ignoring, json_dumps
 from .history import message_time
 from .inbox import write_rows as write_inbox
-from .schema import digest_state, messages, outbox, settings
+from .outboxdigests import DigestRows
+from .outboxrows import CHUNK, OutboxRow
+from .outboxrows import chunks as _chunks
+from .outboxrows import decode as _row
+from .outboxrows import literal as _literal
+from .schema import messages, outbox, settings, workers
 from .store import Store
+from .workers import DEAD_AFTER
 
 DUE_STATES = ("pending", "failed")
 #: seconds a claim lasts: a row claimed by a process that died is due again after that
@@ -34,7 +45,7 @@ LEASE = 120.0
 #: seconds of claim a row must have left to be handed out or sent: enough for one send
 CLAIM_MARGIN = 60.0
 ALL_STATES = ("pending", "failed", "sent", "dead", "held", "digested")
-_CHUNK = 1000
+_CHUNK = CHUNK
 #: rows per statement of the PostgreSQL insert path (one array per column)
 _PG_CHUNK = 5000
 
@@ -47,46 +58,38 @@ _PG_MESSAGES = (
     "AS r(m, t, s, e) ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id")
 _PG_OUTBOX = (
     'INSERT INTO outbox ("user", msg_id, destination, state, attempts, next_attempt, '
-    "claimed_until, created_at, sent_at, last_error, notification) "
-    "SELECT u, m, d, s, 0, %s, c, %s, x, e, n::json FROM unnest(%b::text[], %b::text[], "
-    "%b::text[], %b::text[], %b::float8[], %b::float8[], %b::text[], %b::text[]) "
-    "AS r(u, m, d, s, c, x, e, n) "
+    "claimed_until, claimed_by, created_at, sent_at, last_error, notification) "
+    "SELECT u, m, d, s, 0, %s, c, b, %s, x, e, n::json FROM unnest(%b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::float8[], %b::text[], %b::float8[], %b::text[], %b::text[]) "
+    "AS r(u, m, d, s, c, b, x, e, n) "
     'ON CONFLICT ("user", msg_id, destination) DO NOTHING '
     'RETURNING id, "user", msg_id, destination')
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    """One outbox row, with its notification decoded."""
+class Claimant(Protocol):
+    """Who claims rows: a worker id, and whether a claim made for an id is still its own."""
 
-    id: int
-    user: str
-    msg_id: str
-    destination: str
-    state: str
-    attempts: int
-    next_attempt: float
-    created_at: float
-    sent_at: float | None
-    last_error: str | None
-    notification: Notification
-    #: when the claim that handed this row out runs out (None: not claimed)
-    claimed_until: float | None = None
+    @property
+    def id(self) -> str | None: ...
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "user": self.user, "msg_id": self.msg_id,
-                "destination": self.destination, "state": self.state,
-                "attempts": self.attempts, "next_attempt": self.next_attempt,
-                "created_at": self.created_at, "sent_at": self.sent_at,
-                "last_error": self.last_error}
+    def holds(self, claimed_by: str | None) -> bool: ...
 
 
-class Outbox:
-    """Outbox operations on a :class:`~notifier.storage.Store`'s database."""
+class Outbox(DigestRows):
+    """Outbox operations on a :class:`~notifier.storage.Store`'s database.
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
+    The digests' operations (:meth:`held`, :meth:`commit_digest` ...) are those
+    of :class:`~.outboxdigests.DigestRows`.
+
+    ``claimant``: the worker whose claims these are (see the module docstring);
+    without one, claims are leases alone.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time,
+                 claimant: Claimant | None = None):
         self.store = store
         self.clock = clock
+        self.claimant = claimant
         self._dialect = dialect = store.engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._skip_locked = dialect == "postgresql"
@@ -141,6 +144,7 @@ class Outbox:
                                         "timestamp": now if stamp is None else stamp,
                                         "envelope": envelope})
         claimed_until = now + lease
+        claimed_by = self._claimed_by()
         rows = []
         taken: dict[tuple[str, str, str], Notification] = {}
         first: set[tuple[str, str, str]] = set()
@@ -163,6 +167,7 @@ class Outbox:
             rows.append({"user": n.user, "msg_id": n.msg_id, "destination": n.destination,
                          "state": state, "attempts": 0, "next_attempt": now, "created_at": now,
                          "claimed_until": claimed_until if leased else None,
+                         "claimed_by": claimed_by if leased else None,
                          "sent_at": now if state == "sent" else None,
                          "last_error": None if error is None else error[:2000],
                          "notification": n.to_dict()})
@@ -200,7 +205,8 @@ class Outbox:
                                 id=r.id, user=r.user, msg_id=r.msg_id,
                                 destination=r.destination, state="pending", attempts=0,
                                 next_attempt=now, created_at=now, sent_at=None,
-                                last_error=None, notification=n, claimed_until=claimed_until))
+                                last_error=None, notification=n, claimed_until=claimed_until,
+                                claimed_by=claimed_by))
         self.store.recent_terms.remember(written)
         claimed.sort(key=lambda row: row.id)
         return new_messages, new_notifications, claimed
@@ -224,29 +230,33 @@ class Outbox:
                     released += conn.execute(update(outbox).where(
                         outbox.c.id.in_(chunk), outbox.c.state.in_(DUE_STATES),
                         outbox.c.claimed_until == until)
-                        .values(claimed_until=None)).rowcount
+                        .values(claimed_until=None, claimed_by=None)).rowcount
         return released
 
     # -- workers -----------------------------------------------------------
 
     def claim(self, destination: str, limit: int = 100, lease: float = LEASE,
               user: str | None = None) -> list[OutboxRow]:
-        """Take up to ``limit`` due rows of ``destination`` for ``lease`` seconds."""
+        """Take up to ``limit`` due rows of ``destination`` for ``lease`` seconds.
+
+        A row is free when it is not claimed, its claim ran out, or the worker
+        that claimed it stopped beating. On PostgreSQL, rows another worker is
+        claiming at the same moment are skipped (``FOR UPDATE SKIP LOCKED``).
+        """
         now = self.clock()
         cond = and_(outbox.c.destination == destination, outbox.c.state.in_(DUE_STATES),
-                    outbox.c.next_attempt <= now,
-                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now))
+                    outbox.c.next_attempt <= now, self._free(now))
         if user is not None:
             cond = and_(cond, outbox.c.user == user)
         pick = select(outbox.c.id).where(cond).order_by(outbox.c.id).limit(limit)
         if self._skip_locked:
-            pick = pick.with_for_update(skip_locked=True)
+            pick = pick.with_for_update(skip_locked=True, of=outbox)
         with self.store._transaction("claim notifications") as conn:
             ids = [r.id for r in conn.execute(pick)]
             if not ids:
                 return []
             conn.execute(update(outbox).where(outbox.c.id.in_(ids))
-                         .values(claimed_until=now + lease))
+                         .values(claimed_until=now + lease, claimed_by=self._claimed_by()))
             result = conn.execute(select(outbox).where(outbox.c.id.in_(ids))
                                   .order_by(outbox.c.id))
             return [_row(r) for r in result]
@@ -259,7 +269,8 @@ class Outbox:
         with self.store._transaction("mark notifications sent") as conn:
             for chunk in _chunks(ids):
                 conn.execute(update(outbox).where(outbox.c.id.in_(chunk)).values(
-                    state="sent", sent_at=now, claimed_until=None, last_error=None))
+                    state="sent", sent_at=now, claimed_until=None, claimed_by=None,
+                    last_error=None))
 
     def mark_failed(self, row: OutboxRow, error: str, *, permanent: bool, max_attempts: int,
                     base: float, cap: float, wait: float | None = None) -> str:
@@ -278,86 +289,55 @@ class Outbox:
         with self.store._transaction("mark a notification failed") as conn:
             conn.execute(update(outbox).where(outbox.c.id == row.id).values(
                 state=state, attempts=attempts, next_attempt=next_attempt,
-                claimed_until=None, last_error=error[:2000]))
+                claimed_until=None, claimed_by=None, last_error=error[:2000]))
         return state
 
-    def release_claims(self) -> int:
-        """Forget every claim (a single service starting up owns all rows)."""
+    def release_claims(self, *, dead_only: bool = False) -> int:
+        """Forget every claim (a single service starting up owns all rows).
+
+        ``dead_only``: only the claims of workers that stopped beating (several
+        workers share the database; the live ones keep theirs).
+        """
         # Only due rows are ever claimed; naming their states lets the state index find
         # them among the finished ones, which a long history makes almost all rows.
+        cond = and_(outbox.c.state.in_(DUE_STATES), outbox.c.claimed_until.is_not(None))
+        if dead_only:
+            cond = and_(cond, self._void(self.clock()))
         with self.store._transaction("release claims") as conn:
-            return conn.execute(update(outbox).where(outbox.c.state.in_(DUE_STATES),
-                                                     outbox.c.claimed_until.is_not(None))
-                                .values(claimed_until=None)).rowcount
+            return conn.execute(update(outbox).where(cond).values(
+                claimed_until=None, claimed_by=None)).rowcount
+
+    def holds(self, row: OutboxRow) -> bool:
+        """Whether this worker may still send ``row``, which it claimed (its heartbeat beats)."""
+        return self.claimant is None or self.claimant.holds(row.claimed_by)
+
+    def _claimed_by(self) -> str | None:
+        return self.claimant.id if self.claimant is not None else None
+
+    def _void(self, now: float) -> Any:
+        """The row's claim names a worker whose heartbeat stopped (or that is gone)."""
+        alive = select(workers.c.id).where(workers.c.id == outbox.c.claimed_by,
+                                           workers.c.heartbeat > now - DEAD_AFTER)
+        return and_(outbox.c.claimed_by.is_not(None), ~alive.exists())
+
+    def _free(self, now: float) -> Any:
+        """The row is not claimed, its lease ran out, or its worker died."""
+        return or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now,
+                   self._void(now))
 
     def next_due(self, destination: str, user: str | None = None) -> float | None:
         """When the earliest pending or failed row of ``destination`` can next be claimed.
 
-        A claimed row counts from when its claim runs out.
+        A claimed row counts from when its claim runs out (at once if its worker died).
         """
-        due = case((outbox.c.claimed_until > outbox.c.next_attempt, outbox.c.claimed_until),
+        due = case((and_(outbox.c.claimed_until > outbox.c.next_attempt,
+                         ~self._void(self.clock())), outbox.c.claimed_until),
                    else_=outbox.c.next_attempt)
         cond = and_(outbox.c.destination == destination, outbox.c.state.in_(DUE_STATES))
         if user is not None:
             cond = and_(cond, outbox.c.user == user)
         with self.store._transaction("read the outbox", write=False) as conn:
             return conn.execute(select(func.min(due)).where(cond)).scalar()
-
-    # -- digests -----------------------------------------------------------
-
-    def held_groups(self) -> list[tuple[str, str, int, float]]:
-        """``(user, destination, count, oldest created_at)`` of rows held for digests."""
-        with self.store._transaction("read held notifications", write=False) as conn:
-            q = (select(outbox.c.user, outbox.c.destination, func.count(),
-                        func.min(outbox.c.created_at))
-                 .where(outbox.c.state == "held")
-                 .group_by(outbox.c.user, outbox.c.destination))
-            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
-
-    def last_window(self, user: str, destination: str) -> int | None:
-        with self.store._transaction("read the digest state", write=False) as conn:
-            return conn.execute(select(digest_state.c.last_window).where(
-                digest_state.c.user == user, digest_state.c.destination == destination)).scalar()
-
-    def held(self, user: str, destination: str, limit: int) -> list[OutboxRow]:
-        """The oldest ``limit`` rows held for ``user``'s digest on ``destination``."""
-        with self.store._transaction("read held notifications", write=False) as conn:
-            q = (select(outbox).where(outbox.c.user == user,
-                                      outbox.c.destination == destination,
-                                      outbox.c.state == _literal("held"))
-                 .order_by(outbox.c.id).limit(limit))
-            return [_row(r) for r in conn.execute(q)]
-
-    def commit_digest(self, digest: Notification, items: list[OutboxRow], window: int) -> bool:
-        """Queue ``digest`` and mark ``items`` as digested, in one transaction.
-
-        Returns False (changing nothing) if any item was digested meanwhile, so
-        no item can go out in two digests.
-        """
-        now = self.clock()
-        ids = [i.id for i in items]
-        try:
-            with self.store._transaction("queue a digest") as conn:
-                changed = conn.execute(update(outbox).where(outbox.c.id.in_(ids),
-                                                            outbox.c.state == "held")
-                                       .values(state="digested", sent_at=now)).rowcount
-                if changed != len(ids):
-                    raise _Conflict
-                self._queue_digest(conn, digest, now, window)
-        except _Conflict:
-            return False
-        return True
-
-    def _queue_digest(self, conn: Any, digest: Notification, now: float, window: int) -> None:
-        conn.execute(self._insert(outbox).values(
-            user=digest.user, msg_id=digest.msg_id, destination=digest.destination,
-            state="pending", attempts=0, next_attempt=now, created_at=now,
-            notification=digest.to_dict()))
-        upsert = self._insert(digest_state).values(
-            user=digest.user, destination=digest.destination, last_sent=now, last_window=window)
-        conn.execute(upsert.on_conflict_do_update(
-            index_elements=["user", "destination"],
-            set_={"last_sent": now, "last_window": window}))
 
     # -- reading and administration -----------------------------------------
 
@@ -400,7 +380,7 @@ class Outbox:
             q = q.where(outbox.c.id.in_(list(ids)))
         with self.store._transaction("retry notifications") as conn:
             return conn.execute(q.values(state="pending", attempts=0, next_attempt=self.clock(),
-                                         claimed_until=None)).rowcount
+                                         claimed_until=None, claimed_by=None)).rowcount
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Rows per ``(destination, state)``."""
@@ -443,15 +423,6 @@ class Outbox:
         return bytes.fromhex(value)
 
 
-class _Conflict(Exception):
-    """Rolls back a digest whose items changed under it."""
-
-
-def _literal(value: str) -> Any:
-    """``value`` written into the SQL, so a planner sees it: a partial index is on it."""
-    return bindparam(None, value, literal_execute=True)
-
-
 def _insert_messages_pg(conn: Any, chunk: list[dict[str, Any]]) -> list[Any]:
     """Insert history rows on PostgreSQL; the new ones' ``(id, msg_id)``."""
     return conn.exec_driver_sql(_PG_MESSAGES, (
@@ -468,19 +439,7 @@ def _insert_outbox_pg(conn: Any, chunk: list[dict[str, Any]]) -> list[Any]:
         first["next_attempt"], first["created_at"],
         [r["user"] for r in chunk], [r["msg_id"] for r in chunk],
         [r["destination"] for r in chunk], [r["state"] for r in chunk],
-        [r["claimed_until"] for r in chunk], [r["sent_at"] for r in chunk],
+        [r["claimed_until"] for r in chunk], [r["claimed_by"] for r in chunk],
+        [r["sent_at"] for r in chunk],
         [r["last_error"] for r in chunk],
         [json_dumps(r["notification"]) for r in chunk])).all()
-
-
-def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _row(r: Any) -> OutboxRow:
-    return OutboxRow(id=r.id, user=r.user, msg_id=r.msg_id, destination=r.destination,
-                     state=r.state, attempts=r.attempts, next_attempt=r.next_attempt,
-                     created_at=r.created_at, sent_at=r.sent_at, last_error=r.last_error,
-                     notification=Notification.from_dict(r.notification),
-                     claimed_until=r.claimed_until)

@@ -137,6 +137,8 @@ outbox = Table(
     Column("next_attempt", Float, nullable=False),
     # A worker that took the row owns it until then; after a crash it expires.
     Column("claimed_until", Float, nullable=True),
+    # The worker (table workers) that claimed it: its claims end when its heartbeat stops.
+    Column("claimed_by", String(64), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float, nullable=True),
     Column("last_error", Text, nullable=True),
@@ -415,4 +417,16 @@ rule_snapshots = Table(
     Column("digest", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("data", LargeBinary, nullable=False),
+)
+
+#: every running ``notifier serve`` (see :mod:`notifier.storage.workers`)
+workers = Table(
+    "workers", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("started", Float, nullable=False),
+    # Seconds since the epoch of its last beat: older than DEAD_AFTER, its claims are void.
+    Column("heartbeat", Float, nullable=False),
 )

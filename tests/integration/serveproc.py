@@ -50,10 +50,12 @@ def merge(*configs: dict[str, Any]) -> dict[str, Any]:
 class ServeProcess:
     """``notifier serve --config C``, its log in ``log_path``."""
 
-    def __init__(self, config: Path, http: str, log_path: Path):
+    def __init__(self, config: Path, http: str, log_path: Path, args: tuple[str, ...] = ()):
         self.config = config
         self.http = http
         self.log_path = log_path
+        #: more arguments to ``notifier serve`` (``--role deliver``)
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20, new_session: bool = False) -> ServeProcess:
@@ -61,7 +63,8 @@ class ServeProcess:
         as systemd runs a service."""
         with open(self.log_path, "ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen([str(BIN / "notifier"), "serve", "--config",
-                                          str(self.config)], stdout=log, stderr=log,
+                                          str(self.config), *self.args],
+                                         stdout=log, stderr=log,
                                          start_new_session=new_session)
         proc = self.proc
 

@@ -32,6 +32,8 @@ class Received:
     data: bytes
     #: the SMTP session it came in, to tell connections apart
     session: Session = field(repr=False)
+    #: time.monotonic() when it was accepted
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def message(self) -> EmailMessage:

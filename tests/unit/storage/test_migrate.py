@@ -35,14 +35,16 @@ def test_a_database_behind_the_head_is_migrated(tmp_path: Path):
     Store(url).close()
     store = Store(url, create=False)
     with store.engine.begin() as conn:
-        conn.execute(text("DROP TABLE rule_snapshots"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0013'"))
+        conn.execute(text("DROP TABLE workers"))
+        conn.execute(text("ALTER TABLE outbox DROP COLUMN claimed_by"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0014'"))
     store.close()
     store = Store(url)
     try:
         assert store.revision() == shipped_head()
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM rule_snapshots")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM workers")).scalar() == 0
+            assert conn.execute(text("SELECT count(claimed_by) FROM outbox")).scalar() == 0
     finally:
         store.close()
 
