@@ -4,7 +4,6 @@ server: validated with did-you-mean errors, stored by key, previewed, and looked
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +18,7 @@ from notifier.rules import parse_rule
 from notifier.rules.preview import scan
 from notifier.storage import Store
 from notifier.storage.credentials import Credentials
-from notifier.storage.outbox import Outbox
-from notifier.users.cache import UserCache
-from notifier.web import WebServer
-from tests.conftest import wait_for
+from tests.integration.web.threaded import served
 
 pytestmark = pytest.mark.integration
 
@@ -67,28 +63,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     store.apply_ownership(OWNERS)
     describer = Describer(config)
     store.store_messages(pushes(300, time.time()), describer.describe)
-    web = WebServer(config, store=store, outbox=Outbox(store), users=UserCache(config, store),
-                    health=lambda kind: (True, {"status": kind}), metrics=lambda: b"",
-                    check_unsubscribe=lambda t: ("", ""), unsubscribe=lambda t: ("", ""))
-    stopping = threading.Event()
-    thread = threading.Thread(target=web.run, args=(stopping,), daemon=True)
-    thread.start()
-    host, port = web.address
-    url = f"http://{host}:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz/live", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(answers, what="the server to answer")
     try:
-        yield Api(url, store, describer)
+        with served(config, store) as url:
+            yield Api(url, store, describer)
     finally:
-        stopping.set()
-        thread.join(15)
-        web.close()
         store.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +15,8 @@ from notifier.rules import parse_rule
 from notifier.rules.preview import scan
 from notifier.storage import Store
 from notifier.storage.credentials import Credentials
-from notifier.storage.outbox import Outbox
-from notifier.users.cache import UserCache
-from notifier.web import WebServer
-from tests.conftest import wait_for
 from tests.history_mix import OWNERS, history, preview_config, rules
+from tests.integration.web.threaded import served
 
 pytestmark = pytest.mark.integration
 
@@ -48,29 +44,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     now = time.time()
     describer = Describer(config)
     store.store_messages(history(600, now), describer.describe)
-    users = UserCache(config, store)
-    web = WebServer(config, store=store, outbox=Outbox(store), users=users,
-                    health=lambda kind: (True, {"status": kind}), metrics=lambda: b"",
-                    check_unsubscribe=lambda t: ("", ""), unsubscribe=lambda t: ("", ""))
-    stopping = threading.Event()
-    thread = threading.Thread(target=web.run, args=(stopping,), daemon=True)
-    thread.start()
-    host, port = web.address
-    url = f"http://{host}:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz/live", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(answers, what="the server to answer")
     try:
-        yield Api(url, store, describer, now)
+        with served(config, store) as url:
+            yield Api(url, store, describer, now)
     finally:
-        stopping.set()
-        thread.join(15)
-        web.close()
         store.close()
 
 
