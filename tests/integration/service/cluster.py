@@ -37,10 +37,13 @@ def admin(sql: str, *params: Any) -> list[tuple[Any, ...]]:
 class Cluster:
     """Workers sharing ``self.url`` and the broker's queue; mail to ``self.smtp``."""
 
-    def __init__(self, tmp_path: Path, broker: Broker, smtp: SmtpPeer):
+    def __init__(self, tmp_path: Path, broker: Broker, smtp: SmtpPeer,
+                 settings: dict[str, Any] | None = None):
         self.tmp = tmp_path
         self.broker = broker
         self.smtp = smtp
+        #: more config tables every worker gets (``{"irc": {...}}``)
+        self.settings = settings or {}
         self.schema = f"notifier_workers_{uuid.uuid4().hex[:10]}"
         #: every connection of this cluster's workers says so: pg_terminate_backend finds them
         self.application = f"nw-{uuid.uuid4().hex[:10]}"
@@ -61,7 +64,7 @@ class Cluster:
         write_toml(path, {"database_url": self.url,
                           "http": {"listen": f"127.0.0.1:{free_port()}"},
                           "email": {**self.smtp.config()["email"], "connections": 2},
-                          **(extra or {})})
+                          **self.settings, **(extra or {})})
         path.write_text(path.read_text() + "\n" + self.broker.toml())
         return path
 
@@ -87,8 +90,9 @@ class Cluster:
              "delivery": {"email": {"digest": {"every": "1d", "max_items": 5}}}}])
         self.load("rules", [self.rule("alice", "all", "*")])
 
-    def rule(self, user: str, name: str, pattern: str) -> dict[str, Any]:
-        return {"user": user, "name": name, "destinations": ["email"],
+    def rule(self, user: str, name: str, pattern: str,
+             destinations: tuple[str, ...] = ("email",)) -> dict[str, Any]:
+        return {"user": user, "name": name, "destinations": list(destinations),
                 "track": {"kind": "topics", "patterns": [f"*.{self.broker.prefix}.{pattern}"]}}
 
     def start(self, name: str, role: str = "all") -> ServeProcess:
