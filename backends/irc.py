@@ -45,10 +45,15 @@ Registration
 ------------
 
 A nick already in use (433) or held (437) is retried as ``nick_``,
-``nick__``, and so on. With ``sasl_username`` and ``sasl_password`` the
-connection asks for the ``sasl`` capability before registering and logs in
-with SASL PLAIN; a server that refuses SASL, or registers the connection
-without it, is disconnected rather than used without the account.
+``nick__``, and so on. Registered under such a stand-in, the connection asks
+for ``[irc] nick`` again every :data:`NICK_RETRY` seconds and takes it back
+once it is free: a process killed while it held the connection may leave it
+open on the server, nick and all, for a while.
+
+With ``sasl_username`` and ``sasl_password`` the connection asks for the
+``sasl`` capability before registering and logs in with SASL PLAIN; a server
+that refuses SASL, or registers the connection without it, is disconnected
+rather than used without the account.
 """
 
 from __future__ import annotations
@@ -103,6 +108,8 @@ REGISTER_TIMEOUT = 30.0
 KEEPALIVE_IDLE = 90.0
 #: ... and give up on it when nothing came back this much later
 KEEPALIVE_TIMEOUT = 60.0
+#: seconds between two requests for ``[irc] nick`` while registered under a stand-in
+NICK_RETRY = 10.0
 
 # The states of one line.
 QUEUED, WRITING, WRITTEN, DELIVERED, FAILED = "queued", "writing", "written", "delivered", \
@@ -181,6 +188,8 @@ class IrcBackend(Backend):
         self._last_recv = 0.0
         self._keepalive_sent = False
         self._nick_tries = 0
+        #: when to ask for ``[irc] nick`` again; None while registered under it
+        self._nick_retry_at: float | None = None
         self._sasl_done = False
         self._last_error = "not connected yet"
         self._last_cause: BaseException | None = None
@@ -225,6 +234,7 @@ class IrcBackend(Backend):
             for event, handler in [
                 ("all_raw_messages", self._on_raw), ("welcome", self._on_welcome),
                 ("disconnect", self._on_disconnect), ("pong", self._on_pong),
+                ("nick", self._on_nick),
                 ("nosuchnick", self._on_nosuchnick), ("nicknameinuse", self._on_nick_in_use),
                 ("unavailresource", self._on_nick_in_use),
                 ("erroneusnickname", self._on_bad_nick), ("error", self._on_error),
@@ -391,6 +401,8 @@ class IrcBackend(Backend):
             waiting = bool(self._queue)
         if waiting and self._registered.is_set():
             timeout = min(timeout, self._bucket.delay())
+        if self._nick_retry_at is not None:
+            timeout = min(timeout, self._nick_retry_at - self._clock())
         return max(timeout, 0.0)
 
     def _set_error(self, text: str, cause: BaseException | None) -> None:
@@ -401,6 +413,7 @@ class IrcBackend(Backend):
         assert self._conn is not None
         self._retry_at = None
         self._nick_tries = 0
+        self._nick_retry_at = None
         self._sasl_done = False
         self._keepalive_sent = False
         self._drop_reason = None
@@ -468,6 +481,10 @@ class IrcBackend(Backend):
         elif idle > KEEPALIVE_IDLE and not self._keepalive_sent:
             self._keepalive_sent = True
             conn.ping("keepalive")
+        if self._nick_retry_at is not None and now >= self._nick_retry_at:
+            # A 433 answer is ignored once registered (see _on_nick_in_use).
+            self._nick_retry_at = now + NICK_RETRY
+            conn.nick(self.settings.nick)
 
     def _pump(self) -> None:
         """Write queued lines while registered and the bucket has tokens."""
@@ -535,6 +552,17 @@ class IrcBackend(Backend):
         self._attempt = 0
         self._registered.set()
         log.info("registered on IRC server %s as %s", self.server, conn.get_nickname())
+        if not self._is_own_nick(conn.get_nickname()):
+            self._nick_retry_at = self._clock() + NICK_RETRY
+
+    def _is_own_nick(self, nick: str) -> bool:
+        return irc.strings.lower(nick) == irc.strings.lower(self.settings.nick)
+
+    def _on_nick(self, conn: irc.client.ServerConnection, event: irc.client.Event) -> None:
+        # The library has followed the change already: get_nickname() is the new nick.
+        if self._nick_retry_at is not None and self._is_own_nick(conn.get_nickname()):
+            self._nick_retry_at = None
+            log.info("IRC server %s: took back nick %s", self.server, conn.get_nickname())
 
     def _on_disconnect(self, conn: irc.client.ServerConnection,
                        event: irc.client.Event) -> None:
