@@ -17,11 +17,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from notifier.backends import irc as irc_backend
 from notifier.backends.irc import IrcBackend
 from notifier.config import config_from_dict
 from notifier.errors import PermanentDeliveryError, TemporaryDeliveryError
 from notifier.notification import Notification
-from tests.conftest import free_port
+from tests.conftest import free_port, poll, wait_for
 
 from .peers_irc import IrcListener, IrcServer
 
@@ -98,6 +99,24 @@ def test_nick_in_use_registers_with_underscore(miniircd, listeners):
         assert backend.nick == "notif3__"
     [got] = carol.wait_for(1, timeout=5)
     assert (got.sender, got.text) == ("notif3__", "from the second fallback nick")
+
+
+def test_a_stand_in_nick_is_given_up_for_the_own_one_once_free(miniircd, listeners,
+                                                               monkeypatch):
+    # As after a handover: the dead holder's connection still has the nick a moment.
+    monkeypatch.setattr(irc_backend, "NICK_RETRY", 0.2)
+    squatter = listen(listeners, miniircd.port, "notif6")
+    erin = listen(listeners, miniircd.port, "erin")
+    with backend_for(miniircd.port, nick="notif6") as backend:
+        backend.send(note("erin", "as a stand-in"))
+        assert backend.nick == "notif6_"
+        # Asked again meanwhile, and refused: the stand-in stays, and delivers.
+        assert not poll(lambda: backend.nick != "notif6_", 0.5)
+        squatter.close()
+        wait_for(lambda: backend.nick == "notif6", "the nick taken back", timeout=5)
+        backend.send(note("erin", "as myself"))
+    assert [(m.sender, m.text) for m in erin.wait_for(2, timeout=5)] == [
+        ("notif6_", "as a stand-in"), ("notif6", "as myself")]
 
 
 def test_rate_limit_spaces_lines(miniircd, listeners):
