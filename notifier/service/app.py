@@ -259,7 +259,9 @@ class Service:
                 if not leading:
                     part.close()  # its connection goes, for the next holder to open its own
 
-        return Leader(part, self.store, on_lead=on_lead)
+        leader = Leader(part, self.store, on_lead=on_lead)
+        self.metrics.leads(part.name, lambda: leader.leading)
+        return leader
 
     def _add_firehose(self, config: Config) -> None:
         """``[firehose] enabled``: the IRC firehose bot runs as the part ``firehose``."""
