@@ -27,7 +27,7 @@ SWITCH_INTERVAL = 0.0005
               default="all", show_default=True,
               help="The parts this worker runs: ingest (bus consumer and pipeline, "
                    "recording to the outbox), deliver (backend workers, sender, digests), "
-                   "http (the web app), or all. Roles other than all need [storage] "
+                   "http (the web app), or all. Roles other than all need "
                    "database_url on PostgreSQL.")
 def serve(config: Config, verbose: int, role: str) -> None:
     """Run notifier: relay, matching, delivery and the HTTP endpoints.

@@ -77,6 +77,7 @@ from ..delivery.ingest import Ingest
 from ..delivery.periodic import Periodic
 from ..delivery.pipeline import Pipeline
 from ..errors import ConfigError, StorageError
+from ..storage.engine import redact
 from ..storage.inbox import Inbox
 from ..storage.mutes import Mutes
 from ..storage.outbox import Outbox
@@ -117,8 +118,16 @@ class Service:
         if role not in ROLES:
             raise ConfigError(f"--role {role!r}: must be one of {', '.join(ROLES)}")
         self.role = role
+        url = config.resolved_database_url()
+        if role != "all" and not url.startswith("postgresql"):
+            # Refused before anything is opened, or created, on a database not meant for it.
+            raise ConfigError(
+                f"--role {role}: splitting the service between workers needs database_url "
+                f"on PostgreSQL (this one, from "
+                f"{', '.join(config.sources) or 'the built-in defaults'}, is {redact(url)}); "
+                f"on SQLite one notifier serve runs everything (--role all)")
         # Before anything touches the database: a second service on a SQLite file stops here.
-        self.lock = ServiceLock(config.resolved_database_url())
+        self.lock = ServiceLock(url)
         self.lock.acquire()
         self._closers: list[Callable[[], None]] = [self.lock.release]
         try:
@@ -139,11 +148,6 @@ class Service:
         self._closers.append(self.store.close)
         #: other workers may share the database (PostgreSQL)
         self.shared = self.store.dialect == "postgresql"
-        if self.role != "all" and not self.shared:
-            raise ConfigError(
-                f"--role {self.role}: splitting the service between workers needs [storage] "
-                f"database_url on PostgreSQL (this one is {self.store.display_url}); on "
-                f"SQLite one notifier serve runs everything (--role all)")
         self.registry = Registry(self.store, self.role) if self.shared else None
         self.outbox = Outbox(self.store, claimant=self.registry)
         self.inbox = Inbox(self.store)
@@ -255,7 +259,9 @@ class Service:
                 if not leading:
                     part.close()  # its connection goes, for the next holder to open its own
 
-        return Leader(part, self.store, on_lead=on_lead)
+        leader = Leader(part, self.store, on_lead=on_lead)
+        self.metrics.leads(part.name, lambda: leader.leading)
+        return leader
 
     def _add_firehose(self, config: Config) -> None:
         """``[firehose] enabled``: the IRC firehose bot runs as the part ``firehose``."""

@@ -61,6 +61,10 @@ class Metrics:
         lag_gauge.set_function(lag)
         self.last_message = Gauge("notifier_last_message_timestamp_seconds",
                                   "When the last bus message was received", registry=r)
+        self._leading = Gauge("notifier_leading",
+                              "1 for each part that runs in one worker of all (PostgreSQL) "
+                              "while this worker runs it, 0 while it stands by", ["part"],
+                              registry=r)
         self._outcomes = {"queued": self.notifications, "sent": self.sent,
                           "failed": self.failed, "dead": self.dead}
         self.started = time.time()
@@ -69,6 +73,10 @@ class Metrics:
     def include(self, render: Callable[[], str]) -> None:
         """Add ``render()``, Prometheus text with names of its own, to every :meth:`render`."""
         self._included.append(render)
+
+    def leads(self, part: str, leading: Callable[[], bool]) -> None:
+        """Show ``notifier_leading{part=...}`` as ``leading()`` says, when asked."""
+        self._leading.labels(part=part).set_function(lambda: float(leading()))
 
     def outcome(self, destination: str, outcome: str, n: int = 1) -> None:
         """Count ``n`` notifications of ``destination`` that were ``outcome``.

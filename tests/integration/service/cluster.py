@@ -168,6 +168,16 @@ class Cluster:
         report: dict[str, Any] = json.loads(body)
         return report
 
+    def leading_metric(self, serve: ServeProcess) -> dict[str, float]:
+        """``notifier_leading`` of ``serve``'s /metrics, by part."""
+        _status, _headers, body = serve.get("/metrics")
+        found = {}
+        for line in body.decode().splitlines():
+            if line.startswith("notifier_leading{"):
+                part = line.split('part="', 1)[1].split('"', 1)[0]
+                found[part] = float(line.rsplit(" ", 1)[1])
+        return found
+
     def caught_up(self, *workers: ServeProcess, timeout: float = 10) -> None:
         """Wait for every worker's matcher to reflect the change log as it stands."""
         last = self.store().last_change()

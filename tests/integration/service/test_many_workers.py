@@ -112,6 +112,10 @@ def test_competing_consumers_a_digest_sent_once_and_parts_that_run_once_move_on_
     other = two if holder == "one" else one
     assert leading[holder] == ["digests", "housekeeping"]
     assert leading["two" if holder == "one" else "one"] == []
+    # /metrics says the same, as a gauge per part
+    assert cluster.leading_metric(cluster.workers[holder]) == {"digests": 1.0,
+                                                               "housekeeping": 1.0}
+    assert cluster.leading_metric(other) == {"digests": 0.0, "housekeeping": 0.0}
     cluster.workers[holder].kill9()
     killed = time.monotonic()
     wait_for(lambda: cluster.health(other)["leading"] == ["digests", "housekeeping"],
