@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from notifier.cli.main import cli
+from tests.integration.clirun import notifier
 
 pytestmark = pytest.mark.integration
 
@@ -24,18 +23,6 @@ DIST_GIT_OWNERS = {
     "flatpaks": {"firefox": ["@flatpak-sig", "dave"]},
     "tests": {"kernel": ["alice"]},  # dist-git's test repositories: no artifact kind
 }
-
-
-class Outcome:
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def notifier(conf: Path, *args: str, input: str | None = None) -> Outcome:
-    result = CliRunner().invoke(cli, [*args, "--config", str(conf)], input=input)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Outcome(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture

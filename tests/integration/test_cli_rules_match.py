@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from notifier.cli.main import cli
 from tests.conftest import run
+from tests.integration.clirun import notifier
 
 pytestmark = pytest.mark.integration
 
@@ -56,21 +57,6 @@ def conf(tmp_path: Path) -> Path:
         'packages_paths = ["package"]\n'
         'severity = "warning"\n', encoding="utf-8")
     return path
-
-
-class Outcome:
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-    def json_lines(self) -> list[Any]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
-
-def notifier(conf: Path, *args: str, input: str | None = None) -> Outcome:
-    result = CliRunner().invoke(cli, [*args, "--config", str(conf)], input=input)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Outcome(result.exit_code, result.stdout, result.stderr)
 
 
 def write(path: Path, data: Any) -> str:

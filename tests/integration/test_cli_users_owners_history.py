@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from notifier.cli.main import cli
 from notifier.storage.migrate import head_revision
 from tests.conftest import BIN, run
+from tests.integration.clirun import notifier, notifier_process
 
 pytestmark = pytest.mark.integration
 
@@ -30,27 +31,6 @@ def conf(tmp_path: Path) -> Path:
     path.write_text(f'database_url = "sqlite:///{tmp_path / "n.db"}"\n'
                     '[history]\nretention = "1h"\n')
     return path
-
-
-class Outcome:
-    """What a command did: exit status and output, however it was run."""
-
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def notifier(conf: Path, *args: str, input: str | None = None) -> Outcome:
-    """Run ``notifier ARGS --config CONF`` in this process (no start-up cost)."""
-    result = CliRunner().invoke(cli, [*args, "--config", str(conf)], input=input)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Outcome(result.exit_code, result.stdout, result.stderr)
-
-
-def notifier_process(conf: Path, *args: str, input: str | None = None) -> Outcome:
-    """Run the installed ``notifier`` console script."""
-    result = run("notifier", *args, "--config", str(conf), input=input)
-    return Outcome(result.returncode, result.stdout, result.stderr)
 
 
 def write_json(path: Path, data: object) -> str:
