@@ -124,7 +124,7 @@ class Leader:
                     log.info("%s: this worker took it over (the one running it stopped)",
                              self.name)
                 return conn
-            self._let_go(conn)
+            conn.close()  # holds no lock: back to the pool, for the next try
             if not waited:
                 log.info("%s runs in another worker; this one stands by", self.name)
                 waited = True

@@ -30,6 +30,9 @@ SUPPORTED = ("sqlite", "postgresql")
 #: execution option that makes a SQLite transaction take the write lock at BEGIN
 WRITE_OPTION = "notifier_write"
 BUSY_TIMEOUT_MS = 30_000
+#: connections a process keeps open to a database file or server, and how many more it
+#: may open for a while
+POOL_SIZE, POOL_OVERFLOW = 12, 20
 
 _LONG_DIGITS = re.compile(r"\d{20}")
 _LONG_DIGITS_B = re.compile(rb"\d{20}")
@@ -136,6 +139,12 @@ def open_engine(url: str, *, create_dirs: bool) -> Engine:
                                f"{exc.strerror}") from exc
     if backend == "postgresql":
         kwargs["pool_pre_ping"] = True
+    if not is_memory(parsed):
+        # Kept open, however briefly each is used: the parts that hold one for good (a
+        # leader's lock) and the threads that take one per transaction (ingest, heartbeat,
+        # web, delivery) together pass the default 5, and a connection closed on its return
+        # is one opened again soon, with its plans and caches cold.
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:

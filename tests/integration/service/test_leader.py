@@ -146,3 +146,29 @@ def test_a_database_away_is_waited_for_and_said(store: Store, workers: list[Work
         worker.stop()
     finally:
         away.close()
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_standing_by_tries_the_lock_on_one_session_not_a_new_one_each_time(
+        store: Store, workers: list[Worker]) -> None:
+    first = Worker(store)
+    workers.append(first)
+    wait_for(first.part.running.is_set, "the first worker to run the part")
+    app = f"standby-{free_port()}"
+    other = Store(f"{store.url}&application_name={app}", create=False)
+    try:
+        second = Worker(other)
+        workers.append(second)
+        seen: set[tuple[int, object]] = set()
+        with psycopg.connect(PG, autocommit=True) as admin:
+            # About 15 tries (one each 0.1 s): a session opened for each would show here.
+            for _ in range(75):
+                seen.update(admin.execute(
+                    "SELECT pid, backend_start FROM pg_stat_activity "
+                    "WHERE application_name = %s", (app,)).fetchall())
+                second.stopping.wait(0.02)
+        assert not second.leader.leading and second.leader.ready
+        assert len(seen) == 1, seen
+        second.stop()
+    finally:
+        other.close()
