@@ -3,8 +3,10 @@
 :class:`RssBackend` only stores: ``send()`` adds the rendered ``title`` and
 ``content`` (HTML) to the user's items in the database
 (:mod:`notifier.storage.feeds`); ``send_batch()`` stores a whole batch in
-one transaction. Whoever serves the feed over HTTP reads them back and
-writes the XML (:mod:`notifier.render.feed`).
+one transaction. Most feed notifications never reach it: the pipeline
+stores them with the transaction that records them. It delivers what is
+due later: digests, and rows recorded pending by an earlier version.
+Whoever serves the feed over HTTP reads them back and writes the XML (:mod:`notifier.render.feed`).
 """
 
 from __future__ import annotations
@@ -101,14 +103,11 @@ class RssBackend(Backend):
 
 def _feed_item(notification: Notification) -> NewFeedItem:
     """What is stored for ``notification``; PermanentDeliveryError when it was not rendered."""
-    rendered: dict[str, str] = {}
-    for key in ("title", "content"):
-        value = notification.content.get(key)
-        if not isinstance(value, str):
-            raise PermanentDeliveryError(
-                f"feed of {notification.user!r}: notification {notification.msg_id} "
-                f"has no rendered '{key}'")
-        rendered[key] = value
-    return NewFeedItem(notification.user, notification.msg_id, rendered["title"],
-                       rendered["content"], link=notification.link, topic=notification.topic,
-                       app=notification.app, published=notification.timestamp or None)
+    item = NewFeedItem.of(notification)
+    if item is None:
+        missing = "title" if not isinstance(notification.content.get("title"), str) \
+            else "content"
+        raise PermanentDeliveryError(
+            f"feed of {notification.user!r}: notification {notification.msg_id} "
+            f"has no rendered '{missing}'")
+    return item

@@ -22,14 +22,16 @@ rules more that these messages do not match (the population of
 publish) until every message is recorded, then every notification delivered:
 
 * messages/s **into the outbox** (history and outbox rows committed) and
-  **through delivery** (every notification delivered: the feed item stored
-  and the row marked sent);
+  **through delivery** (every notification delivered: its feed item stored,
+  counted in ``notifier_notifications_sent_total``). A feed's notification is
+  delivered in the transaction that records it, so the two are one moment
+  here; with mail they would not be;
 * **CPU-ms per message** of each part, from ``/proc/<pid>/stat``: the
-  workers' main processes (ingest, matching, rendering, recording, handing
-  rows to workers), their sender processes (delivery: feed items stored and
-  rows marked sent), their web processes, RabbitMQ (``beam.smp``), the
-  PostgreSQL backends of this run (found by ``application_name``), and
-  PostgreSQL's own background processes (WAL writer, checkpointer, ...).
+  workers' main processes (ingest, matching, rendering, recording with the
+  feed items), their sender processes (mail and digests: idle here), their
+  web processes, RabbitMQ (``beam.smp``), the PostgreSQL backends of this
+  run (found by ``application_name``), and PostgreSQL's own background
+  processes (WAL writer, checkpointer, ...).
 
 Then a **model**: a worker on a machine of its own takes ``1000 / ms`` messages
 per second, where ``ms`` is the CPU-ms per message of its main process plus

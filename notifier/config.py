@@ -427,8 +427,8 @@ class DeliveryConfig:
     retry_max: float = 3600.0
     # Items kept per user in the RSS/Atom feed.
     feed_items: int = 100
-    # notifier serve sends SMTP mail and stores feed items from a child process of
-    # its own, so neither waits for the ingest; false does both from threads.
+    # notifier serve sends SMTP mail and the feeds' digests from a child process of its
+    # own, so neither waits for the ingest; false does both from threads.
     sender_process: bool = True
 
 

@@ -166,8 +166,10 @@ class Dispatcher:
         for destination, n in result.sent_at_once.items():
             self.on_result(destination, "sent", n)  # the live stream's: delivered as recorded
         for destination, n in result.per_destination.items():
-            # Rows not handed over (no room, a digest's) wait in the database: look there.
-            self.wake(destination, database=len(handed.get(destination, ())) < n)
+            waiting = n - result.sent_at_once.get(destination, 0)
+            if waiting > 0:
+                # Rows not handed over (no room, a digest's) wait in the database: look there.
+                self.wake(destination, database=len(handed.get(destination, ())) < waiting)
 
     def wake(self, destination: str, database: bool = True) -> None:
         """Tell the workers of ``destination`` that rows may be due."""

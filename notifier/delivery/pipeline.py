@@ -5,7 +5,10 @@ matches and renders each message on its own: one that fails at a stage is
 rejected alone (a :class:`Rejection` naming the stage), and the others go
 on. :meth:`Pipeline.record` then writes the batch in one transaction
 (history, outbox and inbox together), so the outbox keeps up with the bus and a
-crash loses nothing that reached the history. When the database refuses
+crash loses nothing that reached the history. A feed's notifications are
+delivered there too: storing the item is all their delivery is, so it is
+written with the row, which is recorded ``sent`` (digests of the feed go
+through its backend when they are due). When the database refuses
 the data, the batch is written in halves, down to the message it refuses,
 which alone is rejected. When the database cannot be used at all
 (:class:`~notifier.errors.StorageUnavailableError`) nothing is rejected: the
@@ -26,6 +29,7 @@ from typing import Any, Protocol
 from ..config import Config
 from ..errors import NotifierError, StorageError, StorageUnavailableError
 from ..notification import Notification
+from ..storage.feeds import NewFeedItem
 from ..storage.outbox import Outbox, OutboxRow
 from .inboxrows import inbox_entry
 from .settings import Problems, address_for, digest_settings, held_for_quiet
@@ -80,6 +84,8 @@ class Prepared:
     skipped: dict[str, int] = field(default_factory=dict)
     #: per message: its inbox rows, one per recipient (empty when it was rejected)
     inbox: list[list[dict[str, Any]]] = field(default_factory=list)
+    #: per message: the feed items its notifications store as they are recorded
+    feeds: list[list[NewFeedItem]] = field(default_factory=list)
 
 
 @dataclass
@@ -206,8 +212,9 @@ class Pipeline:
         for index, envelope in enumerate(envelopes):
             prepared.described.append(None)
             inbox: list[dict[str, Any]] = []
+            feeds: list[NewFeedItem] = []
             try:
-                entries = self._prepare_one(envelope, prepared, inbox)
+                entries = self._prepare_one(envelope, prepared, inbox, feeds)
             except _Failed as failed:
                 error = failed.error
                 prepared.rejected.append(Rejection(
@@ -215,14 +222,17 @@ class Pipeline:
                     None if isinstance(error, NotifierError) else error))
                 prepared.entries.append(None)
                 prepared.inbox.append([])
+                prepared.feeds.append([])
             else:
                 prepared.entries.append(entries)
                 prepared.inbox.append(inbox)
+                prepared.feeds.append(feeds)
         return prepared
 
     def _prepare_one(self, envelope: dict[str, Any], prepared: Prepared,
-                     inbox: list[dict[str, Any]]) -> list[Entry]:
-        """The message's notifications; its inbox rows go into ``inbox``."""
+                     inbox: list[dict[str, Any]], feeds: list[NewFeedItem]) -> list[Entry]:
+        """The message's notifications; its inbox rows go into ``inbox``, its feed items
+        into ``feeds``."""
         stage = "describe"
         try:
             described = self.describer.describe(envelope)
@@ -265,7 +275,7 @@ class Pipeline:
                     failures.append(exc)
                     report(f"rendering for {destination} failed: {_detail(exc)}")
                     continue
-                entries.append(self._entry(notification, user, destination))
+                entries.append(self._entry(notification, user, destination, feeds))
         if failures and not entries:
             raise _Failed("render", failures[0]) from failures[0]
         if failures:
@@ -288,10 +298,18 @@ class Pipeline:
         return user
 
     def _entry(self, notification: Notification, user: Mapping[str, Any],
-               destination: str) -> Entry:
+               destination: str, feeds: list[NewFeedItem]) -> Entry:
         state = self.first_state(user, destination, notification.severity)
         if state == "sent":
             return notification, state, None
+        if state == "pending" and destination == "rss":
+            # Delivering to a feed is storing the item: done in the transaction that
+            # records the row, which is recorded sent. What is held (a digest) goes
+            # through the feed backend when it is due.
+            item = NewFeedItem.of(notification)
+            if item is not None:
+                feeds.append(item)
+                return notification, "sent", None
         missing = self.missing_backend(destination)
         if missing is None:
             return notification, state, None
@@ -325,11 +343,13 @@ class Pipeline:
                 room: Container[str] | dict[str, int], result: BatchResult) -> None:
         entries = [entry for i in part for entry in prepared.entries[i] or ()]
         inbox = [row for i in part for row in prepared.inbox[i]] if prepared.inbox else []
+        feeds = [item for i in part for item in prepared.feeds[i]] if prepared.feeds else []
         try:
             new_messages, new_notifications, claimed = self.outbox.record_and_claim(
                 [prepared.envelopes[i] for i in part], entries, room, inbox=inbox,
                 described=[prepared.described[i] if i < len(prepared.described) else None
-                           for i in part])
+                           for i in part], feeds=feeds,
+                feed_keep=self.config.delivery.feed_items)
         except StorageUnavailableError:
             raise
         except StorageError as exc:

@@ -6,9 +6,12 @@ project's database (SQLite or PostgreSQL), so the process that delivers
 same items.
 
 Each user keeps at most ``[delivery] feed_items`` items: adding deletes the
-oldest beyond that, in the same transaction. :meth:`FeedStore.add_many`
-stores a whole batch in one transaction and trims each user in it once,
-which is what the delivery worker uses. Items are ordered by their
+oldest beyond that, in the same transaction. :func:`write_items` stores a
+whole batch in the caller's transaction and trims each user in it once: the
+outbox uses it to store the feed's notifications in the transaction that
+records them (:meth:`~notifier.storage.outbox.Outbox.record_and_claim`), and
+:meth:`FeedStore.add_many`, in a transaction of its own, for what the feed
+backend delivers later (digests). Items are ordered by their
 row id, which grows with every insert, so "newest" means "stored last" even
 when the messages' own timestamps arrive out of order. Storing the same
 ``(user, msg_id)`` twice keeps the first copy: a retried delivery does not
@@ -27,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
+from ..notification import Notification
 from .engine import WRITE_OPTION, insert_ignoring, pg_columns
 from .schema import feed_items
 from .writelock import write_lock_for
@@ -64,6 +68,18 @@ class NewFeedItem:
     published: float | None = None
 
 
+    @classmethod
+    def of(cls, notification: Notification) -> NewFeedItem | None:
+        """What the feed keeps of ``notification``; None when its title or content is missing
+        (it was not rendered for the feed)."""
+        title, content = notification.content.get("title"), notification.content.get("content")
+        if not isinstance(title, str) or not isinstance(content, str):
+            return None
+        return cls(notification.user, notification.msg_id, title, content,
+                   link=notification.link, topic=notification.topic, app=notification.app,
+                   published=notification.timestamp or None)
+
+
 # PostgreSQL takes the items as one binary array per column, and trims every user who
 # got one in a single statement (see notifier.storage.outbox); the trim is the one of
 # FeedStore._trim_statement, for all the users at once.
@@ -76,6 +92,8 @@ _PG_TRIM = (
     "DELETE FROM feed_items AS f USING unnest(%b::text[]) AS u(name) "
     "WHERE f.username = u.name AND f.id < (SELECT newer.id FROM feed_items AS newer "
     "WHERE newer.username = u.name ORDER BY newer.id DESC LIMIT 1 OFFSET %s)")
+_COLUMNS = ("username", "msg_id", "title", "content", "link", "topic", "app", "published",
+            "stored_at")
 
 
 class FeedStore:
@@ -133,28 +151,11 @@ class FeedStore:
         if not batch:
             return []
         now = self._clock()
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in batch:
-            rows.setdefault((item.user, item.msg_id), {
-                "username": item.user, "msg_id": item.msg_id, "title": item.title,
-                "content": item.content, "link": item.link, "topic": item.topic,
-                "app": item.app, "published": item.published or now, "stored_at": now})
         try:
             with self._write_lock, self.engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
-                    if conn.dialect.name == "postgresql":
-                        inserted = self._add_pg(conn, list(rows.values()))
-                    else:
-                        # RETURNING names the rows ON CONFLICT DO NOTHING kept (SQLite 3.35+).
-                        inserted = {tuple(row) for row in conn.execute(
-                            self._insert(conn).returning(feed_items.c.username,
-                                                         feed_items.c.msg_id),
-                            list(rows.values()))}
-                        users = sorted({user for user, _ in inserted})
-                        if users:
-                            conn.execute(self._trim_statement(),
-                                         [{"trim_user": user} for user in users])
+                    inserted = write_items(conn, batch, self.keep, now)
         except SQLAlchemyError as exc:
             raise self._error(_describe(batch), exc) from exc
         # The first occurrence of a (user, msg_id) is the one that was inserted.
@@ -176,31 +177,6 @@ class FeedStore:
             raise self._error(f"read the feed of {user!r}", exc) from exc
         return [_item(row) for row in rows]
 
-    def _add_pg(self, conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
-        """Insert and trim on PostgreSQL: one statement each, the rows as binary arrays."""
-        inserted = {tuple(row) for row in conn.exec_driver_sql(_PG_INSERT, pg_columns(
-            [(r["username"], r["msg_id"], r["title"], r["content"], r["link"], r["topic"],
-              r["app"], r["published"], r["stored_at"]) for r in rows], "tttttttff"))}
-        users = sorted({user for user, _ in inserted})
-        if users:
-            conn.exec_driver_sql(_PG_TRIM, (users, self.keep - 1))
-        return inserted
-
-    def _insert(self, conn: Connection) -> Any:
-        return insert_ignoring(conn.dialect.name, feed_items, ["username", "msg_id"])
-
-    def _trim_statement(self) -> Any:
-        # Everything of the user older than their keep-th newest item; when they have fewer,
-        # the subquery is NULL, "id < NULL" holds for no row and nothing goes. The subquery
-        # reads the table under a name of its own, so it can never refer to the row being
-        # deleted.
-        newer = feed_items.alias("newer")
-        oldest_kept = (select(newer.c.id).where(newer.c.username == bindparam("trim_user"))
-                       .order_by(newer.c.id.desc()).limit(1).offset(self.keep - 1)
-                       .scalar_subquery())
-        return delete(feed_items).where(feed_items.c.username == bindparam("trim_user"),
-                                        feed_items.c.id < oldest_kept)
-
     def _error(self, action: str, exc: SQLAlchemyError) -> StorageError:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         lowered = detail.lower()
@@ -208,6 +184,53 @@ class FeedStore:
         if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
             hint = " (is the schema up to date? run 'notifier db upgrade')"
         return StorageError(f"{self.display_url}: cannot {action}: {detail}{hint}")
+
+
+def write_items(conn: Connection, items: Iterable[NewFeedItem], keep: int, now: float
+                ) -> set[tuple[str, str]]:
+    """Insert ``items`` in ``conn``'s transaction, then keep each user who got one to ``keep``.
+
+    Returns the ``(user, msg_id)`` pairs inserted: an item stored before, or
+    earlier in ``items``, is skipped. The outbox calls this too, to store the
+    feed's notifications with the transaction that records them.
+    """
+    rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for item in items:
+        rows.setdefault((item.user, item.msg_id), (
+            item.user, item.msg_id, item.title, item.content, item.link, item.topic, item.app,
+            item.published or now, now))
+    if not rows:
+        return set()
+    if conn.dialect.name == "postgresql":
+        # Insert and trim: one statement each, the rows as binary arrays.
+        inserted = {tuple(row) for row in conn.exec_driver_sql(
+            _PG_INSERT, pg_columns(list(rows.values()), "tttttttff"))}
+        users = sorted({user for user, _ in inserted})
+        if users:
+            conn.exec_driver_sql(_PG_TRIM, (users, keep - 1))
+        return inserted  # type: ignore[return-value]
+    # RETURNING names the rows ON CONFLICT DO NOTHING kept (SQLite 3.35+).
+    inserted = {tuple(row) for row in conn.execute(
+        insert_ignoring("sqlite", feed_items, ["username", "msg_id"]).returning(
+            feed_items.c.username, feed_items.c.msg_id),
+        [dict(zip(_COLUMNS, row, strict=True)) for row in rows.values()])}
+    users = sorted({user for user, _ in inserted})
+    if users:
+        conn.execute(_trim_statement(keep), [{"trim_user": user} for user in users])
+    return inserted  # type: ignore[return-value]
+
+
+def _trim_statement(keep: int) -> Any:
+    # Everything of the user older than their keep-th newest item; when they have fewer,
+    # the subquery is NULL, "id < NULL" holds for no row and nothing goes. The subquery
+    # reads the table under a name of its own, so it can never refer to the row being
+    # deleted.
+    newer = feed_items.alias("newer")
+    oldest_kept = (select(newer.c.id).where(newer.c.username == bindparam("trim_user"))
+                   .order_by(newer.c.id.desc()).limit(1).offset(keep - 1)
+                   .scalar_subquery())
+    return delete(feed_items).where(feed_items.c.username == bindparam("trim_user"),
+                                    feed_items.c.id < oldest_kept)
 
 
 def _describe(batch: list[NewFeedItem]) -> str:

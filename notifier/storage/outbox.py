@@ -15,6 +15,7 @@ fresh: the rows of a worker that died are taken again within
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from ..bus.envelope import message_id
 from ..notification import Notification
 from . import terms
 from .engine import insert_ignoring, json_dumps
+from .feeds import NewFeedItem, write_items
 from .history import message_time
 from .inbox import write_rows as write_inbox
 from .outboxdigests import DigestRows
@@ -117,7 +119,8 @@ class Outbox(DigestRows):
                              Notification, str, str | None]],
                          claim: Container[str] | Mapping[str, int] = (),
                          lease: float = LEASE, *, inbox: Iterable[dict[str, Any]] = (),
-                         described: Sequence[Mapping[str, Any] | None] = ()
+                         described: Sequence[Mapping[str, Any] | None] = (),
+                         feeds: Sequence[NewFeedItem] = (), feed_keep: int = 1
                          ) -> tuple[int, int, list[OutboxRow]]:
         """:meth:`record`, and claim the new pending rows of the destinations in ``claim``.
 
@@ -128,7 +131,11 @@ class Outbox(DigestRows):
         for any worker. ``inbox`` rows (:func:`notifier.storage.inbox.inbox_row`)
         are written in the same transaction, those of messages new to the history
         only. ``described`` (the described record of each envelope, or None)
-        indexes the new messages for the rule preview (:mod:`.terms`). Returns
+        indexes the new messages for the rule preview (:mod:`.terms`). ``feeds``
+        are feed items stored in the same transaction, each user keeping its
+        newest ``feed_keep`` (:func:`~notifier.storage.feeds.write_items`): the
+        feed's notifications, recorded ``sent``; only those whose row is new
+        are stored. Returns
         ``(new messages, new notifications, claimed rows)``.
         """
         now = self.clock()
@@ -174,6 +181,8 @@ class Outbox(DigestRows):
         new_messages = new_notifications = 0
         claimed: list[OutboxRow] = []
         written: dict[tuple[str, str], float] = {}
+        vocabulary: dict[tuple[str, str], float] = {}
+        new_feed: set[tuple[str, str]] = set()
         pg = self._dialect == "postgresql"
         with self.store._transaction("record messages and notifications") as conn:
             fresh: set[str] = set()
@@ -185,12 +194,14 @@ class Outbox(DigestRows):
                         stmt, chunk).all()
                     fresh.update(r.msg_id for r in new)
                     if records:
-                        written.update(terms.write_index(conn, self._dialect, terms.index_rows(
+                        index = terms.index_rows(
                             (r.id, history[r.msg_id]["timestamp"], records[r.msg_id])
-                            for r in new if r.msg_id in records), self.store.recent_terms))
+                            for r in new if r.msg_id in records)
+                        terms.write_index(conn, self._dialect, index, vocabulary=False)
+                        for key, stamp in index.vocabulary.items():
+                            if vocabulary.get(key, -math.inf) < stamp:
+                                vocabulary[key] = stamp
                 new_messages = len(fresh)
-            if inbox and fresh:
-                write_inbox(conn, [r for r in inbox if r["msg_id"] in fresh], now)
             if rows:
                 stmt = insert_ignoring(
                     self._dialect, outbox, ["user", "msg_id", "destination"]).returning(
@@ -198,6 +209,8 @@ class Outbox(DigestRows):
                 for chunk in _chunks(rows, _PG_CHUNK if pg else _CHUNK):
                     for r in (_insert_outbox_pg(conn, chunk) if pg else conn.execute(stmt, chunk)):
                         new_notifications += 1
+                        if r.destination == "rss":
+                            new_feed.add((r.user, r.msg_id))
                         # Only the first of duplicates in one batch is inserted, and only once.
                         n = taken.pop((r.user, r.msg_id, r.destination), None)
                         if n is not None:
@@ -207,6 +220,17 @@ class Outbox(DigestRows):
                                 next_attempt=now, created_at=now, sent_at=None,
                                 last_error=None, notification=n, claimed_until=claimed_until,
                                 claimed_by=claimed_by))
+            # Only with a new row: a message the bus delivers again is not stored again.
+            stored = [item for item in feeds if (item.user, item.msg_id) in new_feed]
+            if stored:
+                write_items(conn, stored, feed_keep, now)
+            # Last, what other workers' transactions update too (the rules' counts, the
+            # vocabulary): they wait for this one's rows until it commits.
+            if inbox and fresh:
+                write_inbox(conn, [r for r in inbox if r["msg_id"] in fresh], now)
+            if vocabulary:
+                written = terms.write_vocabulary(conn, self._dialect, vocabulary,
+                                                 self.store.recent_terms)
         self.store.recent_terms.remember(written)
         claimed.sort(key=lambda row: row.id)
         return new_messages, new_notifications, claimed

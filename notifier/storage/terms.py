@@ -141,25 +141,47 @@ _INSERTS = {
 
 
 def write_index(conn: Connection, dialect: str, rows: IndexRows,
-                recent: RecentTerms | None = None) -> dict[tuple[str, str], float]:
+                recent: RecentTerms | None = None, *, vocabulary: bool = True
+                ) -> dict[tuple[str, str], float]:
     """Write ``rows`` in ``conn``'s transaction; rows already there are left as they are.
 
     Returns the vocabulary written, for ``recent.remember`` once committed.
     The rows go to the driver as they are (tuples to ``executemany``): per
     row, building parameters costs more than the database's own work.
+
+    With ``vocabulary`` False, ``history_terms`` is left to the caller
+    (:func:`write_vocabulary`), which returns what it wrote.
     """
     if dialect == "postgresql":
-        return _write_index_pg(conn, rows, recent)
-    mark = "?"
-    if rows.facts:
-        conn.exec_driver_sql(_INSERTS["facts"].format(mark), rows.facts)
-    if rows.terms:
-        conn.exec_driver_sql(_INSERTS["terms"].format(mark), rows.terms)
-    wanted = rows.vocabulary if recent is None else recent.wanted(rows.vocabulary)
-    if wanted:
-        # Sorted, so that two writers take the rows' locks in the same order.
-        conn.exec_driver_sql(_INSERTS["vocabulary"].format(mark),
-                             [(k, v, t) for (k, v), t in sorted(wanted.items())])
+        if rows.facts:
+            conn.exec_driver_sql(_PG_INSERTS["facts"], pg_columns(rows.facts, "iftttt"))
+        if rows.terms:
+            conn.exec_driver_sql(_PG_INSERTS["terms"], pg_columns(rows.terms, "ttfi"))
+    else:
+        if rows.facts:
+            conn.exec_driver_sql(_INSERTS["facts"].format("?"), rows.facts)
+        if rows.terms:
+            conn.exec_driver_sql(_INSERTS["terms"].format("?"), rows.terms)
+    return write_vocabulary(conn, dialect, rows.vocabulary, recent) if vocabulary else {}
+
+
+def write_vocabulary(conn: Connection, dialect: str, vocabulary: dict[tuple[str, str], float],
+                     recent: RecentTerms | None = None) -> dict[tuple[str, str], float]:
+    """Upsert ``history_terms`` in ``conn``'s transaction: those ``recent`` did not write lately.
+
+    Another writer upserting the same terms waits for this transaction to
+    end, so the caller does this last. Returns what it wrote, for
+    ``recent.remember`` once committed.
+    """
+    wanted = vocabulary if recent is None else recent.wanted(vocabulary)
+    if not wanted:
+        return wanted
+    # Sorted, so that two writers take the rows' locks in the same order.
+    ordered = [(k, v, t) for (k, v), t in sorted(wanted.items())]
+    if dialect == "postgresql":
+        conn.exec_driver_sql(_PG_INSERTS["vocabulary"], pg_columns(ordered, "ttf"))
+    else:
+        conn.exec_driver_sql(_INSERTS["vocabulary"].format("?"), ordered)
     return wanted
 
 
@@ -177,20 +199,6 @@ _PG_INSERTS = {
                   "ON CONFLICT (kind, value) DO UPDATE SET last_seen = excluded.last_seen "
                   "WHERE excluded.last_seen > history_terms.last_seen",
 }
-
-
-def _write_index_pg(conn: Connection, rows: IndexRows, recent: RecentTerms | None
-                    ) -> dict[tuple[str, str], float]:
-    if rows.facts:
-        conn.exec_driver_sql(_PG_INSERTS["facts"], pg_columns(rows.facts, "iftttt"))
-    if rows.terms:
-        conn.exec_driver_sql(_PG_INSERTS["terms"], pg_columns(rows.terms, "ttfi"))
-    wanted = rows.vocabulary if recent is None else recent.wanted(rows.vocabulary)
-    if wanted:
-        # Sorted, so that two writers take the rows' locks in the same order.
-        conn.exec_driver_sql(_PG_INSERTS["vocabulary"], pg_columns(
-            [(k, v, t) for (k, v), t in sorted(wanted.items())], "ttf"))
-    return wanted
 
 
 def prune_index(conn: Connection, cutoff: float) -> None:

@@ -17,6 +17,7 @@ from notifier.meta import Describer
 from notifier.render import Renderer
 from notifier.rules.matcher import Matcher
 from notifier.storage import Store
+from notifier.storage.feeds import FeedStore
 from notifier.storage.outbox import Outbox
 from notifier.storage.schema import users
 
@@ -182,13 +183,16 @@ def test_bad_records_at_rest_cost_their_user_only(
             assert result.rejected == []
     rows = Outbox(store).rows()
     by_user = {n: {(r.destination, r.state) for r in rows if r.user == n} for n in names}
-    assert by_user["alice"] == {("email", "pending"), ("rss", "pending")}
-    assert by_user["mallory"] == {("email", "pending"), ("rss", "pending")}
+    assert by_user["alice"] == {("email", "pending"), ("rss", "sent")}
+    assert by_user["mallory"] == {("email", "pending"), ("rss", "sent")}
     assert {r.notification.address for r in rows if r.user == "mallory"} == \
         {"mallory@example.org", "mallory"}
-    assert by_user["trudy"] == {("rss", "pending")}  # her emails are not a list
-    assert by_user["oscar"] == {("email", "pending"), ("rss", "pending")}  # not held
-    assert by_user["peggy"] == {("email", "held"), ("rss", "pending")}  # held, 100 items
+    assert by_user["trudy"] == {("rss", "sent")}  # her emails are not a list
+    # The feed's notifications are delivered as they are recorded: 12 items each.
+    feeds = FeedStore(store.engine, 100)
+    assert all(len(feeds.items(n)) == 12 for n in names)
+    assert by_user["oscar"] == {("email", "pending"), ("rss", "sent")}  # not held
+    assert by_user["peggy"] == {("email", "held"), ("rss", "sent")}  # held, 100 items
     assert sum(1 for r in rows if r.user == "alice") == 24
     warnings = [r.getMessage() for r in caplog.records if r.name.startswith("notifier.delivery")]
     for expected in ("user mallory: 'delivery.email' is a string",
@@ -222,3 +226,47 @@ def test_a_destination_nothing_delivers_is_recorded_dead(
     assert sum(m.startswith("irc: no [irc] host configured") for m in told) == 1
     # Once there is a backend, 'outbox retry' sends them: they were rendered.
     assert Outbox(store).retry() == 2
+
+
+def test_feed_notifications_are_stored_with_the_rows_that_record_them(
+        config: Config, store: Store) -> None:
+    store.import_users([{"name": "alice", "emails": ["alice@example.org"]},
+                        {"name": "bob", "emails": ["bob@example.org"],
+                         "delivery": {"rss": {"digest": {"every": "1h"}}}}])
+    store.upsert_rules([{**RULE, "user": n, "destinations": ["rss"]} for n in ("alice", "bob")])
+    config = config_from_dict({"meta": {"use_fedmsg_meta": False, "use_fedora_messaging": False},
+                               "delivery": {"feed_items": 3}})
+    pipeline = make_pipeline(config, store)
+    result = pipeline.process([envelope(n) for n in range(5)])
+    # The same messages again (redelivered by the bus): nothing is stored twice.
+    again = pipeline.process([envelope(n) for n in range(5)])
+    rows = Outbox(store).rows()
+    assert {(r.user, r.state) for r in rows} == {("alice", "sent"), ("bob", "held")}
+    assert all(r.sent_at is not None for r in rows if r.user == "alice")
+    assert result.sent_at_once == {"rss": 5} and result.claimed == []
+    assert again.notifications == 0 and again.sent_at_once == {"rss": 5}
+    feeds = FeedStore(store.engine, 3)
+    # Alice keeps her newest 3; bob's digest is stored when it is due, not now.
+    items = feeds.items("alice")
+    assert [i.msg_id for i in items] == ["2026-4", "2026-3", "2026-2"]
+    assert all(i.title.startswith("[") and "<p>" in i.content and i.topic == TOPIC
+               for i in items)
+    assert feeds.items("bob") == []
+
+
+def test_a_feed_item_that_cannot_be_stored_leaves_no_row_behind(
+        world: tuple[Pipeline, Store]) -> None:
+    pipeline, store = world
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE feed_items RENAME TO feed_items_away"))
+    try:
+        with pytest.raises(StorageError):
+            pipeline.process([envelope(1)])
+    finally:
+        with store.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE feed_items_away RENAME TO feed_items"))
+    assert recorded(store) == [] and stored_messages(store) == []
+    pipeline.process([envelope(1)])
+    assert {(r.destination, r.state) for r in Outbox(store).rows()} == \
+        {("email", "pending"), ("rss", "sent")}
+    assert [i.msg_id for i in FeedStore(store.engine, 100).items("alice")] == ["2026-1"]
