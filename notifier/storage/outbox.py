@@ -197,7 +197,8 @@ class Outbox(DigestRows):
                         index = terms.index_rows(
                             (r.id, history[r.msg_id]["timestamp"], records[r.msg_id])
                             for r in new if r.msg_id in records)
-                        terms.write_index(conn, self._dialect, index, vocabulary=False)
+                        terms.write_index(conn, self._dialect, index, vocabulary=False,
+                                          fresh=True)
                         for key, stamp in index.vocabulary.items():
                             if vocabulary.get(key, -math.inf) < stamp:
                                 vocabulary[key] = stamp

@@ -566,7 +566,7 @@ class Store:
                 inserted += len(new)
                 written.update(terms.write_index(conn, self.dialect, terms.index_rows(
                     (r.id, rows[r.msg_id]["timestamp"], described[r.msg_id])
-                    for r in new if r.msg_id in described), self.recent_terms))
+                    for r in new if r.msg_id in described), self.recent_terms, fresh=True))
         self.recent_terms.remember(written)
         return inserted
 

@@ -129,6 +129,7 @@ def index_rows(described: Iterable[tuple[int, float, Mapping[str, Any]]]) -> Ind
     return IndexRows(facts, terms, vocabulary)
 
 
+_IGNORE = " ON CONFLICT DO NOTHING"
 _INSERTS = {
     "facts": "INSERT INTO message_facts (message_id, timestamp, topic, app, severity, agent) "
              "VALUES ({0}, {0}, {0}, {0}, {0}, {0}) ON CONFLICT DO NOTHING",
@@ -141,8 +142,8 @@ _INSERTS = {
 
 
 def write_index(conn: Connection, dialect: str, rows: IndexRows,
-                recent: RecentTerms | None = None, *, vocabulary: bool = True
-                ) -> dict[tuple[str, str], float]:
+                recent: RecentTerms | None = None, *, vocabulary: bool = True,
+                fresh: bool = False) -> dict[tuple[str, str], float]:
     """Write ``rows`` in ``conn``'s transaction; rows already there are left as they are.
 
     Returns the vocabulary written, for ``recent.remember`` once committed.
@@ -150,18 +151,23 @@ def write_index(conn: Connection, dialect: str, rows: IndexRows,
     row, building parameters costs more than the database's own work.
 
     With ``vocabulary`` False, ``history_terms`` is left to the caller
-    (:func:`write_vocabulary`), which returns what it wrote.
+    (:func:`write_vocabulary`), which returns what it wrote. ``fresh`` says
+    that the messages were inserted in this transaction, so none of their
+    rows can be there yet: they are inserted without looking for them (a
+    conflict check costs PostgreSQL about a third more per row).
     """
-    if dialect == "postgresql":
-        if rows.facts:
-            conn.exec_driver_sql(_PG_INSERTS["facts"], pg_columns(rows.facts, "iftttt"))
-        if rows.terms:
-            conn.exec_driver_sql(_PG_INSERTS["terms"], pg_columns(rows.terms, "ttfi"))
-    else:
-        if rows.facts:
-            conn.exec_driver_sql(_INSERTS["facts"].format("?"), rows.facts)
-        if rows.terms:
-            conn.exec_driver_sql(_INSERTS["terms"].format("?"), rows.terms)
+    pg = dialect == "postgresql"
+    for name, kinds in (("facts", "iftttt"), ("terms", "ttfi")):
+        values = getattr(rows, name)
+        if not values:
+            continue
+        sql = (_PG_INSERTS if pg else _INSERTS)[name]
+        if fresh:
+            sql = sql.removesuffix(_IGNORE)
+        if pg:
+            conn.exec_driver_sql(sql, pg_columns(values, kinds))
+        else:
+            conn.exec_driver_sql(sql.format("?"), values)
     return write_vocabulary(conn, dialect, rows.vocabulary, recent) if vocabulary else {}
 
 
