@@ -41,7 +41,8 @@ def test_scale_benchmark_small_run_leaves_nothing_behind() -> None:
     for run in figures["runs"]:
         assert run["messages"] == 600 and run["notifications"] >= 600
         assert 0 < run["delivery_rate"] <= run["outbox_rate"] * 1.001
-        assert run["cpu_ms"]["worker main"] > 0 and run["cpu_ms"]["worker sender"] > 0
+        # Feeds are stored by the ingest: the sender process (mail, digests) may stay idle.
+        assert run["cpu_ms"]["worker main"] > 0 and run["cpu_ms"]["worker sender"] >= 0
     for run in figures["runs"][1:]:
         # Found and measured (a small run may stay within one clock tick of the broker's CPU).
         assert {"rabbitmq", "postgresql backends", "postgresql background"} <= set(run["cpu_ms"])
