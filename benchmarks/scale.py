@@ -596,6 +596,13 @@ def main() -> int:
     if 1 in idle and 2 in idle:
         print(f"  on this machine with nothing else running, the model gives: 1 worker "
               f"{idle[1]:,.0f}, 2 workers {idle[2]:,.0f} messages/s ({idle[2] / idle[1]:.2f}x)")
+    if 2 in amqp:
+        # What the outbox target asks of every part together, on this machine's cores.
+        need = cores * 1000 / OUTBOX_TARGET
+        used = model(amqp[2], args.db_cores, cores)["total_ms"]
+        print(f"  {OUTBOX_TARGET:,.0f} messages/s here needs at most {need:.2f} CPU-ms per "
+              f"message over every part ({cores} cores); the 2-worker run used {used:.2f} "
+              f"({used / need:.1f}x)")
     out = {}
     for w in (8, 32):
         rate, part = predict(caps, w)
