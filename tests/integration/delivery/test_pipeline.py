@@ -247,8 +247,10 @@ def test_feed_notifications_are_stored_with_the_rows_that_record_them(
     assert again.notifications == 0 and again.sent_at_once == {"rss": 5}
     feeds = FeedStore(store.engine, 3)
     # Alice keeps her newest 3; bob's digest is stored when it is due, not now.
-    items = feeds.items("alice")
+    items = feeds.items("alice", limit=10)
     assert [i.msg_id for i in items] == ["2026-4", "2026-3", "2026-2"]
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM feed_items")).scalar() == 3
     assert all(i.title.startswith("[") and "<p>" in i.content and i.topic == TOPIC
                for i in items)
     assert feeds.items("bob") == []
