@@ -28,7 +28,7 @@ from ..backoff import backoff_delay
 from ..bus.envelope import message_id
 from ..notification import Notification
 from . import terms
-from .engine import insert_ignoring, json_dumps
+from .engine import insert_ignoring
 from .feeds import NewFeedItem, write_items
 from .history import message_time
 from .inbox import write_rows as write_inbox
@@ -37,6 +37,7 @@ from .outboxrows import CHUNK, OutboxRow
 from .outboxrows import chunks as _chunks
 from .outboxrows import decode as _row
 from .outboxrows import literal as _literal
+from .outboxwrite import insert_messages_pg, insert_outbox_pg, insert_outbox_sqlite
 from .schema import messages, outbox, settings, workers
 from .store import Store
 from .workers import DEAD_AFTER
@@ -50,22 +51,6 @@ ALL_STATES = ("pending", "failed", "sent", "dead", "held", "digested")
 _CHUNK = CHUNK
 #: rows per statement of the PostgreSQL insert path (one array per column)
 _PG_CHUNK = 5000
-
-# PostgreSQL takes a batch as one array per column, unnested into rows: one short
-# statement, the same text every time (prepared once by the driver), whatever the
-# batch's size, in place of a parameter per value.
-_PG_MESSAGES = (
-    'INSERT INTO messages (msg_id, topic, "timestamp", envelope) '
-    "SELECT m, t, s, e::json FROM unnest(%b::text[], %b::text[], %b::float8[], %b::text[]) "
-    "AS r(m, t, s, e) ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id")
-_PG_OUTBOX = (
-    'INSERT INTO outbox ("user", msg_id, destination, state, attempts, next_attempt, '
-    "claimed_until, claimed_by, created_at, sent_at, last_error, notification) "
-    "SELECT u, m, d, s, 0, %s, c, b, %s, x, e, n::json FROM unnest(%b::text[], %b::text[], "
-    "%b::text[], %b::text[], %b::float8[], %b::text[], %b::float8[], %b::text[], %b::text[]) "
-    "AS r(u, m, d, s, c, b, x, e, n) "
-    'ON CONFLICT ("user", msg_id, destination) DO NOTHING '
-    'RETURNING id, "user", msg_id, destination')
 
 
 class Claimant(Protocol):
@@ -190,7 +175,7 @@ class Outbox(DigestRows):
                 stmt = insert_ignoring(self._dialect, messages, ["msg_id"]).returning(
                     messages.c.id, messages.c.msg_id)
                 for chunk in _chunks(list(history.values()), _PG_CHUNK if pg else _CHUNK):
-                    new = _insert_messages_pg(conn, chunk) if pg else conn.execute(
+                    new = insert_messages_pg(conn, chunk) if pg else conn.execute(
                         stmt, chunk).all()
                     fresh.update(r.msg_id for r in new)
                     if records:
@@ -204,11 +189,9 @@ class Outbox(DigestRows):
                                 vocabulary[key] = stamp
                 new_messages = len(fresh)
             if rows:
-                stmt = insert_ignoring(
-                    self._dialect, outbox, ["user", "msg_id", "destination"]).returning(
-                        outbox.c.id, outbox.c.user, outbox.c.msg_id, outbox.c.destination)
                 for chunk in _chunks(rows, _PG_CHUNK if pg else _CHUNK):
-                    for r in (_insert_outbox_pg(conn, chunk) if pg else conn.execute(stmt, chunk)):
+                    for r in (insert_outbox_pg(conn, chunk) if pg else
+                              insert_outbox_sqlite(conn, chunk)):
                         new_notifications += 1
                         if r.destination == "rss":
                             new_feed.add((r.user, r.msg_id))
@@ -447,24 +430,3 @@ class Outbox(DigestRows):
                     settings.c.key == "link_secret")).scalar()
         return bytes.fromhex(value)
 
-
-def _insert_messages_pg(conn: Any, chunk: list[dict[str, Any]]) -> list[Any]:
-    """Insert history rows on PostgreSQL; the new ones' ``(id, msg_id)``."""
-    return conn.exec_driver_sql(_PG_MESSAGES, (
-        [h["msg_id"] for h in chunk], [h["topic"] for h in chunk],
-        [float(h["timestamp"]) for h in chunk],
-        [json_dumps(h["envelope"]) for h in chunk])).all()
-
-
-def _insert_outbox_pg(conn: Any, chunk: list[dict[str, Any]]) -> list[Any]:
-    """Insert outbox rows made in one batch (one ``now``) on PostgreSQL; the new ones'
-    ``(id, user, msg_id, destination)``."""
-    first = chunk[0]
-    return conn.exec_driver_sql(_PG_OUTBOX, (
-        first["next_attempt"], first["created_at"],
-        [r["user"] for r in chunk], [r["msg_id"] for r in chunk],
-        [r["destination"] for r in chunk], [r["state"] for r in chunk],
-        [r["claimed_until"] for r in chunk], [r["claimed_by"] for r in chunk],
-        [r["sent_at"] for r in chunk],
-        [r["last_error"] for r in chunk],
-        [json_dumps(r["notification"]) for r in chunk])).all()
