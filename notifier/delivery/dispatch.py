@@ -89,7 +89,7 @@ class Dispatcher:
         return backends
 
     def _sent_apart(self, in_memory: bool) -> list[str]:
-        """The destinations a sender process delivers: SMTP mail and feeds, when asked for.
+        """The destinations a sender process delivers: SMTP mail and feed digests, when asked.
 
         The child opens the database itself, so an in-memory one keeps them here;
         so does a Maildir, which is a few file writes with no round trips to wait on.

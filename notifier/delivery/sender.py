@@ -1,14 +1,14 @@
-"""A child process that sends the notifications of some destinations (SMTP mail, feeds).
+"""A child process that sends the notifications of some destinations (SMTP mail, feed digests).
 
 ``notifier serve`` is one Python process: its ingest thread (matching,
 rendering, recording) and its delivery threads share one interpreter lock.
 An SMTP send is four round trips, and after each reply the worker must win
 the lock back from a busy ingest, so under load mail waits on the ingest,
-not on the server; storing feed items is database work that takes the lock
-from the ingest. :class:`SenderProcess` runs those workers in a process of
-their own instead, with its own database connection, its own
-:class:`~notifier.delivery.handoff.SentLog` and its own queues, on the
-other core.
+not on the server. (A feed's other notifications never come here: the
+ingest stores their items as it records them.) :class:`SenderProcess` runs
+those workers in a process of their own instead, with its own database
+connection, its own :class:`~notifier.delivery.handoff.SentLog` and its own
+queues, on the other core.
 
 Nothing about the outbox changes: the ingest records each notification
 already claimed and hands the row over the pipe, exactly as it would put it
