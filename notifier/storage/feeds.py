@@ -25,13 +25,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StorageError
 from ..notification import Notification
-from .engine import WRITE_OPTION, insert_ignoring, pg_columns
+from .engine import WRITE_OPTION, pg_columns
 from .schema import feed_items
 from .writelock import write_lock_for
 
@@ -67,7 +67,6 @@ class NewFeedItem:
     app: str = ""
     published: float | None = None
 
-
     @classmethod
     def of(cls, notification: Notification) -> NewFeedItem | None:
         """What the feed keeps of ``notification``; None when its title or content is missing
@@ -82,7 +81,7 @@ class NewFeedItem:
 
 # PostgreSQL takes the items as one binary array per column, and trims every user who
 # got one in a single statement (see notifier.storage.outbox); the trim is the one of
-# FeedStore._trim_statement, for all the users at once.
+# _SQLITE_TRIM, for all the users at once.
 _PG_INSERT = (
     "INSERT INTO feed_items (username, msg_id, title, content, link, topic, app, published, "
     "stored_at) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
@@ -92,15 +91,19 @@ _PG_TRIM = (
     "DELETE FROM feed_items AS f USING unnest(%b::text[]) AS u(name) "
     "WHERE f.username = u.name AND f.id < (SELECT newer.id FROM feed_items AS newer "
     "WHERE newer.username = u.name ORDER BY newer.id DESC LIMIT 1 OFFSET %s)")
-# SQLite, for a writer that needs no RETURNING: the same, one row per execution.
+# SQLite: the same, written for the driver (building each row's parameters through
+# SQLAlchemy cost more than SQLite's work on them): a multi-row insert per chunk, within
+# SQLite's 32,766 parameters, and a trim per user. The trim deletes everything of the user
+# older than their keep-th newest item; with fewer, the subquery is NULL, "id < NULL" holds
+# for no row and nothing goes.
 _SQLITE_INSERT = (
     "INSERT INTO feed_items (username, msg_id, title, content, link, topic, app, published, "
-    "stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username, msg_id) DO NOTHING")
+    "stored_at) VALUES {} ON CONFLICT (username, msg_id) DO NOTHING RETURNING username, msg_id")
+_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_CHUNK = 1000
 _SQLITE_TRIM = (
     "DELETE FROM feed_items WHERE username = ? AND id < (SELECT newer.id FROM feed_items AS "
     "newer WHERE newer.username = ? ORDER BY newer.id DESC LIMIT 1 OFFSET ?)")
-_COLUMNS = ("username", "msg_id", "title", "content", "link", "topic", "app", "published",
-            "stored_at")
 
 
 class FeedStore:
@@ -193,15 +196,13 @@ class FeedStore:
         return StorageError(f"{self.display_url}: cannot {action}: {detail}{hint}")
 
 
-def write_items(conn: Connection, items: Iterable[NewFeedItem], keep: int, now: float,
-                *, returning: bool = True) -> set[tuple[str, str]]:
+def write_items(conn: Connection, items: Iterable[NewFeedItem], keep: int, now: float
+                ) -> set[tuple[str, str]]:
     """Insert ``items`` in ``conn``'s transaction, then keep each user who got one to ``keep``.
 
     Returns the ``(user, msg_id)`` pairs inserted: an item stored before, or
     earlier in ``items``, is skipped. The outbox calls this too, to store the
-    feed's notifications with the transaction that records them; it needs
-    no answer (``returning`` False: an empty set), which SQLite then writes
-    with plain driver statements, several times cheaper than SQLAlchemy's.
+    feed's notifications with the transaction that records them.
     """
     rows: dict[tuple[str, str], tuple[Any, ...]] = {}
     for item in items:
@@ -210,41 +211,24 @@ def write_items(conn: Connection, items: Iterable[NewFeedItem], keep: int, now: 
             item.published or now, now))
     if not rows:
         return set()
+    values = list(rows.values())
     if conn.dialect.name == "postgresql":
-        # Insert and trim: one statement each, the rows as binary arrays.
-        inserted = {tuple(row) for row in conn.exec_driver_sql(
-            _PG_INSERT, pg_columns(list(rows.values()), "tttttttff"))}
+        inserted = {tuple(r) for r in conn.exec_driver_sql(
+            _PG_INSERT, pg_columns(values, "tttttttff"))}
         users = sorted({user for user, _ in inserted})
         if users:
             conn.exec_driver_sql(_PG_TRIM, (users, keep - 1))
         return inserted  # type: ignore[return-value]
-    if not returning:
-        conn.exec_driver_sql(_SQLITE_INSERT, list(rows.values()))
-        conn.exec_driver_sql(_SQLITE_TRIM, [(user, user, keep - 1)
-                                            for user in sorted({key[0] for key in rows})])
-        return set()
-    # RETURNING names the rows ON CONFLICT DO NOTHING kept (SQLite 3.35+).
-    inserted = {tuple(row) for row in conn.execute(
-        insert_ignoring("sqlite", feed_items, ["username", "msg_id"]).returning(
-            feed_items.c.username, feed_items.c.msg_id),
-        [dict(zip(_COLUMNS, row, strict=True)) for row in rows.values()])}
+    inserted = set()
+    for start in range(0, len(values), _SQLITE_CHUNK):
+        chunk = values[start:start + _SQLITE_CHUNK]
+        inserted.update(tuple(r) for r in conn.exec_driver_sql(
+            _SQLITE_INSERT.format(", ".join([_SQLITE_ROW] * len(chunk))),
+            tuple(value for row in chunk for value in row)))
     users = sorted({user for user, _ in inserted})
     if users:
-        conn.execute(_trim_statement(keep), [{"trim_user": user} for user in users])
+        conn.exec_driver_sql(_SQLITE_TRIM, [(user, user, keep - 1) for user in users])
     return inserted  # type: ignore[return-value]
-
-
-def _trim_statement(keep: int) -> Any:
-    # Everything of the user older than their keep-th newest item; when they have fewer,
-    # the subquery is NULL, "id < NULL" holds for no row and nothing goes. The subquery
-    # reads the table under a name of its own, so it can never refer to the row being
-    # deleted.
-    newer = feed_items.alias("newer")
-    oldest_kept = (select(newer.c.id).where(newer.c.username == bindparam("trim_user"))
-                   .order_by(newer.c.id.desc()).limit(1).offset(keep - 1)
-                   .scalar_subquery())
-    return delete(feed_items).where(feed_items.c.username == bindparam("trim_user"),
-                                    feed_items.c.id < oldest_kept)
 
 
 def _describe(batch: list[NewFeedItem]) -> str:

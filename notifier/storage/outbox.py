@@ -207,7 +207,7 @@ class Outbox(DigestRows):
             # Only with a new row: a message the bus delivers again is not stored again.
             stored = [item for item in feeds if (item.user, item.msg_id) in new_feed]
             if stored:
-                write_items(conn, stored, feed_keep, now, returning=False)
+                write_items(conn, stored, feed_keep, now)
             # Last, what other workers' transactions update too (the rules' counts, the
             # vocabulary): they wait for this one's rows until it commits.
             if inbox and fresh:
